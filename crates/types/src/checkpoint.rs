@@ -1,0 +1,60 @@
+//! Best-checkpoint manifests and restore reports (`runs/<id>/checkpoints/`).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::Extra;
+use crate::post::PostRecord;
+
+/// One capture: written as `best_manifest.json` and listed in summary `captures`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointManifest {
+    pub created_at: String,
+    pub iteration: u32,
+    pub score: Option<f64>,
+    pub reason: String,
+    pub checkpoint_path: String,
+    pub manifest_path: String,
+    pub file_count: usize,
+    pub files: Vec<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RestoreReport {
+    pub restored: bool,
+    pub restored_at: String,
+    pub checkpoint_path: String,
+    pub manifest_path: String,
+    pub restored_file_count: usize,
+    pub restored_files: Vec<String>,
+    pub iteration: Option<u32>,
+    pub score: Option<f64>,
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_restore: Option<PostRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_restore_passed: Option<bool>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `summary.best_checkpoint`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BestCheckpointReport {
+    pub enabled: bool,
+    pub restored: bool,
+    pub captures: Vec<CheckpointManifest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest: Option<CheckpointManifest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<RestoreReport>,
+    /// Why a restore that was due did not happen (e.g. the copy failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<Value>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}

@@ -1,0 +1,314 @@
+//! `.harnessgym/registry.json`: the artifacts an agent built, by kind and path.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::Extra;
+use crate::timefmt::utc_now;
+
+/// The artifact kinds and the `.harnessgym/` directory each lives in.
+pub const ARTIFACT_DIRS: [(&str, &str); 8] = [
+    ("skill", "skills"),
+    ("mcp", "mcp"),
+    ("tool", "tools"),
+    ("verifier", "verifiers"),
+    ("fixture", "fixtures"),
+    ("test", "tests"),
+    ("docs", "docs"),
+    ("script", "scripts"),
+];
+
+/// Names of MCP manifests, in lookup order.
+pub const MCP_MANIFEST_NAMES: [&str; 3] = ["mcp.json", "server.json", "harnessgym-mcp.json"];
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Artifact {
+    pub id: String,
+    pub kind: String,
+    pub path: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub iteration: Option<i64>,
+    #[serde(default)]
+    pub created_at: String,
+    #[serde(default)]
+    pub metadata: Map<String, Value>,
+}
+
+impl Artifact {
+    pub fn new(kind: &str, path: &str, description: &str, iteration: Option<i64>) -> Self {
+        Self {
+            id: format!("{kind}:{path}"),
+            kind: kind.to_owned(),
+            path: path.to_owned(),
+            description: description.to_owned(),
+            iteration,
+            created_at: utc_now(),
+            metadata: Map::new(),
+        }
+    }
+
+    /// Reads one registry entry the way the reference does: `id` defaults to `<kind>:<path>`,
+    /// unknown keys move into `metadata` (explicit metadata wins). `kind` and `path` are required.
+    pub fn from_value(value: &Value) -> Result<Self, String> {
+        let Value::Object(obj) = value else {
+            return Err(format!(
+                "artifact entry is {}, not an object",
+                crate::json::kind_name(value)
+            ));
+        };
+        let text = |key: &str| obj.get(key).and_then(Value::as_str).map(str::to_owned);
+        let kind = text("kind")
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| "artifact entry has no \"kind\"".to_owned())?;
+        let path = text("path")
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| "artifact entry has no \"path\"".to_owned())?;
+        let mut metadata = Map::new();
+        for (key, v) in obj {
+            if !matches!(
+                key.as_str(),
+                "id" | "kind" | "path" | "description" | "iteration" | "created_at" | "metadata"
+            ) {
+                metadata.insert(key.clone(), v.clone());
+            }
+        }
+        if let Some(Value::Object(explicit)) = obj.get("metadata") {
+            for (k, v) in explicit {
+                metadata.insert(k.clone(), v.clone());
+            }
+        }
+        Ok(Self {
+            id: text("id")
+                .filter(|i| !i.is_empty())
+                .unwrap_or_else(|| format!("{kind}:{path}")),
+            description: text("description").unwrap_or_default(),
+            iteration: obj.get("iteration").and_then(Value::as_i64),
+            created_at: text("created_at").unwrap_or_else(utc_now),
+            metadata,
+            kind,
+            path,
+        })
+    }
+
+    /// `metadata.quarantine.status == "quarantined"` or a truthy `metadata.quarantined`.
+    pub fn is_quarantined(&self) -> bool {
+        let by_status = self
+            .metadata
+            .get("quarantine")
+            .and_then(|q| q.get("status"))
+            .and_then(Value::as_str)
+            .is_some_and(|s| s == "quarantined");
+        by_status || self.metadata.get("quarantined").is_some_and(truthy)
+    }
+}
+
+/// Python truthiness of a JSON value.
+pub fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
+}
+
+/// An entry that could not be read; kept verbatim so saving the registry loses nothing.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InvalidEntry {
+    pub raw: Value,
+    pub problem: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Registry {
+    pub version: i64,
+    pub updated_at: String,
+    pub artifacts: Vec<Artifact>,
+    pub metadata: Map<String, Value>,
+    pub invalid: Vec<InvalidEntry>,
+    pub extra: Extra,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self {
+            version: 1,
+            updated_at: utc_now(),
+            artifacts: Vec::new(),
+            metadata: Map::new(),
+            invalid: Vec::new(),
+            extra: Extra::new(),
+        }
+    }
+}
+
+impl Registry {
+    /// Reads a registry document. Entries that cannot be read are kept in `invalid` (and written
+    /// back on save); a document that is not an object is an error.
+    pub fn from_value(value: Value) -> Result<Self, String> {
+        let Value::Object(mut obj) = value else {
+            return Err(format!(
+                "registry is {}, not an object",
+                crate::json::kind_name(&value)
+            ));
+        };
+        let mut registry = Registry {
+            version: obj.remove("version").and_then(|v| v.as_i64()).unwrap_or(1),
+            updated_at: obj
+                .remove("updated_at")
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_else(utc_now),
+            metadata: match obj.remove("metadata") {
+                Some(Value::Object(m)) => m,
+                _ => Map::new(),
+            },
+            ..Registry::default()
+        };
+        match obj.remove("artifacts") {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(entries)) => {
+                for raw in entries {
+                    match Artifact::from_value(&raw) {
+                        Ok(a) => registry.artifacts.push(a),
+                        Err(problem) => registry.invalid.push(InvalidEntry { raw, problem }),
+                    }
+                }
+            }
+            Some(other) => {
+                return Err(format!(
+                    "registry \"artifacts\" is {}, not an array",
+                    crate::json::kind_name(&other)
+                ));
+            }
+        }
+        registry.extra = obj.into_iter().collect();
+        Ok(registry)
+    }
+
+    pub fn to_value(&self) -> Value {
+        let mut obj: Map<String, Value> = self.extra.clone().into_iter().collect();
+        let mut artifacts: Vec<Value> = self
+            .artifacts
+            .iter()
+            .map(|a| serde_json::to_value(a).unwrap_or(Value::Null))
+            .collect();
+        artifacts.extend(self.invalid.iter().map(|e| e.raw.clone()));
+        obj.insert("version".into(), Value::from(self.version));
+        obj.insert("updated_at".into(), Value::from(self.updated_at.clone()));
+        obj.insert("artifacts".into(), Value::Array(artifacts));
+        obj.insert("metadata".into(), Value::Object(self.metadata.clone()));
+        Value::Object(obj)
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Artifact> {
+        self.artifacts.iter().find(|a| a.id == id)
+    }
+
+    /// Add-or-update by id: a new id is appended; an existing one takes the new kind and path,
+    /// keeps its description if the new one is empty and its iteration if the new one is null,
+    /// and merges metadata shallowly.
+    pub fn upsert(&mut self, artifact: Artifact) {
+        match self.artifacts.iter_mut().find(|a| a.id == artifact.id) {
+            None => self.artifacts.push(artifact),
+            Some(existing) => {
+                existing.kind = artifact.kind;
+                existing.path = artifact.path;
+                if !artifact.description.is_empty() {
+                    existing.description = artifact.description;
+                }
+                if artifact.iteration.is_some() {
+                    existing.iteration = artifact.iteration;
+                }
+                existing.metadata.extend(artifact.metadata);
+            }
+        }
+    }
+
+    pub fn visible(&self) -> impl Iterator<Item = &Artifact> {
+        self.artifacts.iter().filter(|a| !a.is_quarantined())
+    }
+
+    pub fn quarantined(&self) -> impl Iterator<Item = &Artifact> {
+        self.artifacts.iter().filter(|a| a.is_quarantined())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn statement_33_round_trips_descriptions() {
+        let mut r = Registry::default();
+        r.upsert(Artifact::new(
+            "tool",
+            ".harnessgym/tools/a.py",
+            "Runs the thing.",
+            Some(1),
+        ));
+        let back = Registry::from_value(r.to_value()).unwrap();
+        assert_eq!(back.artifacts[0].description, "Runs the thing.");
+        assert_eq!(back.artifacts, r.artifacts);
+    }
+
+    #[test]
+    fn statement_35_entry_without_id_loads_and_extra_keys_go_to_metadata() {
+        let r = Registry::from_value(json!({"artifacts": [
+            {"kind": "docs", "path": ".harnessgym/docs/brief.md", "name": "brief", "metadata": {"x": 1}}
+        ]}))
+        .unwrap();
+        let a = &r.artifacts[0];
+        assert_eq!(a.id, "docs:.harnessgym/docs/brief.md");
+        assert_eq!(a.metadata.get("name"), Some(&json!("brief")));
+        assert_eq!(a.metadata.get("x"), Some(&json!(1)));
+        assert_eq!(r.version, 1);
+    }
+
+    #[test]
+    fn b6_entry_without_kind_is_kept_verbatim_not_fatal() {
+        let raw = json!({"path": ".harnessgym/tools/x.py"});
+        let r = Registry::from_value(
+            json!({"artifacts": [raw, {"kind": "tool", "path": "p"}], "owner": "me"}),
+        )
+        .unwrap();
+        assert_eq!(r.artifacts.len(), 1);
+        assert_eq!(r.invalid.len(), 1);
+        assert!(r.invalid[0].problem.contains("kind"));
+        let saved = r.to_value();
+        assert_eq!(
+            saved["artifacts"][1], raw,
+            "nothing the agent wrote is lost"
+        );
+        assert_eq!(saved["owner"], json!("me"), "unknown keys are written back");
+    }
+
+    #[test]
+    fn upsert_keeps_description_and_iteration_when_new_ones_are_empty() {
+        let mut r = Registry::default();
+        r.upsert(Artifact::new("tool", "p", "first", Some(1)));
+        let mut again = Artifact::new("tool", "p", "", None);
+        again.metadata.insert("source".into(), json!("x"));
+        r.upsert(again);
+        assert_eq!(r.artifacts.len(), 1);
+        assert_eq!(r.artifacts[0].description, "first");
+        assert_eq!(r.artifacts[0].iteration, Some(1));
+        assert_eq!(r.artifacts[0].metadata["source"], json!("x"));
+    }
+
+    #[test]
+    fn quarantine_predicate() {
+        let mut a = Artifact::new("tool", "p", "", None);
+        assert!(!a.is_quarantined());
+        a.metadata
+            .insert("quarantine".into(), json!({"status": "quarantined"}));
+        assert!(a.is_quarantined());
+        a.metadata.clear();
+        a.metadata.insert("quarantined".into(), json!(1));
+        assert!(a.is_quarantined());
+    }
+}

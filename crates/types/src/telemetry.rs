@@ -1,0 +1,101 @@
+//! `.harnessgym/mcp_calls.jsonl`: one line per MCP `tools/call`, and its pure summary.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct McpCallEvent {
+    pub created_at: String,
+    pub server: String,
+    pub request_id: Value,
+    pub method: String,
+    pub tool_name: String,
+    pub duration_ms: u64,
+    /// `completed`, `error` or `timeout`.
+    pub status: String,
+    pub error_message: String,
+    pub argument_keys: Vec<String>,
+    pub argument_json_bytes: u64,
+    pub result_json_bytes: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TelemetrySummary {
+    pub path: String,
+    pub count: u64,
+    pub successful_count: u64,
+    pub failed_count: u64,
+    pub status_counts: BTreeMap<String, u64>,
+    pub called_tools: Vec<String>,
+    pub servers: Vec<String>,
+    pub samples: Vec<Value>,
+}
+
+/// Summarises the lines of a telemetry log; blank, invalid and non-object lines are skipped.
+pub fn summarize(path: &str, text: &str, sample_limit: usize) -> TelemetrySummary {
+    let mut s = TelemetrySummary {
+        path: path.to_owned(),
+        ..Default::default()
+    };
+    let mut tools = BTreeSet::new();
+    let mut servers = BTreeSet::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let Ok(Value::Object(event)) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        s.count += 1;
+        let status = event
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown")
+            .to_owned();
+        match status.as_str() {
+            "completed" => s.successful_count += 1,
+            "error" | "failed" | "timeout" => s.failed_count += 1,
+            _ => {}
+        }
+        *s.status_counts.entry(status).or_default() += 1;
+        if let Some(t) = event
+            .get("tool_name")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+        {
+            tools.insert(t.to_owned());
+        }
+        if let Some(sv) = event
+            .get("server")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+        {
+            servers.insert(sv.to_owned());
+        }
+        if s.samples.len() < sample_limit {
+            s.samples.push(Value::Object(event));
+        }
+    }
+    s.called_tools = tools.into_iter().collect();
+    s.servers = servers.into_iter().collect();
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_statuses_and_skips_garbage() {
+        let text = concat!(
+            "{\"status\":\"completed\",\"tool_name\":\"b\",\"server\":\"s\"}\n",
+            "not json\n\n[1]\n",
+            "{\"status\":\"timeout\",\"tool_name\":\"a\",\"server\":\"s\"}\n",
+            "{\"tool_name\":\"\"}\n",
+        );
+        let s = summarize("/p", text, 2);
+        assert_eq!((s.count, s.successful_count, s.failed_count), (3, 1, 1));
+        assert_eq!(s.called_tools, ["a", "b"]);
+        assert_eq!(s.status_counts.get("unknown"), Some(&1));
+        assert_eq!(s.samples.len(), 2);
+    }
+}
