@@ -1,0 +1,3 @@
+//! Integration tests for harnessgym-proc: one binary, real processes.
+
+mod suite;

@@ -1,0 +1,6 @@
+mod cancel;
+mod kill;
+mod output;
+mod spawn;
+mod stdin;
+mod support;

@@ -1,0 +1,113 @@
+//! Helpers shared by the integration tests.
+
+// Test-only helpers: panicking on a broken fixture is the right failure mode.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::future::Future;
+use std::time::Duration;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use harnessgym_proc::CommandSpec;
+
+/// A scratch directory with `out.txt` / `err.txt` paths inside.
+pub struct Scratch {
+    _dir: tempfile::TempDir,
+    pub root: Utf8PathBuf,
+}
+
+impl Scratch {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = Utf8PathBuf::from_path_buf(dir.path().canonicalize().expect("canonicalize"))
+            .expect("utf-8 tempdir");
+        Self { _dir: dir, root }
+    }
+
+    pub fn out(&self) -> Utf8PathBuf {
+        self.root.join("out.txt")
+    }
+
+    pub fn err(&self) -> Utf8PathBuf {
+        self.root.join("err.txt")
+    }
+
+    pub fn path(&self, name: &str) -> Utf8PathBuf {
+        self.root.join(name)
+    }
+
+    /// `sh -c <script>` in the scratch dir, output to out.txt/err.txt.
+    pub fn sh(&self, script: &str) -> CommandSpec {
+        CommandSpec::shell(script, &self.root, self.out(), self.err())
+    }
+
+    pub fn read(&self, path: &Utf8Path) -> Vec<u8> {
+        std::fs::read(path).expect("read output file")
+    }
+}
+
+/// Fails the test instead of hanging it forever.
+pub async fn bounded<F: Future>(limit: Duration, fut: F) -> F::Output {
+    tokio::time::timeout(limit, fut)
+        .await
+        .expect("operation did not finish in time (hung?)")
+}
+
+/// Waits for a pid file written by a test script and parses it.
+pub async fn read_pid_file(path: &Utf8Path) -> i32 {
+    for _ in 0..200 {
+        if let Ok(text) = std::fs::read_to_string(path)
+            && let Ok(pid) = text.trim().parse()
+        {
+            return pid;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("pid file {path} never appeared");
+}
+
+/// Whether `pid` is gone. A zombie counts as dead: it no longer runs, and PID 1
+/// may reap orphans late (or never, in some containers).
+pub fn is_dead(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => {
+            let after_comm = &stat[stat.rfind(')').expect("stat has comm") + 1..];
+            let state = after_comm
+                .split_whitespace()
+                .next()
+                .expect("stat has state");
+            state == "Z" || state == "X"
+        }
+    }
+}
+
+/// Polls `is_dead` for up to five seconds.
+pub async fn wait_dead(pid: i32) -> bool {
+    for _ in 0..100 {
+        if is_dead(pid) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// Kills a leftover process so a failing test does not leak `sleep 300`.
+pub fn cleanup(pid: i32) {
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+}
+
+/// Whether our own process still has `pid` as an unreaped child.
+pub fn is_our_zombie(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let after_comm = &stat[stat.rfind(')').expect("stat has comm") + 1..];
+    let mut fields = after_comm.split_whitespace();
+    let state = fields.next().expect("state");
+    let ppid: u32 = fields.next().expect("ppid").parse().expect("ppid number");
+    state == "Z" && ppid == std::process::id()
+}

@@ -1,0 +1,98 @@
+//! `extract_score`: the first numeric candidate among a fixed list of places.
+
+use serde_json::Value;
+
+/// Looks for a score in `data[key]`, `data.score`, then `metrics`, `objective` and
+/// `verification` (each: key, then `score`). The first numeric candidate wins.
+///
+/// Numeric means a finite JSON number or a string that parses as a finite float. Unlike the
+/// reference, booleans and non-finite values (`"nan"`, `"inf"`) never count as scores.
+pub fn extract_score(data: &Value, key: &str) -> Option<f64> {
+    let Value::Object(obj) = data else {
+        return None;
+    };
+    let keys = [key, "score"];
+    let top = keys.iter().filter_map(|k| obj.get(*k));
+    let nested = ["metrics", "objective", "verification"]
+        .into_iter()
+        .flat_map(|section| {
+            let sub = obj.get(section).and_then(Value::as_object);
+            keys.iter().filter_map(move |k| sub.and_then(|s| s.get(*k)))
+        });
+    top.chain(nested).find_map(number)
+}
+
+/// A finite number from a JSON number or numeric string.
+pub fn number(v: &Value) -> Option<f64> {
+    let f = match v {
+        Value::Number(n) => n.as_f64()?,
+        Value::String(s) => s.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    f.is_finite().then_some(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    #[test]
+    fn statement_17_lookup_order_and_types() {
+        assert_eq!(
+            extract_score(&json!({"score": "1.25"}), "best_ms"),
+            Some(1.25)
+        );
+        assert_eq!(
+            extract_score(&json!({"metrics": {"best_ms": 0.75}}), "best_ms"),
+            Some(0.75)
+        );
+        assert_eq!(
+            extract_score(&json!({"verification": {"score": 2}}), "best_ms"),
+            Some(2.0)
+        );
+        assert_eq!(
+            extract_score(&json!({"metrics": {"score": "nope"}}), "best_ms"),
+            None
+        );
+        assert_eq!(
+            extract_score(
+                &json!({"best_ms": "x", "metrics": {"best_ms": 3}}),
+                "best_ms"
+            ),
+            Some(3.0)
+        );
+        assert_eq!(
+            extract_score(
+                &json!({"metrics": 5, "objective": {"best_ms": 4}}),
+                "best_ms"
+            ),
+            Some(4.0)
+        );
+    }
+
+    #[test]
+    fn booleans_and_non_finite_values_are_not_scores() {
+        assert_eq!(extract_score(&json!({"score": true}), "k"), None);
+        assert_eq!(
+            extract_score(&json!({"score": "nan", "metrics": {"score": "inf"}}), "k"),
+            None
+        );
+        assert_eq!(extract_score(&json!({"score": " 2 "}), "k"), Some(2.0));
+        assert_eq!(extract_score(&json!([1]), "k"), None);
+    }
+
+    proptest! {
+        #[test]
+        fn finite_numbers_are_found_wherever_they_are(x in -1e12f64..1e12, place in 0usize..4) {
+            let data = match place {
+                0 => json!({"k": x}),
+                1 => json!({"metrics": {"k": x}}),
+                2 => json!({"objective": {"score": x}}),
+                _ => json!({"verification": {"k": x.to_string()}}),
+            };
+            prop_assert_eq!(extract_score(&data, "k"), Some(x));
+        }
+    }
+}
