@@ -1,1 +1,82 @@
-//! placeholder
+//! The `harnessgym` command line: parsing, rendering and signal handling over
+//! `harnessgym-core`. No business logic lives here.
+
+pub mod cli;
+mod demo;
+mod render;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use camino::Utf8PathBuf;
+use harnessgym_core::{Run, RunConfig, RunRequest};
+use harnessgym_runners::RunnerKind;
+use harnessgym_runners::fake::FakeRunner;
+use tokio::sync::watch;
+
+use crate::cli::{Cli, Command};
+
+/// Exit codes: 0 success (solved or not), 1 error, 2 usage error, 130/143 interrupted.
+pub async fn main_with(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Run(args) => run(args.into_request()).await,
+        Command::Demo(args) => demo::run_demo(args).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("harnessgym: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn current_dir() -> anyhow::Result<Utf8PathBuf> {
+    let cwd = std::env::current_dir()?;
+    Utf8PathBuf::from_path_buf(cwd).map_err(|p| anyhow::anyhow!("current directory {} is not UTF-8", p.display()))
+}
+
+pub(crate) async fn run(request: RunRequest) -> anyhow::Result<ExitCode> {
+    let config = RunConfig::from_request(request, &current_dir()?)?;
+    let runner: Arc<dyn harnessgym_runners::Runner> = match config.runner {
+        RunnerKind::Fake => Arc::new(FakeRunner),
+        other => anyhow::bail!(
+            "runner `{}` is not available in this build yet; use --runner fake for the offline loop",
+            other.as_str()
+        ),
+    };
+    let (cancel_tx, cancel_rx) = watch::channel(false);
+    let signal = Arc::new(std::sync::atomic::AtomicI32::new(0));
+    spawn_signal_watcher(cancel_tx, Arc::clone(&signal))?;
+    let outcome = Run::new(config.clone(), runner)
+        .with_cancel(cancel_rx)
+        .with_events(Arc::new(render::progress))
+        .execute()
+        .await?;
+    print!("{}", render::outcome_lines(&outcome, config.optimization_mode));
+    if outcome.interrupted {
+        let code = match signal.load(std::sync::atomic::Ordering::SeqCst) {
+            15 => 143,
+            _ => 130,
+        };
+        return Ok(ExitCode::from(code));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// First SIGINT/SIGTERM: ask the run to stop (kill the agent's group, restore, summarise).
+fn spawn_signal_watcher(cancel: watch::Sender<bool>, signal: Arc<std::sync::atomic::AtomicI32>) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal as listen};
+    let mut interrupt = listen(SignalKind::interrupt())?;
+    let mut terminate = listen(SignalKind::terminate())?;
+    tokio::spawn(async move {
+        let number = tokio::select! {
+            _ = interrupt.recv() => 2,
+            _ = terminate.recv() => 15,
+        };
+        signal.store(number, std::sync::atomic::Ordering::SeqCst);
+        eprintln!("harnessgym: interrupted; stopping the agent and writing the summary…");
+        let _ = cancel.send(true);
+    });
+    Ok(())
+}

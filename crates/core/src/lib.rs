@@ -1,1 +1,16 @@
-//! placeholder
+//! The HarnessGym engine. [`Run`] drives an agent through attempt → reflect → build → qualify →
+//! activate for several iterations, scoring every attempt independently and keeping the best
+//! verified workspace. Other tools embed it; the `harnessgym` CLI is a thin layer over it.
+//!
+//! Core never prints: progress goes to an [`events::EventSink`], results come back as
+//! [`RunOutcome`] and the files under `.harnessgym/runs/<id>/`.
+
+pub mod config;
+pub mod events;
+pub mod hooks;
+mod result_file;
+mod run;
+pub mod usage;
+
+pub use config::{ConfigError, RunConfig, RunRequest, TaskState};
+pub use run::{Run, RunError, RunOutcome, generate_run_id};

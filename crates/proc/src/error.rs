@@ -45,9 +45,6 @@ pub enum ProcError {
 
 impl ProcError {
     pub(crate) fn io(path: impl Into<Utf8PathBuf>, source: io::Error) -> Self {
-        Self::Io {
-            path: path.into(),
-            source,
-        }
+        Self::Io { path: path.into(), source }
     }
 }

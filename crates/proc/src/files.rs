@@ -15,38 +15,24 @@ pub(crate) async fn check_cwd(cwd: &Utf8Path) -> Result<(), ProcError> {
     if meta.is_dir() {
         Ok(())
     } else {
-        Err(ProcError::io(
-            cwd,
-            io::Error::new(
-                io::ErrorKind::NotADirectory,
-                "working directory is not a directory",
-            ),
-        ))
+        Err(ProcError::io(cwd, io::Error::new(io::ErrorKind::NotADirectory, "working directory is not a directory")))
     }
 }
 
 /// Creates (truncating) both output files with their parent directories and
 /// returns append-mode handles. Appending makes `stdout_path == stderr_path`
 /// interleave instead of overwrite.
-pub(crate) async fn open_outputs(
-    stdout_path: &Utf8Path,
-    stderr_path: &Utf8Path,
-) -> Result<(File, File), ProcError> {
+pub(crate) async fn open_outputs(stdout_path: &Utf8Path, stderr_path: &Utf8Path) -> Result<(File, File), ProcError> {
     create_truncated(stdout_path).await?;
     if stderr_path != stdout_path {
         create_truncated(stderr_path).await?;
     }
-    Ok((
-        open_append(stdout_path).await?,
-        open_append(stderr_path).await?,
-    ))
+    Ok((open_append(stdout_path).await?, open_append(stderr_path).await?))
 }
 
 async fn create_truncated(path: &Utf8Path) -> Result<(), ProcError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_str().is_empty()) {
-        fs::create_dir_all(parent)
-            .await
-            .map_err(|e| ProcError::io(parent, e))?;
+        fs::create_dir_all(parent).await.map_err(|e| ProcError::io(parent, e))?;
     }
     OpenOptions::new()
         .create(true)
@@ -59,11 +45,7 @@ async fn create_truncated(path: &Utf8Path) -> Result<(), ProcError> {
 }
 
 async fn open_append(path: &Utf8Path) -> Result<File, ProcError> {
-    OpenOptions::new()
-        .append(true)
-        .open(path)
-        .await
-        .map_err(|e| ProcError::io(path, e))
+    OpenOptions::new().append(true).open(path).await.map_err(|e| ProcError::io(path, e))
 }
 
 /// Reads at most `max_bytes` of `path`. The flag is `true` when the file held
@@ -85,10 +67,7 @@ pub async fn read_capped(path: &Utf8Path, max_bytes: usize) -> Result<(Vec<u8>, 
 }
 
 /// [`read_capped`], decoded lossily as UTF-8 (invalid sequences become U+FFFD).
-pub async fn read_capped_lossy(
-    path: &Utf8Path,
-    max_bytes: usize,
-) -> Result<(String, bool), ProcError> {
+pub async fn read_capped_lossy(path: &Utf8Path, max_bytes: usize) -> Result<(String, bool), ProcError> {
     let (bytes, truncated) = read_capped(path, max_bytes).await?;
     let text = match String::from_utf8(bytes) {
         Ok(text) => text,
@@ -102,12 +81,7 @@ pub async fn read_capped_lossy(
 /// added after the note. Synchronous and small; fine to call from async code.
 pub fn append_note(path: &Utf8Path, note: &str) -> Result<(), ProcError> {
     let err = |e| ProcError::io(path, e);
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create(true)
-        .open(path)
-        .map_err(err)?;
+    let mut file = std::fs::OpenOptions::new().read(true).append(true).create(true).open(path).map_err(err)?;
     let len = file.metadata().map_err(err)?.len();
     let mut text = String::with_capacity(note.len() + 2);
     if len > 0 {
@@ -133,14 +107,7 @@ pub(crate) async fn flush_and_sync(file: &mut File, path: &Utf8PathBuf) -> Resul
     file.flush().await.map_err(|e| ProcError::io(path, e))?;
     match file.sync_all().await {
         Ok(()) => Ok(()),
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::InvalidInput | io::ErrorKind::Unsupported
-            ) =>
-        {
-            Ok(())
-        }
+        Err(e) if matches!(e.kind(), io::ErrorKind::InvalidInput | io::ErrorKind::Unsupported) => Ok(()),
         Err(e) => Err(ProcError::io(path, e)),
     }
 }
@@ -160,22 +127,10 @@ mod tests {
         let (_guard, dir) = tmp();
         let path = dir.join("f");
         std::fs::write(&path, b"0123456789").expect("write");
-        assert_eq!(
-            read_capped(&path, 4).await.expect("read"),
-            (b"0123".to_vec(), true)
-        );
-        assert_eq!(
-            read_capped(&path, 10).await.expect("read"),
-            (b"0123456789".to_vec(), false)
-        );
-        assert_eq!(
-            read_capped(&path, 100).await.expect("read"),
-            (b"0123456789".to_vec(), false)
-        );
-        assert_eq!(
-            read_capped(&path, 0).await.expect("read"),
-            (Vec::new(), true)
-        );
+        assert_eq!(read_capped(&path, 4).await.expect("read"), (b"0123".to_vec(), true));
+        assert_eq!(read_capped(&path, 10).await.expect("read"), (b"0123456789".to_vec(), false));
+        assert_eq!(read_capped(&path, 100).await.expect("read"), (b"0123456789".to_vec(), false));
+        assert_eq!(read_capped(&path, 0).await.expect("read"), (Vec::new(), true));
     }
 
     #[tokio::test]
@@ -207,16 +162,9 @@ mod tests {
             .open(&path)
             .and_then(|mut f| f.write_all(b"partial"))
             .expect("write partial line");
-        append_note(
-            &path,
-            "Timed out after 60 seconds; terminated Codex process.",
-        )
-        .expect("append");
+        append_note(&path, "Timed out after 60 seconds; terminated Codex process.").expect("append");
         let text = std::fs::read_to_string(&path).expect("read");
-        assert_eq!(
-            text,
-            "first\npartial\nTimed out after 60 seconds; terminated Codex process.\n"
-        );
+        assert_eq!(text, "first\npartial\nTimed out after 60 seconds; terminated Codex process.\n");
     }
 
     #[tokio::test]
@@ -238,9 +186,6 @@ mod tests {
         let file = dir.join("file");
         std::fs::write(&file, b"").expect("write");
         assert!(matches!(check_cwd(&file).await, Err(ProcError::Io { .. })));
-        assert!(matches!(
-            check_cwd(&dir.join("nope")).await,
-            Err(ProcError::Io { .. })
-        ));
+        assert!(matches!(check_cwd(&dir.join("nope")).await, Err(ProcError::Io { .. })));
     }
 }

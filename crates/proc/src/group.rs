@@ -31,9 +31,7 @@ pub(crate) async fn group_alive(pgid: Pid) -> bool {
         Err(Errno::ESRCH) => false,
         _ => {
             let raw = pgid.as_raw();
-            tokio::task::spawn_blocking(move || live_member_in_proc(raw).unwrap_or(true))
-                .await
-                .unwrap_or(true)
+            tokio::task::spawn_blocking(move || live_member_in_proc(raw).unwrap_or(true)).await.unwrap_or(true)
         }
     }
 }
@@ -87,8 +85,7 @@ fn live_member_in_proc(_pgid: i32) -> Option<bool> {
 /// on overflow (e.g. for `Duration::MAX`).
 pub(crate) fn deadline_after(limit: Duration) -> Instant {
     let now = Instant::now();
-    now.checked_add(limit)
-        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
+    now.checked_add(limit).unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
 }
 
 /// Extracts (state, process group id) from a `/proc/<pid>/stat` line. The
@@ -124,10 +121,7 @@ impl GroupGuard {
 impl Drop for GroupGuard {
     fn drop(&mut self) {
         if self.armed {
-            tracing::debug!(
-                pgid = self.pgid.as_raw(),
-                "run abandoned; killing process group"
-            );
+            tracing::debug!(pgid = self.pgid.as_raw(), "run abandoned; killing process group");
             signal_group(self.pgid, Signal::SIGKILL);
         }
     }

@@ -46,28 +46,17 @@ pub(crate) struct Pump {
 impl Pump {
     /// Starts copying `src` into `file` until EOF or until `stop` turns true
     /// (or its sender is dropped).
-    pub(crate) fn spawn<R>(
-        src: Option<R>,
-        file: File,
-        path: Utf8PathBuf,
-        stop: watch::Receiver<bool>,
-    ) -> Self
+    pub(crate) fn spawn<R>(src: Option<R>, file: File, path: Utf8PathBuf, stop: watch::Receiver<bool>) -> Self
     where
         R: AsyncRead + Unpin + Send + 'static,
     {
         let handle = tokio::spawn(async move {
             match src {
                 Some(src) => pump(src, file, path, stop).await,
-                None => PumpReport {
-                    eof: true,
-                    ..PumpReport::default()
-                },
+                None => PumpReport { eof: true, ..PumpReport::default() },
             }
         });
-        Self {
-            handle: AbortOnDrop(handle),
-            report: None,
-        }
+        Self { handle: AbortOnDrop(handle), report: None }
     }
 
     /// Waits for the pump to finish, but not past `deadline`.
@@ -156,10 +145,7 @@ pub(crate) async fn feed_stdin<W: AsyncWrite + Unpin>(mut stdin: W, bytes: Vec<u
             }
         }
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
-            tracing::debug!(
-                len = bytes.len(),
-                "child closed stdin before reading all input"
-            );
+            tracing::debug!(len = bytes.len(), "child closed stdin before reading all input");
         }
         Err(e) => tracing::warn!(error = %e, "writing child stdin failed"),
     }
@@ -178,8 +164,7 @@ mod tests {
         let (_tx, rx) = watch::channel(false);
         let data: &'static [u8] = &[7u8; 200_000];
         let mut pump = Pump::spawn(Some(data), file, path.clone(), rx);
-        pump.wait_until(Instant::now() + std::time::Duration::from_secs(10))
-            .await;
+        pump.wait_until(Instant::now() + std::time::Duration::from_secs(10)).await;
         assert!(pump.done());
         let report = pump.finish().await;
         assert!(report.eof);
@@ -198,9 +183,8 @@ mod tests {
         let (_writer, reader) = tokio::io::duplex(16);
         let pump = Pump::spawn(Some(reader), file, path, rx);
         tx.send(true).expect("send stop");
-        let report = tokio::time::timeout(std::time::Duration::from_secs(10), pump.finish())
-            .await
-            .expect("pump obeys stop");
+        let report =
+            tokio::time::timeout(std::time::Duration::from_secs(10), pump.finish()).await.expect("pump obeys stop");
         assert!(!report.eof);
         assert_eq!(report.bytes, 0);
     }

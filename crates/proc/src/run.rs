@@ -37,10 +37,7 @@ pub async fn run(spec: CommandSpec) -> Result<Outcome, ProcError> {
 /// `true`, including when it already holds `true` at the start. The
 /// [`Outcome`] then has `cancelled == true` and `return_code == None`.
 /// Dropping the sender never cancels.
-pub async fn run_with_cancel(
-    spec: CommandSpec,
-    mut cancel: watch::Receiver<bool>,
-) -> Result<Outcome, ProcError> {
+pub async fn run_with_cancel(spec: CommandSpec, mut cancel: watch::Receiver<bool>) -> Result<Outcome, ProcError> {
     let CommandSpec {
         program,
         args,
@@ -78,41 +75,25 @@ pub async fn run_with_cancel(
 
     let started = Instant::now();
     let mut child = cmd.spawn().map_err(|source| match source.kind() {
-        io::ErrorKind::NotFound => ProcError::NotFound {
-            program: program.clone(),
-            source,
-        },
-        _ => ProcError::Spawn {
-            program: program.clone(),
-            source,
-        },
+        io::ErrorKind::NotFound => ProcError::NotFound { program: program.clone(), source },
+        _ => ProcError::Spawn { program: program.clone(), source },
     })?;
     let pid = child.id().unwrap_or(0);
     let pgid = match i32::try_from(pid) {
         Ok(raw) if raw > 0 => Pid::from_raw(raw),
         _ => {
-            return Err(ProcError::Spawn {
-                program,
-                source: io::Error::other("spawned child has no usable pid"),
-            });
+            return Err(ProcError::Spawn { program, source: io::Error::other("spawned child has no usable pid") });
         }
     };
     let mut guard = GroupGuard::new(pgid);
     tracing::debug!(program = %program, pid, cwd = %cwd, "spawned child in its own process group");
 
     let _stdin_task = match (child.stdin.take(), stdin) {
-        (Some(pipe), StdinSource::Bytes(bytes)) => {
-            Some(AbortOnDrop(tokio::spawn(feed_stdin(pipe, bytes))))
-        }
+        (Some(pipe), StdinSource::Bytes(bytes)) => Some(AbortOnDrop(tokio::spawn(feed_stdin(pipe, bytes)))),
         _ => None,
     };
     let (stop_tx, stop_rx) = watch::channel(false);
-    let mut out = Pump::spawn(
-        child.stdout.take(),
-        stdout_file,
-        stdout_path,
-        stop_rx.clone(),
-    );
+    let mut out = Pump::spawn(child.stdout.take(), stdout_file, stdout_path, stop_rx.clone());
     let mut err = Pump::spawn(child.stderr.take(), stderr_file, stderr_path, stop_rx);
 
     // A limit too large to represent is no limit.
@@ -134,10 +115,7 @@ pub async fn run_with_cancel(
         () = timer => Waited::TimedOut,
         () = cancelled => Waited::Cancelled,
     };
-    let (timed_out, cancelled) = (
-        matches!(waited, Waited::TimedOut),
-        matches!(waited, Waited::Cancelled),
-    );
+    let (timed_out, cancelled) = (matches!(waited, Waited::TimedOut), matches!(waited, Waited::Cancelled));
     let status = match waited {
         Waited::Exited(status) => status,
         Waited::TimedOut | Waited::Cancelled => {
@@ -150,18 +128,12 @@ pub async fn run_with_cancel(
             terminate(&mut child, pgid, kill_grace).await
         }
     }
-    .map_err(|source| ProcError::Spawn {
-        program: program.clone(),
-        source,
-    })?;
+    .map_err(|source| ProcError::Spawn { program: program.clone(), source })?;
     let duration = started.elapsed();
 
     // The direct child is reaped. Give its pipes a bounded time to reach EOF.
     let drain_deadline = deadline_after(drain_after_exit);
-    tokio::join!(
-        out.wait_until(drain_deadline),
-        err.wait_until(drain_deadline)
-    );
+    tokio::join!(out.wait_until(drain_deadline), err.wait_until(drain_deadline));
 
     // Nothing the child started in its group may outlive the phase.
     let killed_stragglers = group_alive(pgid).await;
@@ -203,11 +175,7 @@ pub async fn run_with_cancel(
         return Err(error);
     }
     let outcome = Outcome {
-        return_code: if timed_out || cancelled {
-            None
-        } else {
-            status.code()
-        },
+        return_code: if timed_out || cancelled { None } else { status.code() },
         signal: status.signal(),
         timed_out,
         cancelled,
@@ -234,11 +202,7 @@ async fn terminate(child: &mut Child, pgid: Pid, grace: Duration) -> io::Result<
     match timeout(grace, child.wait()).await {
         Ok(status) => status,
         Err(_) => {
-            tracing::info!(
-                pgid = pgid.as_raw(),
-                ?grace,
-                "group ignored SIGTERM; sending SIGKILL"
-            );
+            tracing::info!(pgid = pgid.as_raw(), ?grace, "group ignored SIGTERM; sending SIGKILL");
             signal_group(pgid, Signal::SIGKILL);
             child.wait().await
         }

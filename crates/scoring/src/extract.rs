@@ -13,12 +13,10 @@ pub fn extract_score(data: &Value, key: &str) -> Option<f64> {
     };
     let keys = [key, "score"];
     let top = keys.iter().filter_map(|k| obj.get(*k));
-    let nested = ["metrics", "objective", "verification"]
-        .into_iter()
-        .flat_map(|section| {
-            let sub = obj.get(section).and_then(Value::as_object);
-            keys.iter().filter_map(move |k| sub.and_then(|s| s.get(*k)))
-        });
+    let nested = ["metrics", "objective", "verification"].into_iter().flat_map(|section| {
+        let sub = obj.get(section).and_then(Value::as_object);
+        keys.iter().filter_map(move |k| sub.and_then(|s| s.get(*k)))
+    });
     top.chain(nested).find_map(number)
 }
 
@@ -40,45 +38,18 @@ mod tests {
 
     #[test]
     fn statement_17_lookup_order_and_types() {
-        assert_eq!(
-            extract_score(&json!({"score": "1.25"}), "best_ms"),
-            Some(1.25)
-        );
-        assert_eq!(
-            extract_score(&json!({"metrics": {"best_ms": 0.75}}), "best_ms"),
-            Some(0.75)
-        );
-        assert_eq!(
-            extract_score(&json!({"verification": {"score": 2}}), "best_ms"),
-            Some(2.0)
-        );
-        assert_eq!(
-            extract_score(&json!({"metrics": {"score": "nope"}}), "best_ms"),
-            None
-        );
-        assert_eq!(
-            extract_score(
-                &json!({"best_ms": "x", "metrics": {"best_ms": 3}}),
-                "best_ms"
-            ),
-            Some(3.0)
-        );
-        assert_eq!(
-            extract_score(
-                &json!({"metrics": 5, "objective": {"best_ms": 4}}),
-                "best_ms"
-            ),
-            Some(4.0)
-        );
+        assert_eq!(extract_score(&json!({"score": "1.25"}), "best_ms"), Some(1.25));
+        assert_eq!(extract_score(&json!({"metrics": {"best_ms": 0.75}}), "best_ms"), Some(0.75));
+        assert_eq!(extract_score(&json!({"verification": {"score": 2}}), "best_ms"), Some(2.0));
+        assert_eq!(extract_score(&json!({"metrics": {"score": "nope"}}), "best_ms"), None);
+        assert_eq!(extract_score(&json!({"best_ms": "x", "metrics": {"best_ms": 3}}), "best_ms"), Some(3.0));
+        assert_eq!(extract_score(&json!({"metrics": 5, "objective": {"best_ms": 4}}), "best_ms"), Some(4.0));
     }
 
     #[test]
     fn booleans_and_non_finite_values_are_not_scores() {
         assert_eq!(extract_score(&json!({"score": true}), "k"), None);
-        assert_eq!(
-            extract_score(&json!({"score": "nan", "metrics": {"score": "inf"}}), "k"),
-            None
-        );
+        assert_eq!(extract_score(&json!({"score": "nan", "metrics": {"score": "inf"}}), "k"), None);
         assert_eq!(extract_score(&json!({"score": " 2 "}), "k"), Some(2.0));
         assert_eq!(extract_score(&json!([1]), "k"), None);
     }

@@ -45,9 +45,7 @@ pub fn verified_score(
     score_key: &str,
 ) -> Option<f64> {
     if post_configured {
-        return post
-            .filter(|p| post_command_passed(p))
-            .and_then(|p| p.score);
+        return post.filter(|p| post_command_passed(p)).and_then(|p| p.score);
     }
     if harnessgym_types::result::is_solved_and_verified(result) {
         extract_score(&Value::Object(result.clone()), score_key)
@@ -77,8 +75,7 @@ mod tests {
 
     #[test]
     fn statement_20_solved_and_verified_need_not_reach_the_stop_score() {
-        let result =
-            serde_json::json!({"status": "solved", "verified": true, "metrics": {"best_ms": 20}});
+        let result = serde_json::json!({"status": "solved", "verified": true, "metrics": {"best_ms": 20}});
         let map = result.as_object().unwrap();
         assert!(harnessgym_types::result::is_solved_and_verified(map));
         let score = extract_score(&result, "best_ms");
@@ -111,27 +108,11 @@ mod tests {
             message: None,
             extra: Default::default(),
         };
-        assert_eq!(
-            verified_score(result.as_object().unwrap(), Some(&post), true, "score"),
-            Some(7.0)
-        );
-        let failed = PostRecord {
-            status: "failed".into(),
-            return_code: Some(1),
-            ..post
-        };
-        assert_eq!(
-            verified_score(result.as_object().unwrap(), Some(&failed), true, "score"),
-            None
-        );
-        assert_eq!(
-            verified_score(result.as_object().unwrap(), None, false, "score"),
-            Some(0.0)
-        );
+        assert_eq!(verified_score(result.as_object().unwrap(), Some(&post), true, "score"), Some(7.0));
+        let failed = PostRecord { status: "failed".into(), return_code: Some(1), ..post };
+        assert_eq!(verified_score(result.as_object().unwrap(), Some(&failed), true, "score"), None);
+        assert_eq!(verified_score(result.as_object().unwrap(), None, false, "score"), Some(0.0));
         let unverified = serde_json::json!({"status": "blocked", "score": 1.0});
-        assert_eq!(
-            verified_score(unverified.as_object().unwrap(), None, false, "score"),
-            None
-        );
+        assert_eq!(verified_score(unverified.as_object().unwrap(), None, false, "score"), None);
     }
 }

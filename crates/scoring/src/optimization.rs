@@ -32,19 +32,11 @@ pub fn optimization_block(input: &OptimizationInput<'_>) -> Map<String, Value> {
     if let Some(score) = input.current_score {
         obj.insert(
             "target_reached".into(),
-            json!(reached_stop_score(
-                Some(score),
-                input.stop_score,
-                input.higher_is_better
-            )),
+            json!(reached_stop_score(Some(score), input.stop_score, input.higher_is_better)),
         );
         obj.insert(
             "improved_from_previous_best".into(),
-            json!(is_better(
-                score,
-                input.previous_best_score,
-                input.higher_is_better
-            )),
+            json!(is_better(score, input.previous_best_score, input.higher_is_better)),
         );
         if let Some(baseline) = input.baseline_score {
             obj.insert(

@@ -33,13 +33,8 @@ pub struct PostCommand<'a> {
 pub async fn run_post_command(cmd: &PostCommand<'_>, cancel: watch::Receiver<bool>) -> PostRecord {
     let stdout_path = cmd.log_dir.join(format!("{}.stdout.txt", cmd.prefix));
     let stderr_path = cmd.log_dir.join(format!("{}.stderr.txt", cmd.prefix));
-    let spec = CommandSpec::shell(
-        cmd.command,
-        cmd.cwd.to_owned(),
-        stdout_path.clone(),
-        stderr_path.clone(),
-    )
-    .timeout(cmd.timeout);
+    let spec = CommandSpec::shell(cmd.command, cmd.cwd.to_owned(), stdout_path.clone(), stderr_path.clone())
+        .timeout(cmd.timeout);
     let mut record = PostRecord {
         command: cmd.command.to_owned(),
         status: "failed".into(),
@@ -116,10 +111,7 @@ async fn parse_stdout(path: &Utf8PathBuf) -> Result<Value, String> {
         )),
         Err(_) => {
             let hint = if trimmed.lines().count() > 1
-                && trimmed
-                    .lines()
-                    .last()
-                    .is_some_and(|l| l.trim_start().starts_with('{'))
+                && trimmed.lines().last().is_some_and(|l| l.trim_start().starts_with('{'))
             {
                 " (it looks like log lines come before the JSON: print logs to stderr)"
             } else {
@@ -176,26 +168,11 @@ mod tests {
 
     #[test]
     fn statement_21_pass_rule() {
-        assert!(post_command_passed(&record(
-            "completed",
-            Some(json!({"score": 1}))
-        )));
-        assert!(post_command_passed(&record(
-            "completed",
-            Some(json!({"status": "OK"}))
-        )));
-        assert!(!post_command_passed(&record(
-            "completed",
-            Some(json!({"status": "failed"}))
-        )));
-        assert!(!post_command_passed(&record(
-            "failed",
-            Some(json!({"score": 1}))
-        )));
-        assert!(!post_command_passed(&record(
-            "timeout",
-            Some(json!({"score": 1}))
-        )));
+        assert!(post_command_passed(&record("completed", Some(json!({"score": 1})))));
+        assert!(post_command_passed(&record("completed", Some(json!({"status": "OK"})))));
+        assert!(!post_command_passed(&record("completed", Some(json!({"status": "failed"})))));
+        assert!(!post_command_passed(&record("failed", Some(json!({"score": 1})))));
+        assert!(!post_command_passed(&record("timeout", Some(json!({"score": 1})))));
     }
 
     #[test]

@@ -47,12 +47,7 @@ impl McpServerActivation {
     /// `enabled_tools` ∪ `smoke.tools`.
     pub fn tools(&self) -> Vec<String> {
         let mut tools = self.enabled_tools.clone();
-        if let Some(list) = self
-            .smoke
-            .as_ref()
-            .and_then(|s| s.get("tools"))
-            .and_then(Value::as_array)
-        {
+        if let Some(list) = self.smoke.as_ref().and_then(|s| s.get("tools")).and_then(Value::as_array) {
             tools.extend(list.iter().filter_map(Value::as_str).map(str::to_owned));
         }
         tools.sort();
@@ -117,10 +112,7 @@ impl ActivationReport {
 
     /// Distinct tools of active servers, sorted.
     pub fn active_tools(&self) -> Vec<String> {
-        let mut tools: Vec<String> = self
-            .active_servers()
-            .flat_map(McpServerActivation::tools)
-            .collect();
+        let mut tools: Vec<String> = self.active_servers().flat_map(McpServerActivation::tools).collect();
         tools.sort();
         tools.dedup();
         tools

@@ -9,19 +9,13 @@ use crate::TypesError;
 /// Writes `bytes` to `path` so that readers see either the old or the new content, never a
 /// partial file. Parent directories are created.
 pub fn write_atomic(path: &Utf8Path, bytes: &[u8]) -> Result<(), TypesError> {
-    let io_err = |source| TypesError::Io {
-        path: path.to_owned(),
-        source,
-    };
+    let io_err = |source| TypesError::Io { path: path.to_owned(), source };
     let parent = match path.parent() {
         Some(p) if !p.as_str().is_empty() => p,
         _ => Utf8Path::new("."),
     };
     std::fs::create_dir_all(parent).map_err(io_err)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".harnessgym-tmp-")
-        .tempfile_in(parent)
-        .map_err(io_err)?;
+    let mut tmp = tempfile::Builder::new().prefix(".harnessgym-tmp-").tempfile_in(parent).map_err(io_err)?;
     tmp.write_all(bytes).map_err(io_err)?;
     tmp.as_file().sync_all().map_err(io_err)?;
     tmp.persist(path).map_err(|e| io_err(e.error))?;
@@ -40,10 +34,7 @@ mod tests {
         write_atomic(&path, b"one").unwrap();
         write_atomic(&path, b"two").unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "two");
-        let names: Vec<_> = std::fs::read_dir(root.join("nested"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        let names: Vec<_> = std::fs::read_dir(root.join("nested")).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names.len(), 1, "temp files left behind: {names:?}");
     }
 }

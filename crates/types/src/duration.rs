@@ -20,14 +20,8 @@ pub fn parse_timeout(input: &str) -> Result<u64, DurationError> {
         return Err(DurationError::Empty);
     }
     if text.bytes().all(|b| b.is_ascii_digit()) {
-        let n: u64 = text
-            .parse()
-            .map_err(|_| DurationError::Invalid(input.to_owned()))?;
-        return if n == 0 {
-            Err(DurationError::NotPositive)
-        } else {
-            Ok(n)
-        };
+        let n: u64 = text.parse().map_err(|_| DurationError::Invalid(input.to_owned()))?;
+        return if n == 0 { Err(DurationError::NotPositive) } else { Ok(n) };
     }
     let invalid = || DurationError::Invalid(input.to_owned());
     let bytes = text.as_bytes();
@@ -54,35 +48,20 @@ pub fn parse_timeout(input: &str) -> Result<u64, DurationError> {
         if matches!(bytes.get(i), Some(b's' | b'm' | b'h' | b'd')) {
             i += 1;
         }
-        total = n
-            .checked_mul(unit)
-            .and_then(|s| total.checked_add(s))
-            .ok_or_else(invalid)?;
+        total = n.checked_mul(unit).and_then(|s| total.checked_add(s)).ok_or_else(invalid)?;
     }
-    if total == 0 {
-        Err(invalid())
-    } else {
-        Ok(total)
-    }
+    if total == 0 { Err(invalid()) } else { Ok(total) }
 }
 
 /// Parses a numeric timeout (JSON number): truncated to whole seconds, must be > 0.
 pub fn timeout_from_number(n: f64) -> Result<u64, DurationError> {
     let t = n.trunc();
-    if !t.is_finite() || t <= 0.0 {
-        Err(DurationError::NotPositive)
-    } else {
-        Ok(t as u64)
-    }
+    if !t.is_finite() || t <= 0.0 { Err(DurationError::NotPositive) } else { Ok(t as u64) }
 }
 
 /// Parses `--attempt-timeouts`: comma-separated durations, empty pieces dropped.
 pub fn parse_schedule(input: &str) -> Result<Vec<u64>, DurationError> {
-    let pieces: Vec<&str> = input
-        .split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .collect();
+    let pieces: Vec<&str> = input.split(',').map(str::trim).filter(|p| !p.is_empty()).collect();
     if pieces.is_empty() {
         return Err(DurationError::EmptySchedule);
     }
@@ -115,11 +94,7 @@ mod tests {
     fn statement_13_rejected_durations() {
         assert_eq!(parse_timeout(""), Err(DurationError::Empty));
         for bad in ["abc", "1x", "1m 2s"] {
-            assert_eq!(
-                parse_timeout(bad),
-                Err(DurationError::Invalid(bad.into())),
-                "{bad}"
-            );
+            assert_eq!(parse_timeout(bad), Err(DurationError::Invalid(bad.into())), "{bad}");
         }
         assert_eq!(parse_timeout("0"), Err(DurationError::NotPositive));
         assert!(parse_timeout("-1").is_err());
@@ -137,36 +112,23 @@ mod tests {
         assert_eq!(parse_timeout("1h30m0s"), Ok(5400));
         assert_eq!(parse_timeout("007"), Ok(7));
         for bad in ["1.5h", "0m", "m", "1m-", "-5"] {
-            assert_eq!(
-                parse_timeout(bad),
-                Err(DurationError::Invalid(bad.into())),
-                "{bad}"
-            );
+            assert_eq!(parse_timeout(bad), Err(DurationError::Invalid(bad.into())), "{bad}");
         }
         assert_eq!(parse_timeout("00"), Err(DurationError::NotPositive));
-        assert_eq!(
-            DurationError::Invalid("1x".into()).to_string(),
-            "invalid timeout duration: '1x'"
-        );
+        assert_eq!(DurationError::Invalid("1x".into()).to_string(), "invalid timeout duration: '1x'");
     }
 
     #[test]
     fn statement_15_schedule_repeats_last_entry() {
         let s = parse_schedule("5s,2m").unwrap();
-        assert_eq!(
-            [1, 2, 3].map(|i| scheduled_timeout(&s, i, 99)),
-            [5, 120, 120]
-        );
+        assert_eq!([1, 2, 3].map(|i| scheduled_timeout(&s, i, 99)), [5, 120, 120]);
         assert_eq!(scheduled_timeout(&[], 4, 99), 99);
     }
 
     #[test]
     fn statement_16_blank_schedule_is_an_error() {
         assert_eq!(parse_schedule(" , "), Err(DurationError::EmptySchedule));
-        assert_eq!(
-            DurationError::EmptySchedule.to_string(),
-            "attempt timeout schedule cannot be empty"
-        );
+        assert_eq!(DurationError::EmptySchedule.to_string(), "attempt timeout schedule cannot be empty");
     }
 
     proptest! {

@@ -12,29 +12,17 @@ use crate::atomic::write_atomic;
 /// 2-space indent, trailing newline.
 pub fn to_pretty<T: Serialize + ?Sized>(value: &T) -> Result<String, TypesError> {
     // Going through `Value` sorts keys: serde_json's map is a BTreeMap without `preserve_order`.
-    let value = serde_json::to_value(value).map_err(|source| TypesError::Serialize {
-        what: "value",
-        source,
-    })?;
+    let value = serde_json::to_value(value).map_err(|source| TypesError::Serialize { what: "value", source })?;
     let mut text =
-        serde_json::to_string_pretty(&value).map_err(|source| TypesError::Serialize {
-            what: "value",
-            source,
-        })?;
+        serde_json::to_string_pretty(&value).map_err(|source| TypesError::Serialize { what: "value", source })?;
     text.push('\n');
     Ok(text)
 }
 
 /// Compact, sorted-key, single-line JSON (telemetry lines).
 pub fn to_compact<T: Serialize + ?Sized>(value: &T) -> Result<String, TypesError> {
-    let value = serde_json::to_value(value).map_err(|source| TypesError::Serialize {
-        what: "value",
-        source,
-    })?;
-    serde_json::to_string(&value).map_err(|source| TypesError::Serialize {
-        what: "value",
-        source,
-    })
+    let value = serde_json::to_value(value).map_err(|source| TypesError::Serialize { what: "value", source })?;
+    serde_json::to_string(&value).map_err(|source| TypesError::Serialize { what: "value", source })
 }
 
 /// Writes `value` to `path` atomically in the house style.
@@ -82,9 +70,7 @@ fn replace_python_non_finite(text: &str) -> String {
             i += 1;
             continue;
         }
-        let token = ["-Infinity", "Infinity", "NaN"]
-            .into_iter()
-            .find(|t| bytes[i..].starts_with(t.as_bytes()));
+        let token = ["-Infinity", "Infinity", "NaN"].into_iter().find(|t| bytes[i..].starts_with(t.as_bytes()));
         let boundary_before = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
         if let (Some(token), true) = (token, boundary_before) {
             let after = i + token.len();
@@ -108,18 +94,10 @@ pub fn read_value(path: &Utf8Path) -> Result<Option<Value>, TypesError> {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => {
-            return Err(TypesError::Io {
-                path: path.to_owned(),
-                source,
-            });
+            return Err(TypesError::Io { path: path.to_owned(), source });
         }
     };
-    parse_lenient(&text)
-        .map(Some)
-        .map_err(|source| TypesError::Json {
-            path: path.to_owned(),
-            source,
-        })
+    parse_lenient(&text).map(Some).map_err(|source| TypesError::Json { path: path.to_owned(), source })
 }
 
 /// Reads a JSON file that must hold an object. `Ok(None)` when the file does not exist.
@@ -129,10 +107,7 @@ pub fn read_object(path: &Utf8Path) -> Result<Option<serde_json::Map<String, Val
         Some(Value::Object(map)) => Ok(Some(map)),
         Some(other) => Err(TypesError::Invalid {
             path: path.to_owned(),
-            message: format!(
-                "expected a JSON object, found {}; fix or delete the file",
-                kind_name(&other)
-            ),
+            message: format!("expected a JSON object, found {}; fix or delete the file", kind_name(&other)),
         }),
     }
 }
@@ -141,12 +116,9 @@ pub fn read_object(path: &Utf8Path) -> Result<Option<serde_json::Map<String, Val
 pub fn read_typed<T: DeserializeOwned>(path: &Utf8Path) -> Result<Option<T>, TypesError> {
     match read_value(path)? {
         None => Ok(None),
-        Some(v) => serde_json::from_value(v)
-            .map(Some)
-            .map_err(|source| TypesError::Json {
-                path: path.to_owned(),
-                source,
-            }),
+        Some(v) => {
+            serde_json::from_value(v).map(Some).map_err(|source| TypesError::Json { path: path.to_owned(), source })
+        }
     }
 }
 
@@ -174,28 +146,15 @@ mod tests {
             zeta: u8,
             alpha: Vec<u8>,
         }
-        let text = to_pretty(&S {
-            zeta: 1,
-            alpha: vec![],
-        })
-        .unwrap();
+        let text = to_pretty(&S { zeta: 1, alpha: vec![] }).unwrap();
         assert_eq!(text, "{\n  \"alpha\": [],\n  \"zeta\": 1\n}\n");
-        assert_eq!(
-            to_pretty(&json!({"b": 4.0, "a": null})).unwrap(),
-            "{\n  \"a\": null,\n  \"b\": 4.0\n}\n"
-        );
+        assert_eq!(to_pretty(&json!({"b": 4.0, "a": null})).unwrap(), "{\n  \"a\": null,\n  \"b\": 4.0\n}\n");
     }
 
     #[test]
     fn reads_python_non_finite_tokens_as_null() {
-        let v = parse_lenient(
-            r#"{"best": NaN, "worst": -Infinity, "x": [Infinity], "s": "NaN Infinity"}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            v,
-            json!({"best": null, "worst": null, "x": [null], "s": "NaN Infinity"})
-        );
+        let v = parse_lenient(r#"{"best": NaN, "worst": -Infinity, "x": [Infinity], "s": "NaN Infinity"}"#).unwrap();
+        assert_eq!(v, json!({"best": null, "worst": null, "x": [null], "s": "NaN Infinity"}));
     }
 
     #[test]

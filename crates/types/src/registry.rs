@@ -53,24 +53,15 @@ impl Artifact {
     /// unknown keys move into `metadata` (explicit metadata wins). `kind` and `path` are required.
     pub fn from_value(value: &Value) -> Result<Self, String> {
         let Value::Object(obj) = value else {
-            return Err(format!(
-                "artifact entry is {}, not an object",
-                crate::json::kind_name(value)
-            ));
+            return Err(format!("artifact entry is {}, not an object", crate::json::kind_name(value)));
         };
         let text = |key: &str| obj.get(key).and_then(Value::as_str).map(str::to_owned);
-        let kind = text("kind")
-            .filter(|k| !k.is_empty())
-            .ok_or_else(|| "artifact entry has no \"kind\"".to_owned())?;
-        let path = text("path")
-            .filter(|p| !p.is_empty())
-            .ok_or_else(|| "artifact entry has no \"path\"".to_owned())?;
+        let kind = text("kind").filter(|k| !k.is_empty()).ok_or_else(|| "artifact entry has no \"kind\"".to_owned())?;
+        let path = text("path").filter(|p| !p.is_empty()).ok_or_else(|| "artifact entry has no \"path\"".to_owned())?;
         let mut metadata = Map::new();
         for (key, v) in obj {
-            if !matches!(
-                key.as_str(),
-                "id" | "kind" | "path" | "description" | "iteration" | "created_at" | "metadata"
-            ) {
+            if !matches!(key.as_str(), "id" | "kind" | "path" | "description" | "iteration" | "created_at" | "metadata")
+            {
                 metadata.insert(key.clone(), v.clone());
             }
         }
@@ -80,9 +71,7 @@ impl Artifact {
             }
         }
         Ok(Self {
-            id: text("id")
-                .filter(|i| !i.is_empty())
-                .unwrap_or_else(|| format!("{kind}:{path}")),
+            id: text("id").filter(|i| !i.is_empty()).unwrap_or_else(|| format!("{kind}:{path}")),
             description: text("description").unwrap_or_default(),
             iteration: obj.get("iteration").and_then(Value::as_i64),
             created_at: text("created_at").unwrap_or_else(utc_now),
@@ -151,17 +140,11 @@ impl Registry {
     /// back on save); a document that is not an object is an error.
     pub fn from_value(value: Value) -> Result<Self, String> {
         let Value::Object(mut obj) = value else {
-            return Err(format!(
-                "registry is {}, not an object",
-                crate::json::kind_name(&value)
-            ));
+            return Err(format!("registry is {}, not an object", crate::json::kind_name(&value)));
         };
         let mut registry = Registry {
             version: obj.remove("version").and_then(|v| v.as_i64()).unwrap_or(1),
-            updated_at: obj
-                .remove("updated_at")
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_else(utc_now),
+            updated_at: obj.remove("updated_at").and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_else(utc_now),
             metadata: match obj.remove("metadata") {
                 Some(Value::Object(m)) => m,
                 _ => Map::new(),
@@ -179,10 +162,7 @@ impl Registry {
                 }
             }
             Some(other) => {
-                return Err(format!(
-                    "registry \"artifacts\" is {}, not an array",
-                    crate::json::kind_name(&other)
-                ));
+                return Err(format!("registry \"artifacts\" is {}, not an array", crate::json::kind_name(&other)));
             }
         }
         registry.extra = obj.into_iter().collect();
@@ -191,11 +171,8 @@ impl Registry {
 
     pub fn to_value(&self) -> Value {
         let mut obj: Map<String, Value> = self.extra.clone().into_iter().collect();
-        let mut artifacts: Vec<Value> = self
-            .artifacts
-            .iter()
-            .map(|a| serde_json::to_value(a).unwrap_or(Value::Null))
-            .collect();
+        let mut artifacts: Vec<Value> =
+            self.artifacts.iter().map(|a| serde_json::to_value(a).unwrap_or(Value::Null)).collect();
         artifacts.extend(self.invalid.iter().map(|e| e.raw.clone()));
         obj.insert("version".into(), Value::from(self.version));
         obj.insert("updated_at".into(), Value::from(self.updated_at.clone()));
@@ -245,12 +222,7 @@ mod tests {
     #[test]
     fn statement_33_round_trips_descriptions() {
         let mut r = Registry::default();
-        r.upsert(Artifact::new(
-            "tool",
-            ".harnessgym/tools/a.py",
-            "Runs the thing.",
-            Some(1),
-        ));
+        r.upsert(Artifact::new("tool", ".harnessgym/tools/a.py", "Runs the thing.", Some(1)));
         let back = Registry::from_value(r.to_value()).unwrap();
         assert_eq!(back.artifacts[0].description, "Runs the thing.");
         assert_eq!(back.artifacts, r.artifacts);
@@ -272,18 +244,13 @@ mod tests {
     #[test]
     fn b6_entry_without_kind_is_kept_verbatim_not_fatal() {
         let raw = json!({"path": ".harnessgym/tools/x.py"});
-        let r = Registry::from_value(
-            json!({"artifacts": [raw, {"kind": "tool", "path": "p"}], "owner": "me"}),
-        )
-        .unwrap();
+        let r =
+            Registry::from_value(json!({"artifacts": [raw, {"kind": "tool", "path": "p"}], "owner": "me"})).unwrap();
         assert_eq!(r.artifacts.len(), 1);
         assert_eq!(r.invalid.len(), 1);
         assert!(r.invalid[0].problem.contains("kind"));
         let saved = r.to_value();
-        assert_eq!(
-            saved["artifacts"][1], raw,
-            "nothing the agent wrote is lost"
-        );
+        assert_eq!(saved["artifacts"][1], raw, "nothing the agent wrote is lost");
         assert_eq!(saved["owner"], json!("me"), "unknown keys are written back");
     }
 
@@ -304,8 +271,7 @@ mod tests {
     fn quarantine_predicate() {
         let mut a = Artifact::new("tool", "p", "", None);
         assert!(!a.is_quarantined());
-        a.metadata
-            .insert("quarantine".into(), json!({"status": "quarantined"}));
+        a.metadata.insert("quarantine".into(), json!({"status": "quarantined"}));
         assert!(a.is_quarantined());
         a.metadata.clear();
         a.metadata.insert("quarantined".into(), json!(1));

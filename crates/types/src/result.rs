@@ -15,9 +15,7 @@ pub fn deep_merge(base: &mut Map<String, Value>, update: &Map<String, Value>) {
     for (key, new) in update {
         match (base.get_mut(key), new) {
             (Some(Value::Object(old)), Value::Object(new_obj)) => deep_merge(old, new_obj),
-            (Some(Value::Array(old)), Value::Array(new_list))
-                if UNION_KEYS.contains(&key.as_str()) =>
-            {
+            (Some(Value::Array(old)), Value::Array(new_list)) if UNION_KEYS.contains(&key.as_str()) => {
                 let mut merged: Vec<Value> = old.iter().chain(new_list).cloned().collect();
                 merged.sort_by_key(sort_key);
                 merged.dedup();
@@ -44,11 +42,7 @@ pub fn status(result: &Map<String, Value>) -> Option<&str> {
 /// `status == "solved"` and (`verified` is boolean `true` or `verification.status == "passed"`).
 pub fn is_solved_and_verified(result: &Map<String, Value>) -> bool {
     let verified = result.get("verified") == Some(&Value::Bool(true))
-        || result
-            .get("verification")
-            .and_then(|v| v.get("status"))
-            .and_then(Value::as_str)
-            == Some("passed");
+        || result.get("verification").and_then(|v| v.get("status")).and_then(Value::as_str) == Some("passed");
     status(result) == Some("solved") && verified
 }
 
@@ -65,21 +59,15 @@ mod tests {
     fn statement_37_objects_merge_recursively_and_lists_are_replaced() {
         let mut base = obj(json!({"a": {"x": 1, "y": 2}, "list": [1, 2], "keep": true}));
         deep_merge(&mut base, &obj(json!({"a": {"y": 3, "z": 4}, "list": [9]})));
-        assert_eq!(
-            Value::Object(base),
-            json!({"a": {"x": 1, "y": 3, "z": 4}, "list": [9], "keep": true})
-        );
+        assert_eq!(Value::Object(base), json!({"a": {"x": 1, "y": 3, "z": 4}, "list": [9], "keep": true}));
     }
 
     #[test]
     fn statement_38_usage_lists_union_sorted_and_non_lists_replace() {
-        let mut base =
-            obj(json!({"used_harness_tools": ["b", "a"], "n": {"used_harness_artifacts": ["x"]}}));
+        let mut base = obj(json!({"used_harness_tools": ["b", "a"], "n": {"used_harness_artifacts": ["x"]}}));
         deep_merge(
             &mut base,
-            &obj(
-                json!({"used_harness_tools": ["c", "a"], "n": {"used_harness_artifacts": ["w", "x"]}}),
-            ),
+            &obj(json!({"used_harness_tools": ["c", "a"], "n": {"used_harness_artifacts": ["w", "x"]}})),
         );
         assert_eq!(base["used_harness_tools"], json!(["a", "b", "c"]));
         assert_eq!(base["n"]["used_harness_artifacts"], json!(["w", "x"]));
@@ -89,17 +77,9 @@ mod tests {
 
     #[test]
     fn solved_predicate_needs_a_real_verification() {
-        assert!(is_solved_and_verified(&obj(
-            json!({"status": "solved", "verified": true})
-        )));
-        assert!(is_solved_and_verified(&obj(
-            json!({"status": "solved", "verification": {"status": "passed"}})
-        )));
-        assert!(!is_solved_and_verified(&obj(
-            json!({"status": "solved", "verified": "true"})
-        )));
-        assert!(!is_solved_and_verified(&obj(
-            json!({"status": "blocked", "verified": true})
-        )));
+        assert!(is_solved_and_verified(&obj(json!({"status": "solved", "verified": true}))));
+        assert!(is_solved_and_verified(&obj(json!({"status": "solved", "verification": {"status": "passed"}}))));
+        assert!(!is_solved_and_verified(&obj(json!({"status": "solved", "verified": "true"}))));
+        assert!(!is_solved_and_verified(&obj(json!({"status": "blocked", "verified": true}))));
     }
 }

@@ -35,10 +35,7 @@ pub struct TelemetrySummary {
 
 /// Summarises the lines of a telemetry log; blank, invalid and non-object lines are skipped.
 pub fn summarize(path: &str, text: &str, sample_limit: usize) -> TelemetrySummary {
-    let mut s = TelemetrySummary {
-        path: path.to_owned(),
-        ..Default::default()
-    };
+    let mut s = TelemetrySummary { path: path.to_owned(), ..Default::default() };
     let mut tools = BTreeSet::new();
     let mut servers = BTreeSet::new();
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
@@ -46,29 +43,17 @@ pub fn summarize(path: &str, text: &str, sample_limit: usize) -> TelemetrySummar
             continue;
         };
         s.count += 1;
-        let status = event
-            .get("status")
-            .and_then(Value::as_str)
-            .unwrap_or("unknown")
-            .to_owned();
+        let status = event.get("status").and_then(Value::as_str).unwrap_or("unknown").to_owned();
         match status.as_str() {
             "completed" => s.successful_count += 1,
             "error" | "failed" | "timeout" => s.failed_count += 1,
             _ => {}
         }
         *s.status_counts.entry(status).or_default() += 1;
-        if let Some(t) = event
-            .get("tool_name")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
-        {
+        if let Some(t) = event.get("tool_name").and_then(Value::as_str).filter(|t| !t.is_empty()) {
             tools.insert(t.to_owned());
         }
-        if let Some(sv) = event
-            .get("server")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
-        {
+        if let Some(sv) = event.get("server").and_then(Value::as_str).filter(|t| !t.is_empty()) {
             servers.insert(sv.to_owned());
         }
         if s.samples.len() < sample_limit {

@@ -10,15 +10,12 @@ pub fn utc_now() -> String {
 
 pub fn format_seconds(t: OffsetDateTime) -> String {
     let fmt = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]+00:00");
-    t.to_offset(time::UtcOffset::UTC)
-        .format(&fmt)
-        .unwrap_or_default()
+    t.to_offset(time::UtcOffset::UTC).format(&fmt).unwrap_or_default()
 }
 
 /// `2026-11-23T20:26:57.683834Z`: UTC, microseconds (telemetry lines).
 pub fn utc_now_micros() -> String {
-    let fmt =
-        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
+    let fmt = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
     OffsetDateTime::now_utc().format(&fmt).unwrap_or_default()
 }
 

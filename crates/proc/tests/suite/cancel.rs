@@ -24,10 +24,7 @@ async fn cancellation_kills_the_group_and_reports_cancelled() {
     let dead = wait_dead(grandchild).await;
     cleanup(grandchild);
 
-    assert!(
-        elapsed < Duration::from_secs(20),
-        "took {elapsed:?} after cancel"
-    );
+    assert!(elapsed < Duration::from_secs(20), "took {elapsed:?} after cancel");
     assert!(outcome.cancelled);
     assert!(!outcome.timed_out);
     assert_eq!(outcome.return_code, None);
@@ -39,9 +36,7 @@ async fn already_cancelled_receiver_stops_the_child_at_once() {
     let s = Scratch::new();
     let (_tx, rx) = watch::channel(true);
     let started = Instant::now();
-    let outcome = bounded(LIMIT, run_with_cancel(s.sh("sleep 300"), rx))
-        .await
-        .expect("run");
+    let outcome = bounded(LIMIT, run_with_cancel(s.sh("sleep 300"), rx)).await.expect("run");
     assert!(outcome.cancelled);
     assert_eq!(outcome.return_code, None);
     assert!(started.elapsed() < Duration::from_secs(20));
@@ -52,9 +47,7 @@ async fn dropped_sender_does_not_cancel() {
     let s = Scratch::new();
     let (tx, rx) = watch::channel(false);
     drop(tx);
-    let outcome = bounded(LIMIT, run_with_cancel(s.sh("sleep 0.3; exit 4"), rx))
-        .await
-        .expect("run");
+    let outcome = bounded(LIMIT, run_with_cancel(s.sh("sleep 0.3; exit 4"), rx)).await.expect("run");
     assert!(!outcome.cancelled);
     assert_eq!(outcome.return_code, Some(4));
 }

@@ -11,12 +11,7 @@ const LIMIT: Duration = Duration::from_secs(60);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exit_code_and_both_streams_land_in_their_files() {
     let s = Scratch::new();
-    let outcome = bounded(
-        LIMIT,
-        run(s.sh("printf 'to stdout'; printf 'to stderr!' >&2; exit 3")),
-    )
-    .await
-    .expect("run");
+    let outcome = bounded(LIMIT, run(s.sh("printf 'to stdout'; printf 'to stderr!' >&2; exit 3"))).await.expect("run");
     assert_eq!(outcome.return_code, Some(3));
     assert_eq!(outcome.signal, None);
     assert!(!outcome.timed_out && !outcome.cancelled && !outcome.killed_stragglers);
@@ -31,12 +26,7 @@ async fn exit_code_and_both_streams_land_in_their_files() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn b17_non_utf8_output_is_stored_byte_for_byte() {
     let s = Scratch::new();
-    let outcome = bounded(
-        LIMIT,
-        run(s.sh(r"printf '\377\376ok\200'; printf '\351' >&2")),
-    )
-    .await
-    .expect("run");
+    let outcome = bounded(LIMIT, run(s.sh(r"printf '\377\376ok\200'; printf '\351' >&2"))).await.expect("run");
     assert!(outcome.success());
     assert_eq!(s.read(&s.out()), b"\xff\xfeok\x80");
     assert_eq!(s.read(&s.err()), b"\xe9");
@@ -47,11 +37,7 @@ async fn twenty_megabytes_of_stdout_are_streamed_to_the_file() {
     const SIZE: u64 = 20 * 1024 * 1024;
     let s = Scratch::new();
     let before = peak_rss_kib();
-    let spec = CommandSpec::new("head", &s.root, s.out(), s.err()).args([
-        "-c",
-        &SIZE.to_string(),
-        "/dev/zero",
-    ]);
+    let spec = CommandSpec::new("head", &s.root, s.out(), s.err()).args(["-c", &SIZE.to_string(), "/dev/zero"]);
     let outcome = bounded(LIMIT, run(spec)).await.expect("run");
     assert!(outcome.success(), "{outcome:?}");
     assert_eq!(outcome.stdout_bytes, SIZE);
@@ -59,10 +45,7 @@ async fn twenty_megabytes_of_stdout_are_streamed_to_the_file() {
     if let (Some(before), Some(after)) = (before, peak_rss_kib()) {
         // Holding the output in memory would raise our peak RSS by ~20 MiB.
         let grown = after.saturating_sub(before);
-        assert!(
-            grown < 12 * 1024,
-            "peak RSS grew by {grown} KiB while streaming 20 MiB"
-        );
+        assert!(grown < 12 * 1024, "peak RSS grew by {grown} KiB while streaming 20 MiB");
     }
 }
 
@@ -72,12 +55,7 @@ async fn same_file_for_stdout_and_stderr_keeps_both_streams() {
     // time have a guaranteed order in the shared file.
     let s = Scratch::new();
     let both = s.path("both.txt");
-    let spec = CommandSpec::shell(
-        "echo one; sleep 0.2; echo two >&2; sleep 0.2; echo three",
-        &s.root,
-        &both,
-        &both,
-    );
+    let spec = CommandSpec::shell("echo one; sleep 0.2; echo two >&2; sleep 0.2; echo three", &s.root, &both, &both);
     let outcome = bounded(LIMIT, run(spec)).await.expect("run");
     assert!(outcome.success());
     assert_eq!(s.read(&both), b"one\ntwo\nthree\n");
@@ -90,12 +68,7 @@ async fn output_files_get_parent_dirs_and_are_truncated() {
     let err = s.path("deep/err.txt");
     std::fs::create_dir_all(s.path("deep")).expect("mkdir");
     std::fs::write(&err, b"stale content from a previous attempt").expect("write");
-    let outcome = bounded(
-        LIMIT,
-        run(CommandSpec::shell("echo fresh", &s.root, &out, &err)),
-    )
-    .await
-    .expect("run");
+    let outcome = bounded(LIMIT, run(CommandSpec::shell("echo fresh", &s.root, &out, &err))).await.expect("run");
     assert!(outcome.success());
     assert_eq!(s.read(&out), b"fresh\n");
     assert_eq!(s.read(&err), b"");
@@ -105,11 +78,7 @@ async fn output_files_get_parent_dirs_and_are_truncated() {
 async fn direct_child_is_reaped() {
     let s = Scratch::new();
     let outcome = bounded(LIMIT, run(s.sh("exit 0"))).await.expect("run");
-    assert!(
-        !is_our_zombie(outcome.pid),
-        "pid {} left as a zombie",
-        outcome.pid
-    );
+    assert!(!is_our_zombie(outcome.pid), "pid {} left as a zombie", outcome.pid);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

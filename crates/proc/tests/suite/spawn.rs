@@ -19,20 +19,10 @@ async fn missing_program_is_not_found_and_names_the_program() {
         }
         other => panic!("expected NotFound, got {other:?}"),
     }
-    assert!(
-        err.to_string().contains("harnessgym-no-such-program-xyz"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("harnessgym-no-such-program-xyz"), "{err}");
     // The output files exist, so a caller can note the failure in them.
-    append_note(
-        &s.err(),
-        "Codex executable not found: harnessgym-no-such-program-xyz",
-    )
-    .expect("note");
-    assert_eq!(
-        s.read(&s.err()),
-        b"Codex executable not found: harnessgym-no-such-program-xyz\n"
-    );
+    append_note(&s.err(), "Codex executable not found: harnessgym-no-such-program-xyz").expect("note");
+    assert_eq!(s.read(&s.err()), b"Codex executable not found: harnessgym-no-such-program-xyz\n");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -74,10 +64,7 @@ async fn cwd_is_honoured() {
     let spec = CommandSpec::new("pwd", &work, s.out(), s.err()).arg("-P");
     let outcome = bounded(LIMIT, run(spec)).await.expect("run");
     assert!(outcome.success());
-    assert_eq!(
-        String::from_utf8_lossy(&s.read(&s.out())),
-        format!("{work}\n")
-    );
+    assert_eq!(String::from_utf8_lossy(&s.read(&s.out())), format!("{work}\n"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -22,18 +22,13 @@ async fn b8_prompt_of_one_mebibyte_goes_through_stdin() {
     let outcome = bounded(LIMIT, run(spec)).await.expect("run");
     assert!(outcome.success(), "{outcome:?}");
     assert_eq!(outcome.stdout_bytes, MIB as u64);
-    assert!(
-        s.read(&s.out()) == prompt,
-        "stdin bytes did not come back intact"
-    );
+    assert!(s.read(&s.out()) == prompt, "stdin bytes did not come back intact");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn b8_wc_counts_the_whole_prompt() {
     let s = Scratch::new();
-    let spec = CommandSpec::new("wc", &s.root, s.out(), s.err())
-        .arg("-c")
-        .stdin_bytes(prompt());
+    let spec = CommandSpec::new("wc", &s.root, s.out(), s.err()).arg("-c").stdin_bytes(prompt());
     let outcome = bounded(LIMIT, run(spec)).await.expect("run");
     assert!(outcome.success());
     let text = String::from_utf8_lossy(&s.read(&s.out())).trim().to_owned();
@@ -48,11 +43,7 @@ async fn child_that_never_reads_stdin_does_not_hang() {
     let outcome = bounded(LIMIT, run(spec)).await.expect("run");
     assert_eq!(outcome.return_code, Some(5));
     assert_eq!(s.read(&s.out()), b"done\n");
-    assert!(
-        started.elapsed() < Duration::from_secs(20),
-        "took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

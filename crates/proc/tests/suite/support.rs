@@ -18,8 +18,7 @@ pub struct Scratch {
 impl Scratch {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let root = Utf8PathBuf::from_path_buf(dir.path().canonicalize().expect("canonicalize"))
-            .expect("utf-8 tempdir");
+        let root = Utf8PathBuf::from_path_buf(dir.path().canonicalize().expect("canonicalize")).expect("utf-8 tempdir");
         Self { _dir: dir, root }
     }
 
@@ -47,9 +46,7 @@ impl Scratch {
 
 /// Fails the test instead of hanging it forever.
 pub async fn bounded<F: Future>(limit: Duration, fut: F) -> F::Output {
-    tokio::time::timeout(limit, fut)
-        .await
-        .expect("operation did not finish in time (hung?)")
+    tokio::time::timeout(limit, fut).await.expect("operation did not finish in time (hung?)")
 }
 
 /// Waits for a pid file written by a test script and parses it.
@@ -72,10 +69,7 @@ pub fn is_dead(pid: i32) -> bool {
         Err(_) => true,
         Ok(stat) => {
             let after_comm = &stat[stat.rfind(')').expect("stat has comm") + 1..];
-            let state = after_comm
-                .split_whitespace()
-                .next()
-                .expect("stat has state");
+            let state = after_comm.split_whitespace().next().expect("stat has state");
             state == "Z" || state == "X"
         }
     }
@@ -94,10 +88,7 @@ pub async fn wait_dead(pid: i32) -> bool {
 
 /// Kills a leftover process so a failing test does not leak `sleep 300`.
 pub fn cleanup(pid: i32) {
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGKILL,
-    );
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
 }
 
 /// Whether our own process still has `pid` as an unreaped child.

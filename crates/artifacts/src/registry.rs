@@ -1,0 +1,271 @@
+//! `.harnessgym/registry.json` on disk: load (tolerant), sync from files, save (atomic).
+
+use camino::{Utf8Path, Utf8PathBuf};
+use harnessgym_types::registry::{ARTIFACT_DIRS, Artifact, MCP_MANIFEST_NAMES, Registry};
+use harnessgym_types::timefmt::utc_now;
+
+use crate::prompts::ArtifactListing;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("{path}: {source}")]
+    Io { path: Utf8PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Types(#[from] harnessgym_types::TypesError),
+}
+
+/// Characters of an artifact file shown in the attempt prompt's preview (the prompt truncates
+/// further); reading is capped so a huge artifact cannot bloat memory.
+const PREVIEW_READ_BYTES: usize = 16 * 1024;
+
+pub fn harness_dir(workspace: &Utf8Path) -> Utf8PathBuf {
+    workspace.join(".harnessgym")
+}
+
+pub fn registry_path(workspace: &Utf8Path) -> Utf8PathBuf {
+    harness_dir(workspace).join("registry.json")
+}
+
+/// Creates the eight artifact directories and `runs/`.
+pub fn ensure_artifact_dirs(workspace: &Utf8Path) -> Result<(), RegistryError> {
+    let root = harness_dir(workspace);
+    for dir in ARTIFACT_DIRS.iter().map(|(_, d)| *d).chain(["runs"]) {
+        let path = root.join(dir);
+        std::fs::create_dir_all(&path).map_err(|source| RegistryError::Io { path, source })?;
+    }
+    Ok(())
+}
+
+/// The registry plus the problems met while reading it (each names the file and what to do).
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub registry: Registry,
+    pub problems: Vec<String>,
+}
+
+/// Loads the registry, never failing on its content: a missing file is an empty registry; a file
+/// that is not a JSON object is moved aside to `registry.invalid-<n>.json` (nothing is lost) and
+/// an empty registry is used; entries without `kind`/`path` are kept verbatim and reported.
+pub fn load(workspace: &Utf8Path) -> Result<Loaded, RegistryError> {
+    let path = registry_path(workspace);
+    let mut loaded = Loaded::default();
+    let problem = match harnessgym_types::json::read_value(&path) {
+        Ok(None) => return Ok(loaded),
+        Ok(Some(value)) => match Registry::from_value(value) {
+            Ok(registry) => {
+                loaded.registry = registry;
+                None
+            }
+            Err(problem) => Some(problem),
+        },
+        Err(harnessgym_types::TypesError::Json { source, .. }) => Some(format!("not valid JSON ({source})")),
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(problem) = problem {
+        let aside = move_aside(&path)?;
+        loaded.problems.push(format!(
+            "{path}: {problem}; moved it to {aside} and started an empty registry (fix the file and move it back to keep its entries)"
+        ));
+    }
+    for entry in &loaded.registry.invalid {
+        loaded.problems.push(format!(
+            "{path}: {}; the entry is kept but ignored (give it \"kind\" and \"path\"): {}",
+            entry.problem, entry.raw
+        ));
+    }
+    Ok(loaded)
+}
+
+/// Renames `path` to the first free `<stem>.invalid-<n>.<ext>` beside it and returns the new path.
+pub fn move_aside(path: &Utf8Path) -> Result<Utf8PathBuf, RegistryError> {
+    let stem = path.file_stem().unwrap_or("file");
+    let ext = path.extension().unwrap_or("json");
+    let dir = path.parent().unwrap_or(Utf8Path::new("."));
+    let mut n = 1;
+    let target = loop {
+        let candidate = dir.join(format!("{stem}.invalid-{n}.{ext}"));
+        if !candidate.exists() {
+            break candidate;
+        }
+        n += 1;
+    };
+    std::fs::rename(path, &target).map_err(|source| RegistryError::Io { path: path.to_owned(), source })?;
+    Ok(target)
+}
+
+/// Saves atomically, refreshing `updated_at`.
+pub fn save(workspace: &Utf8Path, registry: &mut Registry) -> Result<(), RegistryError> {
+    registry.updated_at = utc_now();
+    harnessgym_types::json::write_json(&registry_path(workspace), &registry.to_value())?;
+    Ok(())
+}
+
+/// Registers artifact files that appeared under `.harnessgym/<kind dir>/` and are not in the
+/// registry yet (matched by id `<kind>:<path>`); existing entries are never changed or removed.
+/// Skills register only `SKILL.md`, MCP servers only their manifests, other kinds every file.
+/// Symlinks are not followed. Returns the ids added.
+pub fn sync_from_files(
+    workspace: &Utf8Path,
+    registry: &mut Registry,
+    iteration: Option<i64>,
+) -> Result<Vec<String>, RegistryError> {
+    ensure_artifact_dirs(workspace)?;
+    let mut added = Vec::new();
+    for (kind, dir) in ARTIFACT_DIRS {
+        let root = harness_dir(workspace).join(dir);
+        let walker = walkdir::WalkDir::new(&root).follow_links(false).sort_by_file_name();
+        for entry in walker.into_iter().filter_map(Result::ok) {
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let Some(rel) = entry.path().strip_prefix(workspace).ok().and_then(|p| p.to_str()) else {
+                continue;
+            };
+            let name = entry.file_name().to_string_lossy();
+            let cached = rel.split('/').any(|c| c == "__pycache__") || name.ends_with(".pyc") || name.ends_with(".pyo");
+            let wanted = match kind {
+                "skill" => name == "SKILL.md",
+                "mcp" => MCP_MANIFEST_NAMES.contains(&name.as_ref()),
+                _ => true,
+            };
+            if cached || !wanted {
+                continue;
+            }
+            let id = format!("{kind}:{rel}");
+            if registry.get(&id).is_some() {
+                continue;
+            }
+            let mut artifact = Artifact::new(kind, rel, &format!("Discovered {kind} artifact at {rel}"), iteration);
+            artifact.metadata.insert("source".into(), "filesystem-sync".into());
+            registry.upsert(artifact);
+            added.push(id);
+        }
+    }
+    save(workspace, registry)?;
+    Ok(added)
+}
+
+/// A workspace-relative path that stays inside the workspace (no `..`, not absolute).
+pub fn contained_path(workspace: &Utf8Path, rel: &str) -> Option<Utf8PathBuf> {
+    let rel = Utf8Path::new(rel);
+    let safe = rel.components().all(|c| matches!(c, camino::Utf8Component::Normal(_) | camino::Utf8Component::CurDir));
+    safe.then(|| workspace.join(rel))
+}
+
+/// The visible (non-quarantined) artifacts as the attempt prompt lists them, with a preview of
+/// each known-kind artifact that is a regular file inside the workspace.
+pub fn listings(workspace: &Utf8Path, registry: &Registry) -> Vec<ArtifactListing> {
+    let known = |k: &str| ARTIFACT_DIRS.iter().any(|(kind, _)| *kind == k);
+    registry
+        .visible()
+        .map(|a| {
+            let preview = known(&a.kind)
+                .then(|| contained_path(workspace, &a.path))
+                .flatten()
+                .filter(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file()))
+                .and_then(|p| read_prefix(&p));
+            ArtifactListing { kind: a.kind.clone(), path: a.path.clone(), description: a.description.clone(), preview }
+        })
+        .collect()
+}
+
+fn read_prefix(path: &Utf8Path) -> Option<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).ok()?;
+    let mut buf = Vec::with_capacity(PREVIEW_READ_BYTES);
+    file.take(PREVIEW_READ_BYTES as u64).read_to_end(&mut buf).ok()?;
+    Some(String::from_utf8_lossy(&buf).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ws() -> (tempfile::TempDir, Utf8PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
+        (dir, path)
+    }
+
+    fn write(path: &Utf8Path, text: &str) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    #[test]
+    fn statement_34_sync_registers_the_right_files_and_persists() {
+        let (_d, ws) = ws();
+        let h = harness_dir(&ws);
+        write(&h.join("tools/probe.py"), "print(1)");
+        write(&h.join("docs/notes.md"), "n");
+        write(&h.join("tests/test_probe.py"), "t");
+        write(&h.join("skills/kern/SKILL.md"), "---\nname: kern\n---");
+        write(&h.join("skills/kern/notes.md"), "not a skill");
+        write(&h.join("mcp/srv/mcp.json"), "{}");
+        write(&h.join("mcp/srv/server.py"), "");
+        write(&h.join("tools/__pycache__/probe.cpython-311.pyc"), "");
+        let mut registry = Registry::default();
+        let added = sync_from_files(&ws, &mut registry, None).unwrap();
+        let mut expected = vec![
+            "skill:.harnessgym/skills/kern/SKILL.md",
+            "mcp:.harnessgym/mcp/srv/mcp.json",
+            "tool:.harnessgym/tools/probe.py",
+            "test:.harnessgym/tests/test_probe.py",
+            "docs:.harnessgym/docs/notes.md",
+        ];
+        let mut got = added;
+        got.sort();
+        expected.sort();
+        assert_eq!(got, expected);
+        let reloaded = load(&ws).unwrap();
+        assert_eq!(reloaded.registry.artifacts.len(), 5);
+        assert_eq!(reloaded.registry.artifacts[0].metadata["source"], "filesystem-sync");
+        assert!(reloaded.problems.is_empty());
+    }
+
+    #[test]
+    fn statement_36_sync_never_overwrites_or_deletes() {
+        let (_d, ws) = ws();
+        let mut registry = Registry::default();
+        registry.upsert(Artifact::new("tool", ".harnessgym/tools/a.py", "mine", Some(3)));
+        registry.upsert(Artifact::new("tool", ".harnessgym/tools/gone.py", "deleted file", Some(1)));
+        write(&harness_dir(&ws).join("tools/a.py"), "x");
+        let added = sync_from_files(&ws, &mut registry, Some(9)).unwrap();
+        assert!(added.is_empty());
+        assert_eq!(registry.artifacts.len(), 2);
+        assert_eq!(registry.artifacts[0].description, "mine");
+        assert_eq!(registry.artifacts[0].iteration, Some(3));
+    }
+
+    #[test]
+    fn b6_unreadable_registry_is_moved_aside_not_fatal() {
+        let (_d, ws) = ws();
+        write(&registry_path(&ws), "{not json");
+        let loaded = load(&ws).unwrap();
+        assert!(loaded.registry.artifacts.is_empty());
+        assert_eq!(loaded.problems.len(), 1);
+        assert!(loaded.problems[0].contains("registry.invalid-1.json"), "{}", loaded.problems[0]);
+        assert_eq!(std::fs::read_to_string(harness_dir(&ws).join("registry.invalid-1.json")).unwrap(), "{not json");
+    }
+
+    #[test]
+    fn b6_registry_entry_without_kind_is_reported_with_the_file() {
+        let (_d, ws) = ws();
+        write(&registry_path(&ws), r#"{"artifacts": [{"path": "x"}]}"#);
+        let loaded = load(&ws).unwrap();
+        assert_eq!(loaded.problems.len(), 1);
+        assert!(loaded.problems[0].contains("registry.json") && loaded.problems[0].contains("kind"));
+    }
+
+    #[test]
+    fn listings_preview_files_but_never_outside_the_workspace() {
+        let (_d, ws) = ws();
+        write(&harness_dir(&ws).join("docs/recurrence.md"), "Exact recurrence notes.");
+        let mut registry = Registry::default();
+        registry.upsert(Artifact::new("docs", ".harnessgym/docs/recurrence.md", "Notes", None));
+        registry.upsert(Artifact::new("docs", "../../etc/passwd", "hostile", None));
+        let l = listings(&ws, &registry);
+        assert_eq!(l[0].preview.as_deref(), Some("Exact recurrence notes."));
+        assert_eq!(l[1].preview, None);
+    }
+}

@@ -1,0 +1,344 @@
+//! The validated configuration of a run, built from raw values (CLI flags or an embedding tool)
+//! with the reference's defaults, validation order and messages.
+
+use camino::{Utf8Path, Utf8PathBuf};
+use harnessgym_artifacts::prompts::HarnessDepth;
+use harnessgym_runners::RunnerKind;
+use harnessgym_types::duration::{DurationError, parse_schedule, parse_timeout, scheduled_timeout};
+use harnessgym_types::run_config::RunConfigFile;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskState {
+    /// Edits compound across iterations.
+    Continue,
+    /// Every iteration starts from the workspace as it was when the run started.
+    Reset,
+}
+
+impl TaskState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Continue => "continue",
+            TaskState::Reset => "reset",
+        }
+    }
+}
+
+/// Raw values, as typed by a user. [`RunRequest::default`] holds the reference's defaults.
+#[derive(Clone, Debug)]
+pub struct RunRequest {
+    pub task: Option<String>,
+    pub task_text: Option<String>,
+    pub workspace: String,
+    pub iterations: i64,
+    pub attempt_timeout: String,
+    pub attempt_timeouts: Option<String>,
+    pub build_timeout: String,
+    pub reflection_timeout: Option<String>,
+    pub runner: String,
+    pub codex_bin: String,
+    pub claude_bin: String,
+    pub claude_model: Option<String>,
+    pub claude_permission_mode: String,
+    pub claude_max_budget_usd: Option<f64>,
+    pub claude_extra_args: Vec<String>,
+    pub run_id: Option<String>,
+    pub build_after_solve: bool,
+    pub stop_score: Option<f64>,
+    pub score_key: String,
+    pub higher_is_better: bool,
+    pub task_state: String,
+    pub harness_depth: String,
+    pub post_attempt_command: Option<String>,
+    pub post_attempt_score_key: Option<String>,
+    pub post_attempt_timeout: String,
+    pub optimization_mode: bool,
+    pub restore_best: bool,
+    pub qualify_artifacts: bool,
+    pub artifact_repair_attempts: i64,
+    /// Compare trials: attempts only, no reflect/build/qualify.
+    pub attempt_only: bool,
+}
+
+impl Default for RunRequest {
+    fn default() -> Self {
+        Self {
+            task: None,
+            task_text: None,
+            workspace: ".".into(),
+            iterations: 3,
+            attempt_timeout: "45m".into(),
+            attempt_timeouts: None,
+            build_timeout: "20m".into(),
+            reflection_timeout: None,
+            runner: "exec".into(),
+            codex_bin: "codex".into(),
+            claude_bin: "claude".into(),
+            claude_model: None,
+            claude_permission_mode: "bypassPermissions".into(),
+            claude_max_budget_usd: None,
+            claude_extra_args: Vec::new(),
+            run_id: None,
+            build_after_solve: false,
+            stop_score: None,
+            score_key: "score".into(),
+            higher_is_better: false,
+            task_state: "continue".into(),
+            harness_depth: "deep".into(),
+            post_attempt_command: None,
+            post_attempt_score_key: None,
+            post_attempt_timeout: "2m".into(),
+            optimization_mode: false,
+            restore_best: true,
+            qualify_artifacts: true,
+            artifact_repair_attempts: 1,
+            attempt_only: false,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    #[error("runner must be one of: exec, codex, claude, command, fake")]
+    Runner,
+    #[error("task_state must be one of: continue, reset")]
+    TaskState,
+    #[error("harness_depth must be one of: standard, deep")]
+    HarnessDepth,
+    #[error("iterations must be positive")]
+    Iterations,
+    #[error("artifact_repair_attempts cannot be negative")]
+    RepairAttempts,
+    #[error("workspace {0} does not exist; create it first or pass an existing directory to --workspace")]
+    MissingWorkspace(Utf8PathBuf),
+    #[error("workspace {0} is not a directory; pass a directory to --workspace")]
+    WorkspaceNotDir(Utf8PathBuf),
+    #[error("provide either task text or a task file")]
+    NoTask,
+    #[error("task file {path} cannot be read: {message}; check the path given to --task")]
+    TaskFile { path: Utf8PathBuf, message: String },
+    #[error("task text cannot be empty")]
+    EmptyTask,
+    #[error("{flag}: {source}")]
+    Duration { flag: &'static str, source: DurationError },
+    #[error("path {0} is not valid UTF-8; use a UTF-8 path")]
+    NonUtf8(String),
+}
+
+/// A validated run configuration.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    pub run_id: Option<String>,
+    pub workspace: Utf8PathBuf,
+    pub task_path: Option<Utf8PathBuf>,
+    pub task_text: String,
+    pub iterations: u32,
+    pub attempt_timeout_seconds: u64,
+    pub attempt_timeout_schedule_seconds: Vec<u64>,
+    pub build_timeout_seconds: u64,
+    pub reflection_timeout_seconds: u64,
+    pub runner: RunnerKind,
+    pub codex_bin: String,
+    pub claude_bin: String,
+    pub claude_model: Option<String>,
+    pub claude_permission_mode: String,
+    pub claude_max_budget_usd: Option<f64>,
+    pub claude_extra_args: Vec<String>,
+    pub build_after_solve: bool,
+    pub stop_score: Option<f64>,
+    pub score_key: String,
+    pub higher_is_better: bool,
+    pub task_state: TaskState,
+    pub attempt_only: bool,
+    pub harness_depth: HarnessDepth,
+    pub post_attempt_command: Option<String>,
+    /// Resolved: falls back to `score_key`.
+    pub post_attempt_score_key: String,
+    pub post_attempt_timeout_seconds: u64,
+    pub optimization_mode: bool,
+    pub restore_best: bool,
+    pub qualify_artifacts: bool,
+    pub artifact_repair_attempts: u32,
+}
+
+pub fn parse_runner(name: &str) -> Option<RunnerKind> {
+    match name {
+        "exec" | "codex" => Some(RunnerKind::Exec),
+        "claude" => Some(RunnerKind::Claude),
+        "command" => Some(RunnerKind::Command),
+        "fake" => Some(RunnerKind::Fake),
+        _ => None,
+    }
+}
+
+fn utf8(path: std::path::PathBuf) -> Result<Utf8PathBuf, ConfigError> {
+    Utf8PathBuf::from_path_buf(path).map_err(|p| ConfigError::NonUtf8(p.display().to_string()))
+}
+
+/// `~` expansion and absolutisation against `cwd` (no symlink resolution).
+fn absolute(raw: &str, cwd: &Utf8Path) -> Utf8PathBuf {
+    let expanded = match (raw.strip_prefix("~/"), std::env::var("HOME")) {
+        (Some(rest), Ok(home)) => Utf8PathBuf::from(home).join(rest),
+        _ if raw == "~" => std::env::var("HOME").map(Utf8PathBuf::from).unwrap_or_else(|_| raw.into()),
+        _ => Utf8PathBuf::from(raw),
+    };
+    let joined = if expanded.is_absolute() { expanded } else { cwd.join(expanded) };
+    normalize(&joined)
+}
+
+/// Removes `.` and resolves `..` lexically.
+fn normalize(path: &Utf8Path) -> Utf8PathBuf {
+    let mut out = Utf8PathBuf::new();
+    for c in path.components() {
+        match c {
+            camino::Utf8Component::CurDir => {}
+            camino::Utf8Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other.as_str()),
+        }
+    }
+    out
+}
+
+impl RunConfig {
+    /// Validates in the reference's order; `cwd` resolves relative paths.
+    pub fn from_request(req: RunRequest, cwd: &Utf8Path) -> Result<Self, ConfigError> {
+        let runner = parse_runner(&req.runner).ok_or(ConfigError::Runner)?;
+        let task_state = match req.task_state.as_str() {
+            "continue" => TaskState::Continue,
+            "reset" => TaskState::Reset,
+            _ => return Err(ConfigError::TaskState),
+        };
+        let harness_depth = match req.harness_depth.as_str() {
+            "standard" => HarnessDepth::Standard,
+            "deep" => HarnessDepth::Deep,
+            _ => return Err(ConfigError::HarnessDepth),
+        };
+        let iterations = u32::try_from(req.iterations).ok().filter(|n| *n > 0).ok_or(ConfigError::Iterations)?;
+        let artifact_repair_attempts =
+            u32::try_from(req.artifact_repair_attempts).map_err(|_| ConfigError::RepairAttempts)?;
+
+        let workspace = absolute(&req.workspace, cwd);
+        match std::fs::metadata(&workspace) {
+            Err(_) => return Err(ConfigError::MissingWorkspace(workspace)),
+            Ok(m) if !m.is_dir() => return Err(ConfigError::WorkspaceNotDir(workspace)),
+            Ok(_) => {}
+        }
+        let workspace = utf8(std::fs::canonicalize(&workspace).map_err(|_| ConfigError::MissingWorkspace(workspace))?)?;
+
+        let task_path = match req.task.as_deref() {
+            None => None,
+            Some(raw) if Utf8Path::new(raw).is_absolute() || raw.starts_with('~') => {
+                let p = absolute(raw, cwd);
+                Some(std::fs::canonicalize(&p).ok().and_then(|c| Utf8PathBuf::from_path_buf(c).ok()).unwrap_or(p))
+            }
+            Some(raw) => {
+                let from_cwd = absolute(raw, cwd);
+                if from_cwd.exists() { Some(from_cwd) } else { Some(normalize(&workspace.join(raw))) }
+            }
+        };
+        let task_text = match (req.task_text, &task_path) {
+            (Some(text), _) => text,
+            (None, None) => return Err(ConfigError::NoTask),
+            (None, Some(path)) => std::fs::read(path)
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .map_err(|e| ConfigError::TaskFile { path: path.clone(), message: e.to_string() })?,
+        };
+        if task_text.trim().is_empty() {
+            return Err(ConfigError::EmptyTask);
+        }
+
+        let dur =
+            |flag: &'static str, raw: &str| parse_timeout(raw).map_err(|source| ConfigError::Duration { flag, source });
+        let build_timeout_seconds = dur("--build-timeout", &req.build_timeout)?;
+        let attempt_timeout_seconds = dur("--attempt-timeout", &req.attempt_timeout)?;
+        let reflection_timeout_seconds = match req.reflection_timeout.as_deref() {
+            Some(raw) => dur("--reflection-timeout", raw)?,
+            None => build_timeout_seconds,
+        };
+        let attempt_timeout_schedule_seconds = match req.attempt_timeouts.as_deref() {
+            Some(raw) => {
+                parse_schedule(raw).map_err(|source| ConfigError::Duration { flag: "--attempt-timeouts", source })?
+            }
+            None => Vec::new(),
+        };
+        let post_attempt_timeout_seconds = dur("--post-attempt-timeout", &req.post_attempt_timeout)?;
+
+        Ok(Self {
+            run_id: req.run_id,
+            post_attempt_score_key: req.post_attempt_score_key.unwrap_or_else(|| req.score_key.clone()),
+            workspace,
+            task_path,
+            task_text,
+            iterations,
+            attempt_timeout_seconds,
+            attempt_timeout_schedule_seconds,
+            build_timeout_seconds,
+            reflection_timeout_seconds,
+            runner,
+            codex_bin: req.codex_bin,
+            claude_bin: req.claude_bin,
+            claude_model: req.claude_model,
+            claude_permission_mode: req.claude_permission_mode,
+            claude_max_budget_usd: req.claude_max_budget_usd,
+            claude_extra_args: req.claude_extra_args,
+            build_after_solve: req.build_after_solve,
+            stop_score: req.stop_score,
+            score_key: req.score_key,
+            higher_is_better: req.higher_is_better,
+            task_state,
+            attempt_only: req.attempt_only,
+            harness_depth,
+            post_attempt_command: req.post_attempt_command.filter(|c| !c.trim().is_empty()),
+            post_attempt_timeout_seconds,
+            optimization_mode: req.optimization_mode,
+            restore_best: req.restore_best,
+            qualify_artifacts: req.qualify_artifacts,
+            artifact_repair_attempts,
+        })
+    }
+
+    /// The attempt timeout of iteration `i` (1-based).
+    pub fn attempt_timeout_for(&self, iteration: u32) -> u64 {
+        scheduled_timeout(&self.attempt_timeout_schedule_seconds, iteration, self.attempt_timeout_seconds)
+    }
+
+    pub fn to_file(&self, run_id: &str) -> RunConfigFile {
+        RunConfigFile {
+            run_id: run_id.to_owned(),
+            workspace: self.workspace.to_string(),
+            task_path: self.task_path.as_ref().map(ToString::to_string),
+            iterations: self.iterations,
+            attempt_timeout_seconds: self.attempt_timeout_seconds,
+            attempt_timeout_schedule_seconds: self.attempt_timeout_schedule_seconds.clone(),
+            build_timeout_seconds: self.build_timeout_seconds,
+            reflection_timeout_seconds: self.reflection_timeout_seconds,
+            runner: self.runner.as_str().to_owned(),
+            codex_bin: self.codex_bin.clone(),
+            claude_bin: self.claude_bin.clone(),
+            claude_model: self.claude_model.clone(),
+            claude_permission_mode: self.claude_permission_mode.clone(),
+            claude_max_budget_usd: self.claude_max_budget_usd,
+            claude_extra_args: self.claude_extra_args.clone(),
+            build_after_solve: self.build_after_solve,
+            stop_score: self.stop_score,
+            score_key: self.score_key.clone(),
+            higher_is_better: self.higher_is_better,
+            task_state: self.task_state.as_str().to_owned(),
+            attempt_only: self.attempt_only,
+            harness_depth: match self.harness_depth {
+                HarnessDepth::Standard => "standard".into(),
+                HarnessDepth::Deep => "deep".into(),
+            },
+            post_attempt_command: self.post_attempt_command.clone(),
+            post_attempt_score_key: self.post_attempt_score_key.clone(),
+            post_attempt_timeout_seconds: self.post_attempt_timeout_seconds,
+            optimization_mode: self.optimization_mode,
+            restore_best: self.restore_best,
+            qualify_artifacts: self.qualify_artifacts,
+            artifact_repair_attempts: self.artifact_repair_attempts,
+            extra: Default::default(),
+        }
+    }
+}

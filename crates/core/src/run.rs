@@ -1,0 +1,1087 @@
+//! `Run`: the iteration loop — attempt → post-attempt score → reflect → build → qualify →
+//! activate — with task state, best checkpoint and summary.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use harnessgym_artifacts::prompts::{
+    self, ActivationView, AttemptPromptInput, BuildPromptInput, ReflectionPromptInput, RepairPromptInput, StopTarget,
+};
+use harnessgym_artifacts::registry as reg;
+use harnessgym_runners::{Phase, PhaseRequest, PhaseStatus, Runner, RunnerResult};
+use harnessgym_scoring::{
+    OptimizationInput, PostCommand, extract_score, is_better, optimization_block, post_command_passed,
+    reached_stop_score, run_post_command, verified_score,
+};
+use harnessgym_snapshot::{CopyPolicy, Purpose};
+use harnessgym_types::activation::ActivationReport;
+use harnessgym_types::checkpoint::{BestCheckpointReport, CheckpointManifest, RestoreReport};
+use harnessgym_types::post::PostRecord;
+use harnessgym_types::qualification::{QualificationRow, QualificationSummary};
+use harnessgym_types::registry::Registry;
+use harnessgym_types::result::is_solved_and_verified;
+use harnessgym_types::summary::{HarnessUsageRow, IterationRow, OptimizationSummary, QualityGateRow, Summary};
+use harnessgym_types::telemetry::{TelemetrySummary, summarize};
+use harnessgym_types::timefmt::{compact_utc_now, utc_now};
+use harnessgym_types::{RecordedError, json as hjson};
+use serde_json::{Map, Value, json};
+use tokio::sync::watch;
+
+use crate::config::{RunConfig, TaskState};
+use crate::events::{EventSink, RunEvent};
+use crate::hooks::{Activator, NoActivation, NotRunQualifier, Qualifier, QualifyRequest, RepairHook};
+use crate::result_file::ResultFile;
+use crate::usage::{UsageInput, harness_usage};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("run id {0} already exists; pass another --run-id (or --resume {0} once resume exists)")]
+    RunIdExists(String),
+    #[error("run id {0:?} is not a plain directory name; use letters, digits, '-', '_' or '.'")]
+    BadRunId(String),
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// What a finished run reports to its caller (the CLI prints it).
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub run_id: String,
+    pub run_dir: Utf8PathBuf,
+    pub summary: Summary,
+    pub summary_path: Utf8PathBuf,
+    pub last_result_path: Option<Utf8PathBuf>,
+    pub interrupted: bool,
+}
+
+/// A configured run. Build it with [`Run::new`], swap seams with the `with_*` methods, then
+/// [`Run::execute`].
+pub struct Run {
+    config: RunConfig,
+    runner: Arc<dyn Runner>,
+    activator: Arc<dyn Activator>,
+    qualifier: Arc<dyn Qualifier>,
+    events: Option<EventSink>,
+    cancel: watch::Receiver<bool>,
+}
+
+impl Run {
+    pub fn new(config: RunConfig, runner: Arc<dyn Runner>) -> Self {
+        let (_tx, cancel) = watch::channel(false);
+        Self {
+            config,
+            runner,
+            activator: Arc::new(NoActivation),
+            qualifier: Arc::new(NotRunQualifier),
+            events: None,
+            cancel,
+        }
+    }
+
+    pub fn with_activator(mut self, activator: Arc<dyn Activator>) -> Self {
+        self.activator = activator;
+        self
+    }
+
+    pub fn with_qualifier(mut self, qualifier: Arc<dyn Qualifier>) -> Self {
+        self.qualifier = qualifier;
+        self
+    }
+
+    pub fn with_events(mut self, sink: EventSink) -> Self {
+        self.events = Some(sink);
+        self
+    }
+
+    /// When the receiver turns `true`, the running phase's process group is killed, the best
+    /// checkpoint restored and the summary written with `final_status: "interrupted"`.
+    pub fn with_cancel(mut self, cancel: watch::Receiver<bool>) -> Self {
+        self.cancel = cancel;
+        self
+    }
+
+    pub async fn execute(self) -> Result<RunOutcome, RunError> {
+        let mut state = Loop::setup(self).await?;
+        state.run_iterations().await;
+        Ok(state.finish().await)
+    }
+}
+
+fn valid_run_id(id: &str) -> bool {
+    !id.is_empty()
+        && id != "."
+        && id != ".."
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+pub fn generate_run_id() -> String {
+    let hex = uuid::Uuid::new_v4().simple().to_string();
+    format!("{}-{}", compact_utc_now(), &hex[..8])
+}
+
+enum Next {
+    Continue,
+    Stop,
+}
+
+/// One phase to run (see [`Loop::phase`]).
+struct PhaseCall {
+    phase: Phase,
+    phase_dir: Utf8PathBuf,
+    prompt: String,
+    session_id: Option<String>,
+    timeout_seconds: u64,
+    result_path: Utf8PathBuf,
+}
+
+/// Per-iteration facts the summary needs.
+struct IterationFacts {
+    row: IterationRow,
+    usage: Option<HarnessUsageRow>,
+    gate: Option<QualityGateRow>,
+}
+
+struct Loop {
+    run: Run,
+    ws: Utf8PathBuf,
+    run_id: String,
+    run_dir: Utf8PathBuf,
+    copy_policy: CopyPolicy,
+    task_state_policy: Option<CopyPolicy>,
+    errors: Vec<RecordedError>,
+    baseline: Option<PostRecord>,
+    /// The baseline score, counted only when the baseline post command passed (bug B3).
+    baseline_score: Option<f64>,
+    best_verified: Option<f64>,
+    best_unverified: Option<f64>,
+    checkpoint: BestCheckpointReport,
+    qualification: QualificationSummary,
+    facts: Vec<IterationFacts>,
+    last_result: Option<ResultFile>,
+    interrupted: bool,
+}
+
+impl Loop {
+    async fn setup(run: Run) -> Result<Self, RunError> {
+        let ws = run.config.workspace.clone();
+        let run_id = run.config.run_id.clone().unwrap_or_else(generate_run_id);
+        if !valid_run_id(&run_id) {
+            return Err(RunError::BadRunId(run_id));
+        }
+        let run_dir = reg::harness_dir(&ws).join("runs").join(&run_id);
+        // Bug B15: a reused id would mix stale iterations and a stale checkpoint into this run.
+        if run_dir.exists() {
+            return Err(RunError::RunIdExists(run_id));
+        }
+        let copy_policy = CopyPolicy::load(&ws, Purpose::Copy).map_err(|e| RunError::Setup(e.to_string()))?;
+        let task_state_policy = match run.config.task_state {
+            TaskState::Reset => {
+                Some(CopyPolicy::load(&ws, Purpose::TaskState).map_err(|e| RunError::Setup(e.to_string()))?)
+            }
+            TaskState::Continue => None,
+        };
+        reg::ensure_artifact_dirs(&ws).map_err(|e| RunError::Setup(e.to_string()))?;
+        std::fs::create_dir_all(&run_dir).map_err(|e| RunError::Setup(format!("{run_dir}: {e}")))?;
+
+        let mut state = Self {
+            ws,
+            run_id,
+            run_dir,
+            copy_policy,
+            task_state_policy,
+            errors: Vec::new(),
+            baseline: None,
+            baseline_score: None,
+            best_verified: None,
+            best_unverified: None,
+            checkpoint: BestCheckpointReport::default(),
+            qualification: QualificationSummary::default(),
+            facts: Vec::new(),
+            last_result: None,
+            interrupted: false,
+            run,
+        };
+        state.emit(RunEvent::Started { run_id: state.run_id.clone(), run_dir: state.run_dir.clone() });
+
+        let mut registry = state.load_registry(None);
+        state.save_registry(None, &mut registry);
+
+        if let Some(policy) = &state.task_state_policy {
+            let snapshot = state.task_state_dir();
+            harnessgym_snapshot::capture(&state.ws, &snapshot, policy).map_err(|e| {
+                RunError::Setup(format!("could not snapshot the workspace for --task-state reset: {e}"))
+            })?;
+        }
+        if state.run.config.qualify_artifacts {
+            match state.run.qualifier.prepare(&state.ws, &state.run_dir).await {
+                Ok(template) => state.qualification.template = template,
+                Err(message) => state.record(None, "qualification", None, message),
+            }
+        }
+        let config_file = state.run.config.to_file(&state.run_id);
+        if let Err(e) = hjson::write_json(&state.run_dir.join("run_config.json"), &config_file) {
+            state.record(None, "setup", Some(state.run_dir.join("run_config.json")), e.to_string());
+        }
+        let cfg = &state.run.config;
+        state.checkpoint.enabled = cfg.optimization_mode && cfg.restore_best;
+        if cfg.optimization_mode && !cfg.restore_best {
+            state.checkpoint.reason = Some("disabled_by_config".into());
+        }
+        if cfg.optimization_mode && cfg.post_attempt_command.is_some() {
+            state.run_baseline().await;
+        }
+        Ok(state)
+    }
+
+    fn cfg(&self) -> &RunConfig {
+        &self.run.config
+    }
+
+    fn task_state_dir(&self) -> Utf8PathBuf {
+        reg::harness_dir(&self.ws).join("task_state/initial")
+    }
+
+    fn cancelled(&self) -> bool {
+        *self.run.cancel.borrow()
+    }
+
+    fn emit(&self, event: RunEvent) {
+        if let Some(sink) = &self.run.events {
+            sink(&event);
+        }
+    }
+
+    fn record(&mut self, iteration: Option<u32>, phase: &str, path: Option<Utf8PathBuf>, message: String) {
+        tracing::warn!(?iteration, phase, %message, "recorded error");
+        let error = RecordedError { iteration, phase: phase.to_owned(), path: path.map(|p| p.to_string()), message };
+        self.emit(RunEvent::Problem(error.clone()));
+        self.errors.push(error);
+    }
+
+    /// Records a fault in the run and in the iteration's result.json.
+    fn record_in_result(&mut self, result: &mut ResultFile, iteration: u32, phase: &str, message: String) {
+        let path = result.path.clone();
+        self.record(Some(iteration), phase, Some(path), message);
+        let mine: Vec<Value> = self
+            .errors
+            .iter()
+            .filter(|e| e.iteration == Some(iteration))
+            .filter_map(|e| serde_json::to_value(e).ok())
+            .collect();
+        let (_, problems) = result.update(obj(json!({ "errors": mine })));
+        for p in problems {
+            self.record(Some(iteration), "result", Some(result.path.clone()), p);
+        }
+    }
+
+    fn update_result(&mut self, result: &mut ResultFile, iteration: u32, update: Value) -> Map<String, Value> {
+        let (doc, problems) = result.update(obj(update));
+        for p in problems {
+            self.record_in_result(result, iteration, "result", p);
+        }
+        doc
+    }
+
+    fn load_registry(&mut self, iteration: Option<u32>) -> Registry {
+        match reg::load(&self.ws) {
+            Ok(loaded) => {
+                for p in loaded.problems {
+                    self.record(iteration, "registry", Some(reg::registry_path(&self.ws)), p);
+                }
+                loaded.registry
+            }
+            Err(e) => {
+                self.record(iteration, "registry", Some(reg::registry_path(&self.ws)), e.to_string());
+                Registry::default()
+            }
+        }
+    }
+
+    fn save_registry(&mut self, iteration: Option<u32>, registry: &mut Registry) {
+        if let Err(e) = reg::save(&self.ws, registry) {
+            self.record(iteration, "registry", Some(reg::registry_path(&self.ws)), e.to_string());
+        }
+    }
+
+    fn sync_registry(&mut self, iteration: u32, tag: Option<i64>) -> Registry {
+        let mut registry = self.load_registry(Some(iteration));
+        if let Err(e) = reg::sync_from_files(&self.ws, &mut registry, tag) {
+            self.record(Some(iteration), "registry", Some(reg::registry_path(&self.ws)), e.to_string());
+        }
+        registry
+    }
+
+    async fn post(&self, log_dir: &Utf8Path, prefix: &str, cancel: watch::Receiver<bool>) -> Option<PostRecord> {
+        let cfg = self.cfg();
+        let command = cfg.post_attempt_command.as_deref()?;
+        Some(
+            run_post_command(
+                &PostCommand {
+                    command,
+                    cwd: &self.ws,
+                    log_dir,
+                    prefix,
+                    timeout: Duration::from_secs(cfg.post_attempt_timeout_seconds),
+                    score_key: &cfg.post_attempt_score_key,
+                },
+                cancel,
+            )
+            .await,
+        )
+    }
+
+    async fn run_baseline(&mut self) {
+        let dir = self.run_dir.join("baseline");
+        let Some(record) = self.post(&dir, "baseline", self.run.cancel.clone()).await else {
+            return;
+        };
+        if let Some(message) = &record.message {
+            self.record(None, "baseline", record.stdout_path.clone(), message.clone());
+        }
+        let passed = post_command_passed(&record);
+        if passed {
+            self.baseline_score = record.score;
+            self.best_verified = record.score;
+        } else if let Some(score) = record.score {
+            self.note_unverified(score);
+        }
+        let score = self.baseline_score;
+        self.baseline = Some(record);
+        if passed && score.is_some() && self.checkpoint.enabled {
+            self.capture_checkpoint(0, score, "baseline_post_attempt_passed", None);
+        }
+    }
+
+    fn note_unverified(&mut self, score: f64) {
+        if is_better(score, self.best_unverified, self.cfg().higher_is_better) {
+            self.best_unverified = Some(score);
+        }
+    }
+
+    fn capture_checkpoint(
+        &mut self,
+        iteration: u32,
+        score: Option<f64>,
+        reason: &str,
+        result: Option<&mut ResultFile>,
+    ) {
+        let dir = self.run_dir.join("checkpoints/best");
+        let manifest_path = self.run_dir.join("checkpoints/best_manifest.json");
+        match harnessgym_snapshot::capture(&self.ws, &dir, &self.copy_policy) {
+            Ok(tree) => {
+                let manifest = CheckpointManifest {
+                    created_at: utc_now(),
+                    iteration,
+                    score,
+                    reason: reason.to_owned(),
+                    checkpoint_path: dir.to_string(),
+                    manifest_path: manifest_path.to_string(),
+                    file_count: tree.file_count,
+                    files: tree.files,
+                    extra: Default::default(),
+                };
+                if let Err(e) = hjson::write_json(&manifest_path, &manifest) {
+                    self.record(Some(iteration), "checkpoint", Some(manifest_path), e.to_string());
+                }
+                if let Some(result) = result {
+                    let value = serde_json::to_value(&manifest).unwrap_or(Value::Null);
+                    self.update_result(result, iteration, json!({"optimization": {"best_checkpoint": value}}));
+                }
+                self.checkpoint.latest = Some(manifest.clone());
+                self.checkpoint.captures.push(manifest);
+            }
+            Err(e) => self.record(Some(iteration), "checkpoint", Some(dir), e.to_string()),
+        }
+    }
+
+    async fn run_iterations(&mut self) {
+        for iteration in 1..=self.cfg().iterations {
+            if self.cancelled() {
+                self.interrupted = true;
+                break;
+            }
+            let next = self.iteration(iteration).await;
+            if self.cancelled() {
+                self.interrupted = true;
+                break;
+            }
+            if matches!(next, Next::Stop) {
+                break;
+            }
+        }
+    }
+
+    fn activation_view(&self) -> ActivationView {
+        match hjson::read_value(&reg::harness_dir(&self.ws).join("activation.json")) {
+            Ok(None) => ActivationView::Missing,
+            Ok(Some(v @ Value::Object(_))) => ActivationView::Report(v),
+            _ => ActivationView::Unreadable,
+        }
+    }
+
+    async fn activate(&mut self, iteration: u32, registry: &Registry, copy_name: &str) -> ActivationReport {
+        let report = self.run.activator.activate(&self.ws, registry).await;
+        let iteration_dir = self.iteration_dir(iteration);
+        for path in [reg::harness_dir(&self.ws).join("activation.json"), iteration_dir.join(copy_name)] {
+            if let Err(e) = hjson::write_json(&path, &report) {
+                self.record(Some(iteration), "activation", Some(path), e.to_string());
+            }
+        }
+        report
+    }
+
+    fn iteration_dir(&self, iteration: u32) -> Utf8PathBuf {
+        self.run_dir.join("iterations").join(iteration.to_string())
+    }
+
+    fn agent(&self) -> prompts::AgentFlavor {
+        self.run.runner.kind().agent()
+    }
+
+    async fn phase(&mut self, iteration: u32, call: PhaseCall) -> RunnerResult {
+        let PhaseCall { phase, phase_dir, prompt, session_id, timeout_seconds, result_path } = call;
+        let name = if phase_dir == self.iteration_dir(iteration) {
+            phase.as_str().to_owned()
+        } else {
+            phase_dir.file_name().unwrap_or("repair").to_owned()
+        };
+        self.emit(RunEvent::PhaseStarted { iteration, phase: name.clone() });
+        let request = PhaseRequest {
+            phase,
+            run_id: self.run_id.clone(),
+            iteration,
+            workspace: self.ws.clone(),
+            phase_dir,
+            result_path,
+            prompt,
+            session_id,
+            timeout: Duration::from_secs(timeout_seconds),
+            cancel: self.run.cancel.clone(),
+        };
+        let result = self.run.runner.run_phase(request).await;
+        self.emit(RunEvent::PhaseFinished { iteration, phase: name, status: result.status.as_str().to_owned() });
+        result
+    }
+
+    fn telemetry_path(&self) -> Utf8PathBuf {
+        reg::harness_dir(&self.ws).join("mcp_calls.jsonl")
+    }
+
+    /// Telemetry lines appended since `offset` (bug B12: per attempt, not workspace-cumulative).
+    fn telemetry_since(&self, offset: u64) -> TelemetrySummary {
+        let path = self.telemetry_path();
+        let text = std::fs::read(&path)
+            .map(|bytes| String::from_utf8_lossy(bytes.get(offset as usize..).unwrap_or_default()).into_owned())
+            .unwrap_or_default();
+        summarize(path.as_str(), &text, 20)
+    }
+
+    fn attempt_sources(attempt: &RunnerResult) -> Vec<(String, String)> {
+        [&attempt.stdout_path, &attempt.stderr_path, &attempt.transcript_path]
+            .into_iter()
+            .flatten()
+            .filter_map(|p| {
+                let bytes = std::fs::read(p).ok()?;
+                (!bytes.is_empty()).then(|| (p.to_string(), String::from_utf8_lossy(&bytes).into_owned()))
+            })
+            .collect()
+    }
+
+    fn usage_value(
+        &self,
+        activation: &ActivationReport,
+        result: &Map<String, Value>,
+        registry: &Registry,
+        attempt: &RunnerResult,
+        telemetry: &TelemetrySummary,
+    ) -> Value {
+        let sources = Self::attempt_sources(attempt);
+        harness_usage(&UsageInput { activation, result, registry, sources: &sources, telemetry })
+    }
+
+    /// One iteration. Faults are recorded; the loop goes on.
+    async fn iteration(&mut self, iteration: u32) -> Next {
+        self.emit(RunEvent::IterationStarted { iteration });
+        if let (true, Some(policy)) = (iteration > 1, &self.task_state_policy) {
+            let snapshot = self.task_state_dir();
+            if let Err(e) = harnessgym_snapshot::restore(&snapshot, &self.ws, policy) {
+                self.record(Some(iteration), "task_state", Some(snapshot), e.to_string());
+            }
+        }
+        let registry = self.sync_registry(iteration, None);
+        let iteration_dir = self.iteration_dir(iteration);
+        if let Err(e) = std::fs::create_dir_all(&iteration_dir) {
+            self.record(Some(iteration), "setup", Some(iteration_dir.clone()), e.to_string());
+        }
+        let activation = self.activate(iteration, &registry, "activation.json").await;
+        let now = utc_now();
+        let initial = obj(json!({
+            "run_id": self.run_id,
+            "iteration": iteration,
+            "status": "running",
+            "verified": false,
+            "task_path": self.cfg().task_path.as_ref().map(ToString::to_string),
+            "registry_artifact_count": registry.artifacts.len(),
+            "phases": {},
+            "created_at": now,
+            "updated_at": now,
+        }));
+        let result_path = iteration_dir.join("result.json");
+        let mut result = match ResultFile::create(result_path.clone(), initial.clone()) {
+            Ok(r) => r,
+            Err(e) => {
+                self.record(Some(iteration), "result", Some(result_path.clone()), e);
+                ResultFile::detached(result_path.clone(), initial)
+            }
+        };
+
+        // Attempt: always a fresh session.
+        let listings = reg::listings(&self.ws, &registry);
+        let quarantined_count = registry.quarantined().count();
+        let activation_view = self.activation_view();
+        let stop_target = self.cfg().stop_score.map(|value| StopTarget {
+            score_key: self.cfg().score_key.clone(),
+            higher_is_better: self.cfg().higher_is_better,
+            value,
+        });
+        let task_origin = self.cfg().task_path.as_ref().map(|p| match p.strip_prefix(&self.ws) {
+            Ok(rel) => rel.to_string(),
+            Err(_) => p.to_string(),
+        });
+        let prompt = prompts::attempt_prompt(&AttemptPromptInput {
+            agent: self.agent(),
+            iteration,
+            workspace: &self.ws,
+            task_origin: task_origin.as_deref(),
+            task_text: self.cfg().task_text.trim(),
+            artifacts: &listings,
+            quarantined_count,
+            activation: &activation_view,
+            stop_target: stop_target.as_ref(),
+            result_path: &result_path,
+        });
+        let telemetry_offset = std::fs::metadata(self.telemetry_path()).map(|m| m.len()).unwrap_or(0);
+        let timeout = self.cfg().attempt_timeout_for(iteration);
+        let attempt = self
+            .phase(
+                iteration,
+                PhaseCall {
+                    phase: Phase::Attempt,
+                    phase_dir: iteration_dir.clone(),
+                    prompt,
+                    session_id: None,
+                    timeout_seconds: timeout,
+                    result_path: result_path.clone(),
+                },
+            )
+            .await;
+        let telemetry = self.telemetry_since(telemetry_offset);
+        if !attempt.message.is_empty() && attempt.status == PhaseStatus::Failed {
+            self.record_in_result(&mut result, iteration, "attempt", attempt.message.clone());
+        }
+        let mut doc = self.update_result(&mut result, iteration, json!({"phases": {"attempt": attempt}}));
+        if harnessgym_types::result::status(&doc).is_none_or(|s| s == "running") {
+            doc =
+                self.update_result(&mut result, iteration, json!({"status": attempt.status.fallback_result_status()}));
+        }
+
+        // Independent scoring, even after a timeout or failure (not after an interrupt).
+        let post = if self.cancelled() {
+            None
+        } else {
+            self.post(&iteration_dir, "post_attempt", self.run.cancel.clone()).await
+        };
+        let post_configured = self.cfg().post_attempt_command.is_some();
+        let post_passed = post.as_ref().is_some_and(post_command_passed);
+        if let Some(record) = &post {
+            if let Some(message) = &record.message {
+                self.record_in_result(&mut result, iteration, "post_attempt", message.clone());
+            }
+            let update = self.post_update(record, post_passed);
+            doc = self.update_result(&mut result, iteration, update);
+        }
+
+        let mut usage = self.usage_value(&activation, &doc, &registry, &attempt, &telemetry);
+        doc = self.update_result(&mut result, iteration, json!({"harness_usage": usage}));
+
+        // Score, best and checkpoint: only verified scores count.
+        let score = verified_score(&doc, post.as_ref(), post_configured, &self.cfg().score_key);
+        self.track_scores(iteration, &doc, post.as_ref(), score, &mut result);
+
+        let solved_verified =
+            |doc: &Map<String, Value>| is_solved_and_verified(doc) && (!post_configured || post_passed);
+        let stop = self.cfg().stop_score;
+        let hib = self.cfg().higher_is_better;
+        let reached = reached_stop_score(score, stop, hib);
+        let mut phases = (Some(attempt), None, None);
+
+        if self.cfg().attempt_only || self.cancelled() {
+            let solved = solved_verified(&doc) || reached;
+            self.finish_iteration(iteration, result, &doc, phases, solved, Some(&usage), None);
+            return if solved { Next::Stop } else { Next::Continue };
+        }
+        if reached {
+            self.finish_iteration(iteration, result, &doc, phases, true, Some(&usage), None);
+            return Next::Stop;
+        }
+        let solved_first = solved_verified(&doc) && stop.is_none();
+        if solved_first && !self.cfg().build_after_solve {
+            self.finish_iteration(iteration, result, &doc, phases, true, Some(&usage), None);
+            return Next::Stop;
+        }
+
+        // Reflect and build in the attempt's session.
+        let attempt_session = phases.0.as_ref().and_then(|a| a.session_id.clone());
+        let reflection_prompt = prompts::reflection_prompt(&ReflectionPromptInput {
+            agent: self.agent(),
+            iteration,
+            result_json: &Value::Object(doc.clone()),
+            result_path: &result_path,
+            depth: self.cfg().harness_depth,
+        });
+        let reflection = self
+            .phase(
+                iteration,
+                PhaseCall {
+                    phase: Phase::Reflection,
+                    phase_dir: iteration_dir.clone(),
+                    prompt: reflection_prompt,
+                    session_id: attempt_session.clone(),
+                    timeout_seconds: self.cfg().reflection_timeout_seconds,
+                    result_path: result_path.clone(),
+                },
+            )
+            .await;
+        doc = self.update_result(&mut result, iteration, json!({"phases": {"reflection": reflection}}));
+        phases.1 = Some(reflection.clone());
+        if self.cancelled() {
+            self.finish_iteration(iteration, result, &doc, phases, false, Some(&usage), None);
+            return Next::Stop;
+        }
+        let reflection_stdout = reflection.stdout_path.as_ref().and_then(|p| std::fs::read(p).ok());
+        let selected = prompts::selected_improvement_text(
+            &Value::Object(doc.clone()),
+            reflection_stdout.as_deref().map(String::from_utf8_lossy).as_deref(),
+        );
+        let build_prompt = prompts::build_prompt(&BuildPromptInput {
+            agent: self.agent(),
+            iteration,
+            selected_improvement: &selected,
+            result_path: &result_path,
+            depth: self.cfg().harness_depth,
+        });
+        let build_session = reflection.session_id.clone().or(attempt_session);
+        let build = self
+            .phase(
+                iteration,
+                PhaseCall {
+                    phase: Phase::Build,
+                    phase_dir: iteration_dir.clone(),
+                    prompt: build_prompt,
+                    session_id: build_session,
+                    timeout_seconds: self.cfg().build_timeout_seconds,
+                    result_path: result_path.clone(),
+                },
+            )
+            .await;
+        doc = self.update_result(&mut result, iteration, json!({"phases": {"build": build}}));
+        phases.2 = Some(build.clone());
+        if self.cancelled() {
+            self.finish_iteration(iteration, result, &doc, phases, false, Some(&usage), None);
+            return Next::Stop;
+        }
+
+        // Finalize artifacts: register, qualify, activate for the next session.
+        let mut registry = self.sync_registry(iteration, Some(i64::from(iteration)));
+        if self.cfg().qualify_artifacts {
+            let session = build.session_id.clone().or_else(|| reflection.session_id.clone());
+            self.qualify(iteration, &mut result, session).await;
+            registry = self.load_registry(Some(iteration));
+        }
+        let post_build = self.activate(iteration, &registry, "post_build_activation.json").await;
+        let gate = serde_json::to_value(&post_build.quality_gate).unwrap_or(Value::Null);
+        doc = self.update_result(
+            &mut result,
+            iteration,
+            json!({
+                "registry_artifact_count": registry.artifacts.len(),
+                "registry_path": reg::registry_path(&self.ws),
+                "harness_quality_gate": gate,
+            }),
+        );
+        let gate_row = QualityGateRow {
+            iteration,
+            status: post_build.quality_gate.status.clone(),
+            active_mcp_count: post_build.quality_gate.active_mcp_count,
+            inactive_mcp_count: post_build.quality_gate.inactive_mcp_count,
+            active_tool_count: post_build.quality_gate.active_tool_count,
+        };
+
+        if solved_first {
+            // --build-after-solve: the task was solved before building.
+            doc = self.update_result(
+                &mut result,
+                iteration,
+                json!({"status": "solved", "verified": true, "primary_task_solved_before_build": true}),
+            );
+            self.finish_iteration(iteration, result, &doc, phases, true, Some(&usage), Some(gate_row));
+            return Next::Stop;
+        }
+
+        if let Some(attempt) = &phases.0 {
+            usage = self.usage_value(&activation, &doc, &registry, attempt, &telemetry);
+            doc = self.update_result(&mut result, iteration, json!({"harness_usage": usage}));
+        }
+        let status = harnessgym_types::result::status(&doc);
+        let unfinished = status.is_none_or(|s| matches!(s, "running" | "blocked" | "incomplete"));
+        if unfinished && build.status == PhaseStatus::Completed && !solved_verified(&doc) {
+            doc = self.update_result(&mut result, iteration, json!({"status": "tooling_built"}));
+        }
+        // The agent may have edited result.json during reflect/build; re-check the stop rules.
+        let score = verified_score(&doc, post.as_ref(), post_configured, &self.cfg().score_key);
+        let reached = reached_stop_score(score, stop, hib);
+        let solved = (solved_verified(&doc) && stop.is_none()) || reached;
+        self.finish_iteration(iteration, result, &doc, phases, solved, Some(&usage), Some(gate_row));
+        if solved { Next::Stop } else { Next::Continue }
+    }
+
+    /// The update merged into result.json after the post-attempt command.
+    fn post_update(&self, record: &PostRecord, passed: bool) -> Value {
+        let cfg = self.cfg();
+        let mut verification = json!({
+            "status": if passed { "passed" } else { record.status.as_str() },
+            "command": record.command,
+            "return_code": record.return_code,
+            "timed_out": record.timed_out,
+            "stdout_path": record.stdout_path,
+            "stderr_path": record.stderr_path,
+        });
+        let mut update = json!({ "post_attempt": record });
+        if let (Some(score), Some(v)) = (record.score, verification.as_object_mut()) {
+            v.insert(cfg.score_key.clone(), json!(score));
+            v.insert("score".into(), json!(score));
+            if passed {
+                // Only a passing check's score becomes the iteration's metric (bug B2).
+                update["metrics"] =
+                    json!({ cfg.score_key.clone(): score, cfg.post_attempt_score_key.clone(): score, "score": score });
+            }
+        }
+        update["verification"] = verification;
+        let verified_score = if passed { record.score } else { None };
+        if cfg.optimization_mode {
+            let block = optimization_block(&OptimizationInput {
+                score_key: &cfg.score_key,
+                higher_is_better: cfg.higher_is_better,
+                baseline_score: self.baseline_score,
+                previous_best_score: self.best_verified,
+                current_score: verified_score,
+                stop_score: cfg.stop_score,
+            });
+            update["optimization"] = Value::Object(block);
+            if passed {
+                let reached = reached_stop_score(verified_score, cfg.stop_score, cfg.higher_is_better);
+                let improved = verified_score
+                    .zip(self.baseline_score)
+                    .is_some_and(|(s, b)| is_better(s, Some(b), cfg.higher_is_better));
+                let status = if reached {
+                    "solved"
+                } else if improved {
+                    "improved"
+                } else {
+                    "verified"
+                };
+                update["status"] = json!(status);
+            }
+        } else if passed {
+            update["status"] = json!("solved");
+        }
+        // A configured check is authoritative: a failed one overrides the agent's claim (bug B4).
+        update["verified"] = json!(passed);
+        update
+    }
+
+    fn track_scores(
+        &mut self,
+        iteration: u32,
+        doc: &Map<String, Value>,
+        post: Option<&PostRecord>,
+        verified: Option<f64>,
+        result: &mut ResultFile,
+    ) {
+        let hib = self.cfg().higher_is_better;
+        let claimed = match post {
+            Some(record) => record.score,
+            None if self.cfg().post_attempt_command.is_some() => None,
+            None => extract_score(&Value::Object(doc.clone()), &self.cfg().score_key),
+        };
+        if let (Some(score), None) = (claimed, verified) {
+            self.note_unverified(score);
+        }
+        let Some(score) = verified else { return };
+        if !is_better(score, self.best_verified, hib) {
+            return;
+        }
+        self.best_verified = Some(score);
+        if self.cfg().optimization_mode && self.checkpoint.enabled {
+            self.capture_checkpoint(iteration, Some(score), "post_attempt_best_score", Some(result));
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn finish_iteration(
+        &mut self,
+        iteration: u32,
+        result: ResultFile,
+        doc: &Map<String, Value>,
+        phases: (Option<RunnerResult>, Option<RunnerResult>, Option<RunnerResult>),
+        solved: bool,
+        usage: Option<&Value>,
+        gate: Option<QualityGateRow>,
+    ) {
+        let status = harnessgym_types::result::status(doc).unwrap_or("unknown").to_owned();
+        let count = |v: &Value, key: &str| v.get(key).and_then(Value::as_u64).unwrap_or(0);
+        let usage_row = usage.map(|u| HarnessUsageRow {
+            iteration,
+            active_skill_count: count(u, "active_skill_count"),
+            active_mcp_count: count(u, "active_mcp_count"),
+            active_tool_count: count(u, "active_tool_count"),
+            declared_tool_use_count: count(u, "declared_tool_use_count"),
+            inferred_tool_use_count: count(u, "inferred_tool_use_count"),
+            used_active_tools: u
+                .get("used_active_tools")
+                .and_then(Value::as_array)
+                .map(|l| l.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+                .unwrap_or_default(),
+        });
+        self.emit(RunEvent::IterationFinished { iteration, status: status.clone(), solved });
+        self.facts.push(IterationFacts {
+            row: IterationRow {
+                iteration,
+                status,
+                result_path: result.path.to_string(),
+                attempt: phases.0,
+                reflection: phases.1,
+                build: phases.2,
+                solved,
+            },
+            usage: usage_row,
+            gate,
+        });
+        self.last_result = Some(result);
+    }
+
+    async fn qualify(&mut self, iteration: u32, result: &mut ResultFile, session: Option<String>) {
+        let request = QualifyRequest {
+            iteration,
+            workspace: self.ws.clone(),
+            run_dir: self.run_dir.clone(),
+            iteration_dir: self.iteration_dir(iteration),
+            repair_attempts: self.cfg().artifact_repair_attempts,
+        };
+        let qualifier = Arc::clone(&self.run.qualifier);
+        let mut hook = SessionRepair { state: self, result, session, iteration };
+        let outcome = qualifier.qualify(&request, &mut hook).await;
+        for report in &outcome.reports {
+            let path = report.report_path.as_deref().map(Utf8PathBuf::from);
+            if let Some(path) = &path
+                && let Err(e) = hjson::write_json(path, report)
+            {
+                self.record(Some(iteration), "qualification", Some(path.clone()), e.to_string());
+            }
+            let gate = report.quality_gate.as_ref();
+            let gate_count = |key: &str| gate.and_then(|g| g.get(key)).and_then(Value::as_u64).unwrap_or(0);
+            self.qualification.reports.push(QualificationRow {
+                iteration,
+                status: report.status.clone(),
+                report_path: report.report_path.clone(),
+                fresh_workspace: report.fresh_workspace.clone(),
+                active_mcp_count: gate_count("active_mcp_count"),
+                active_tool_count: gate_count("active_tool_count"),
+                inactive_mcp_count: gate_count("inactive_mcp_count"),
+                failed_artifacts: report.failed_artifacts.clone(),
+            });
+        }
+        if let Some(last) = outcome.reports.last() {
+            let value = serde_json::to_value(last).unwrap_or(Value::Null);
+            self.update_result(result, iteration, json!({ "artifact_qualification": value }));
+        }
+    }
+
+    async fn finish(mut self) -> RunOutcome {
+        self.run.runner.close().await;
+        if self.cfg().optimization_mode && self.cfg().restore_best {
+            self.restore_best().await;
+        }
+        if self.cancelled() {
+            self.interrupted = true;
+        }
+        let summary = self.summary();
+        let summary_path = self.run_dir.join("summary.json");
+        if let Err(e) = hjson::write_json(&summary_path, &summary) {
+            tracing::error!("could not write {summary_path}: {e}");
+        }
+        self.emit(RunEvent::Finished { summary_path: summary_path.clone() });
+        RunOutcome {
+            run_id: self.run_id.clone(),
+            run_dir: self.run_dir.clone(),
+            summary,
+            summary_path,
+            last_result_path: self.last_result.as_ref().map(|r| r.path.clone()),
+            interrupted: self.interrupted,
+        }
+    }
+
+    async fn restore_best(&mut self) {
+        let Some(latest) = self.checkpoint.latest.clone() else {
+            self.checkpoint.reason = Some("no_checkpoint_captured".into());
+            return;
+        };
+        let dir = Utf8PathBuf::from(&latest.checkpoint_path);
+        let tree = match harnessgym_snapshot::restore(&dir, &self.ws, &self.copy_policy) {
+            Ok(tree) => tree,
+            Err(e) => {
+                self.record(None, "restore_best", Some(dir), e.to_string());
+                return;
+            }
+        };
+        let mut report = RestoreReport {
+            restored: true,
+            restored_at: utc_now(),
+            checkpoint_path: latest.checkpoint_path.clone(),
+            manifest_path: latest.manifest_path.clone(),
+            restored_file_count: tree.file_count,
+            restored_files: tree.files,
+            iteration: Some(latest.iteration),
+            score: latest.score,
+            reason: Some(latest.reason.clone()),
+            post_restore: None,
+            post_restore_passed: None,
+            extra: Default::default(),
+        };
+        if !self.cancelled() {
+            // Re-verify the restored workspace with the independent check.
+            let log_dir = self.run_dir.join("checkpoints");
+            if let Some(record) = self.post(&log_dir, "restored_best", self.run.cancel.clone()).await {
+                report.post_restore_passed = Some(post_command_passed(&record));
+                report.post_restore = Some(record);
+            }
+        }
+        self.checkpoint.restored = true;
+        if let Some(last) = self.last_result.take() {
+            let iteration = self.facts.last().map_or(0, |f| f.row.iteration);
+            let mut file = last;
+            let value = serde_json::to_value(&report).unwrap_or(Value::Null);
+            self.update_result(&mut file, iteration, json!({"optimization": {"restored_best_checkpoint": value}}));
+            self.last_result = Some(file);
+        }
+        self.checkpoint.restore = Some(report);
+    }
+
+    fn summary(&self) -> Summary {
+        let cfg = self.cfg();
+        let hib = cfg.higher_is_better;
+        let best = self.best_verified;
+        let improved = best.zip(self.baseline_score).is_some_and(|(b, base)| is_better(b, Some(base), hib));
+        let (delta, ratio) = match best.zip(self.baseline_score) {
+            Some((b, base)) => {
+                (Some(b - base), (base != 0.0).then(|| if hib { b / base - 1.0 } else { 1.0 - b / base }))
+            }
+            None => (None, None),
+        };
+        let last = self.facts.last();
+        let final_status = if self.interrupted {
+            "interrupted".to_owned()
+        } else {
+            last.map_or_else(|| "not_started".to_owned(), |f| f.row.status.clone())
+        };
+        let best_unverified = self.best_unverified.filter(|u| is_better(*u, best, hib));
+        Summary {
+            run_id: self.run_id.clone(),
+            iterations: self.facts.iter().map(|f| f.row.clone()).collect(),
+            final_status,
+            solved: last.is_some_and(|f| f.row.solved),
+            best_score: best,
+            best_unverified_score: best_unverified,
+            baseline_post_attempt: self.baseline.clone(),
+            optimization: OptimizationSummary {
+                enabled: cfg.optimization_mode,
+                score_key: cfg.score_key.clone(),
+                higher_is_better: hib,
+                baseline_score: self.baseline_score,
+                best_score: best,
+                improved,
+                restore_best: cfg.restore_best,
+                best_checkpoint: self.checkpoint.latest.as_ref().and_then(|m| serde_json::to_value(m).ok()),
+                absolute_delta_from_baseline: delta,
+                relative_improvement: ratio.filter(|_| hib),
+                relative_reduction: ratio.filter(|_| !hib),
+            },
+            best_checkpoint: self.checkpoint.clone(),
+            artifact_qualification: self.qualification.clone(),
+            harness_usage: self.facts.iter().filter_map(|f| f.usage.clone()).collect(),
+            harness_quality_gates: self.facts.iter().filter_map(|f| f.gate.clone()).collect(),
+            errors: self.errors.clone(),
+            extra: Default::default(),
+        }
+    }
+}
+
+/// Backs a qualifier's repair requests with the build session of the iteration.
+struct SessionRepair<'a> {
+    state: &'a mut Loop,
+    result: &'a mut ResultFile,
+    session: Option<String>,
+    iteration: u32,
+}
+
+#[async_trait::async_trait]
+impl RepairHook for SessionRepair<'_> {
+    async fn repair(&mut self, repair_attempt: u32, failed_report: &Value) -> bool {
+        let Some(session) = self.session.clone() else {
+            return false;
+        };
+        if self.state.cancelled() {
+            return false;
+        }
+        let iteration = self.iteration;
+        let dir = self.state.iteration_dir(iteration).join(format!("repair_{repair_attempt}"));
+        let prompt = prompts::repair_prompt(&RepairPromptInput {
+            agent: self.state.agent(),
+            iteration,
+            repair_attempt,
+            qualification_report: failed_report,
+            result_path: &self.result.path,
+            depth: self.state.cfg().harness_depth,
+        });
+        let timeout = self.state.cfg().build_timeout_seconds;
+        let outcome = self
+            .state
+            .phase(
+                iteration,
+                PhaseCall {
+                    phase: Phase::Build,
+                    phase_dir: dir,
+                    prompt,
+                    session_id: Some(session),
+                    timeout_seconds: timeout,
+                    result_path: self.result.path.clone(),
+                },
+            )
+            .await;
+        if let Some(next) = &outcome.session_id {
+            self.session = Some(next.clone());
+        }
+        let key = format!("repair_{repair_attempt}");
+        self.state.update_result(self.result, iteration, json!({ "phases": { key: outcome } }));
+        self.state.sync_registry(iteration, Some(i64::from(iteration)));
+        true
+    }
+}
+
+fn obj(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}

@@ -1,0 +1,4 @@
+//! Integration tests for harnessgym-snapshot (one binary; modules under `suite/`).
+#![cfg(unix)]
+
+mod suite;
