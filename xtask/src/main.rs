@@ -1,1 +1,143 @@
-fn main() {}
+//! Project automation: `cargo xtask bench overhead`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+
+const USAGE: &str = "usage: cargo xtask bench overhead [--keep] [--make-workspace PATH/make_workspace.py]";
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("bench") => match args.get(1).map(String::as_str) {
+            Some("overhead") => bench_overhead(&args[2..]),
+            _ => bail!("{USAGE}"),
+        },
+        _ => bail!("{USAGE}"),
+    }
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn run(cmd: &mut Command) -> anyhow::Result<()> {
+    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+fn du_bytes(path: &Path) -> anyhow::Result<u64> {
+    let out = Command::new("du").arg("-sb").arg(path).output().context("running du")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace().next().and_then(|n| n.parse().ok()).context("parsing du output")
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// Runs `program args…` under `/usr/bin/time` and returns (seconds, peak RSS in KiB): the
+/// largest resident set of the process and the children it waited for.
+fn timed_with_rss(cwd: &Path, program: &Path, args: &[&str], scratch: &Path) -> anyhow::Result<(f64, u64)> {
+    let rss_file = scratch.join("rss.txt");
+    let start = Instant::now();
+    run(Command::new("/usr/bin/time")
+        .current_dir(cwd)
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(&rss_file)
+        .arg(program)
+        .args(args))?;
+    let secs = start.elapsed().as_secs_f64();
+    let text = std::fs::read_to_string(&rss_file)?;
+    let kib = text.lines().last().and_then(|l| l.trim().parse().ok()).context("parsing /usr/bin/time output")?;
+    Ok((secs, kib))
+}
+
+/// The spine's overhead on a 483 MB / 20k-file workspace: 3 fake iterations with task-state
+/// reset, optimisation mode, a post command and a checkpoint, next to one `cp -a`.
+fn bench_overhead(args: &[String]) -> anyhow::Result<()> {
+    let root = repo_root();
+    let keep = args.iter().any(|a| a == "--keep");
+    let maker = args
+        .iter()
+        .position(|a| a == "--make-workspace")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("../shared/tools/bigws/make_workspace.py"));
+    if !maker.exists() {
+        bail!("{} not found; pass --make-workspace PATH/make_workspace.py", maker.display());
+    }
+    run(Command::new("cargo").current_dir(&root).args(["build", "--release", "-p", "harnessgym-cli"]))?;
+    let binary = root.join("target/release/harnessgym");
+    let bench_dir = root.join("target/bench/overhead");
+    if bench_dir.exists() {
+        std::fs::remove_dir_all(&bench_dir)?;
+    }
+    std::fs::create_dir_all(&bench_dir)?;
+    let ws = bench_dir.join("ws");
+    eprintln!("generating the workspace in {} …", ws.display());
+    run(Command::new("python3").arg(&maker).arg(&ws))?;
+    let ws_bytes = du_bytes(&ws)?;
+
+    // The operation the loop's copies are compared with, timed in the same run.
+    run(&mut Command::new("sync"))?;
+    let start = Instant::now();
+    run(Command::new("cp").arg("-a").arg(&ws).arg(bench_dir.join("cp-copy")))?;
+    let cp_secs = start.elapsed().as_secs_f64();
+    std::fs::remove_dir_all(bench_dir.join("cp-copy"))?;
+    run(&mut Command::new("sync"))?;
+
+    let ws_str = ws.to_str().context("non-UTF-8 path")?;
+    let args = [
+        "run",
+        "--task",
+        "task.md",
+        "--workspace",
+        ws_str,
+        "--iterations",
+        "3",
+        "--runner",
+        "fake",
+        "--attempt-timeout",
+        "60s",
+        "--build-timeout",
+        "60s",
+        "--task-state",
+        "reset",
+        "--optimization-mode",
+        "--score-key",
+        "best_cycles",
+        "--stop-score",
+        "1",
+        "--post-attempt-command",
+        "python3 score.py",
+        "--post-attempt-score-key",
+        "best_cycles",
+        "--run-id",
+        "bench",
+    ];
+    let (run_secs, rss_kib) = timed_with_rss(&ws, &binary, &args, &bench_dir)?;
+    let harness = ws.join(".harnessgym");
+    let harness_bytes = du_bytes(&harness)?;
+    let summary_bytes = std::fs::metadata(harness.join("runs/bench/summary.json"))?.len();
+
+    println!("| measure | value |");
+    println!("|---|---|");
+    println!("| workspace (`du -sb`) | {} |", mib(ws_bytes));
+    println!("| one `cp -a` of it | {cp_secs:.2} s |");
+    println!("| `harnessgym run` wall time | {run_secs:.2} s ({:.2}× the `cp -a`) |", run_secs / cp_secs);
+    println!("| peak RSS (largest process of the run) | {:.1} MiB |", rss_kib as f64 / 1024.0);
+    println!("| `.harnessgym` (`du -sb`) | {} |", mib(harness_bytes));
+    println!("| summary.json | {summary_bytes} bytes |");
+    if !keep {
+        std::fs::remove_dir_all(&bench_dir)?;
+    }
+    Ok(())
+}
