@@ -182,6 +182,14 @@ impl Loop {
             TaskState::Continue => None,
         };
         reg::ensure_artifact_dirs(&ws).map_err(|e| RunError::Setup(e.to_string()))?;
+        // The snapshot is taken before the run directory exists: the only fatal errors are the
+        // ones that happen before there is a run to summarise.
+        if let Some(policy) = &task_state_policy {
+            let snapshot = reg::harness_dir(&ws).join("task_state/initial");
+            harnessgym_snapshot::capture(&ws, &snapshot, policy).map_err(|e| {
+                RunError::Setup(format!("could not snapshot the workspace for --task-state reset: {e}"))
+            })?;
+        }
         std::fs::create_dir_all(&run_dir).map_err(|e| RunError::Setup(format!("{run_dir}: {e}")))?;
 
         let mut state = Self {
@@ -207,12 +215,6 @@ impl Loop {
         let mut registry = state.load_registry(None);
         state.save_registry(None, &mut registry);
 
-        if let Some(policy) = &state.task_state_policy {
-            let snapshot = state.task_state_dir();
-            harnessgym_snapshot::capture(&state.ws, &snapshot, policy).map_err(|e| {
-                RunError::Setup(format!("could not snapshot the workspace for --task-state reset: {e}"))
-            })?;
-        }
         if state.run.config.qualify_artifacts {
             match state.run.qualifier.prepare(&state.ws, &state.run_dir).await {
                 Ok(template) => state.qualification.template = template,
