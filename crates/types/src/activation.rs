@@ -97,6 +97,9 @@ pub struct ActivationReport {
     pub quarantined_artifacts: Vec<ArtifactRef>,
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// Advice that does not fail the gate (e.g. SKILL.md frontmatter off the Agent Skills rules).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub advisories: Vec<String>,
     #[serde(default)]
     pub quality_gate: OverallGate,
     #[serde(default, skip_serializing_if = "Option::is_none")]
