@@ -163,10 +163,11 @@ fn remove_stale_links(workspace: &Utf8Path, active: &BTreeSet<String>, outcome: 
             }
             let name = entry.file_name().to_string_lossy().into_owned();
             let ours = std::fs::read_link(&path).is_ok_and(|t| t.starts_with(skills_root.as_std_path()));
-            if ours && !active.contains(&name) {
-                if let Err(e) = std::fs::remove_file(&path) {
-                    outcome.warnings.push(format!("could not remove stale skill link {}: {e}", path.display()));
-                }
+            if ours
+                && !active.contains(&name)
+                && let Err(e) = std::fs::remove_file(&path)
+            {
+                outcome.warnings.push(format!("could not remove stale skill link {}: {e}", path.display()));
             }
         }
     }
