@@ -254,23 +254,41 @@ impl Loop {
         }
     }
 
+    /// Records a tolerated fault once per run (the same problem met again is not repeated).
     fn record(&mut self, iteration: Option<u32>, phase: &str, path: Option<Utf8PathBuf>, message: String) {
+        let path = path.map(|p| p.to_string());
+        if self.errors.iter().any(|e| e.phase == phase && e.path == path && e.message == message) {
+            return;
+        }
         tracing::warn!(?iteration, phase, %message, "recorded error");
-        let error = RecordedError { iteration, phase: phase.to_owned(), path: path.map(|p| p.to_string()), message };
+        let error = RecordedError { iteration, phase: phase.to_owned(), path, message };
         self.emit(RunEvent::Problem(error.clone()));
         self.errors.push(error);
     }
 
-    /// Records a fault in the run and in the iteration's result.json.
-    fn record_in_result(&mut self, result: &mut ResultFile, iteration: u32, phase: &str, message: String) {
-        let path = result.path.clone();
-        self.record(Some(iteration), phase, Some(path), message);
+    /// Records a fault of an iteration and writes the iteration's errors into its result.json.
+    fn record_in_result(
+        &mut self,
+        result: &mut ResultFile,
+        iteration: u32,
+        phase: &str,
+        path: Option<Utf8PathBuf>,
+        message: String,
+    ) {
+        self.record(Some(iteration), phase, path, message);
+        self.flush_errors(result, iteration);
+    }
+
+    fn flush_errors(&mut self, result: &mut ResultFile, iteration: u32) {
         let mine: Vec<Value> = self
             .errors
             .iter()
             .filter(|e| e.iteration == Some(iteration))
             .filter_map(|e| serde_json::to_value(e).ok())
             .collect();
+        if mine.is_empty() {
+            return;
+        }
         let (_, problems) = result.update(obj(json!({ "errors": mine })));
         for p in problems {
             self.record(Some(iteration), "result", Some(result.path.clone()), p);
@@ -280,7 +298,8 @@ impl Loop {
     fn update_result(&mut self, result: &mut ResultFile, iteration: u32, update: Value) -> Map<String, Value> {
         let (doc, problems) = result.update(obj(update));
         for p in problems {
-            self.record_in_result(result, iteration, "result", p);
+            let path = Some(result.path.clone());
+            self.record_in_result(result, iteration, "result", path, p);
         }
         doc
     }
@@ -580,7 +599,8 @@ impl Loop {
             .await;
         let telemetry = self.telemetry_since(telemetry_offset);
         if !attempt.message.is_empty() && attempt.status == PhaseStatus::Failed {
-            self.record_in_result(&mut result, iteration, "attempt", attempt.message.clone());
+            let path = attempt.stderr_path.clone();
+            self.record_in_result(&mut result, iteration, "attempt", path, attempt.message.clone());
         }
         let mut doc = self.update_result(&mut result, iteration, json!({"phases": {"attempt": attempt}}));
         if harnessgym_types::result::status(&doc).is_none_or(|s| s == "running") {
@@ -598,9 +618,10 @@ impl Loop {
         let post_passed = post.as_ref().is_some_and(post_command_passed);
         if let Some(record) = &post {
             if let Some(message) = &record.message {
-                self.record_in_result(&mut result, iteration, "post_attempt", message.clone());
+                let path = record.stdout_path.clone();
+                self.record_in_result(&mut result, iteration, "post_attempt", path, message.clone());
             }
-            let update = self.post_update(record, post_passed);
+            let update = self.post_update(record, post_passed, harnessgym_types::result::status(&doc));
             doc = self.update_result(&mut result, iteration, update);
         }
 
@@ -749,7 +770,7 @@ impl Loop {
     }
 
     /// The update merged into result.json after the post-attempt command.
-    fn post_update(&self, record: &PostRecord, passed: bool) -> Value {
+    fn post_update(&self, record: &PostRecord, passed: bool, agent_status: Option<&str>) -> Value {
         let cfg = self.cfg();
         let mut verification = json!({
             "status": if passed { "passed" } else { record.status.as_str() },
@@ -800,6 +821,10 @@ impl Loop {
         }
         // A configured check is authoritative: a failed one overrides the agent's claim (bug B4).
         update["verified"] = json!(passed);
+        if !passed && agent_status == Some("solved") {
+            update["status"] = json!("incomplete");
+            update["agent_claimed_status"] = json!("solved");
+        }
         update
     }
 
@@ -834,13 +859,14 @@ impl Loop {
     fn finish_iteration(
         &mut self,
         iteration: u32,
-        result: ResultFile,
+        mut result: ResultFile,
         doc: &Map<String, Value>,
         phases: (Option<RunnerResult>, Option<RunnerResult>, Option<RunnerResult>),
         solved: bool,
         usage: Option<&Value>,
         gate: Option<QualityGateRow>,
     ) {
+        self.flush_errors(&mut result, iteration);
         let status = harnessgym_types::result::status(doc).unwrap_or("unknown").to_owned();
         let count = |v: &Value, key: &str| v.get(key).and_then(Value::as_u64).unwrap_or(0);
         let usage_row = usage.map(|u| HarnessUsageRow {

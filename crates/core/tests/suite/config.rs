@@ -1,0 +1,57 @@
+//! §1.9 config construction (statements 5–7).
+
+use camino::Utf8PathBuf;
+use harnessgym_core::{RunConfig, RunRequest};
+
+use super::support::Ws;
+
+#[test]
+fn statement_5_task_file_is_read_and_paths_become_absolute() {
+    let tmp = Ws::with_files(&[("ws/task.md", "Fix the log-sum-exp.\n")]);
+    let req = RunRequest { task: Some("ws/task.md".into()), workspace: "ws".into(), ..Default::default() };
+    let config = RunConfig::from_request(req, &tmp.root).unwrap();
+    assert_eq!(config.task_text, "Fix the log-sum-exp.\n");
+    assert_eq!(config.workspace, tmp.path("ws"));
+    assert!(config.workspace.is_absolute());
+    let task_path = config.task_path.unwrap();
+    assert!(task_path.is_absolute(), "{task_path}");
+    assert_eq!(task_path, tmp.path("ws/task.md"));
+}
+
+#[test]
+fn statement_6_durations_attempt_build_and_reflection_default() {
+    let ws = Ws::new();
+    let req = RunRequest {
+        task_text: Some("t".into()),
+        workspace: ws.root.to_string(),
+        attempt_timeout: "2m".into(),
+        build_timeout: "30s".into(),
+        ..Default::default()
+    };
+    let config = RunConfig::from_request(req, &ws.root).unwrap();
+    assert_eq!(config.attempt_timeout_seconds, 120);
+    assert_eq!(config.build_timeout_seconds, 30);
+    // The reflection timeout falls back to the build timeout.
+    assert_eq!(config.reflection_timeout_seconds, 30);
+    assert_eq!(config.attempt_timeout_for(1), 120);
+}
+
+#[test]
+fn statement_7_relative_task_missing_from_cwd_resolves_inside_the_workspace() {
+    let tmp = Ws::with_files(&[("ws/task.md", "inside the workspace"), ("elsewhere/.keep", "")]);
+    let cwd: Utf8PathBuf = tmp.path("elsewhere");
+    let req = RunRequest { task: Some("task.md".into()), workspace: tmp.path("ws").to_string(), ..Default::default() };
+    let config = RunConfig::from_request(req, &cwd).unwrap();
+    assert_eq!(config.task_path.as_deref(), Some(tmp.path("ws/task.md").as_path()));
+    assert_eq!(config.task_text, "inside the workspace");
+}
+
+#[test]
+fn b17_task_file_with_invalid_utf8_is_read_lossily() {
+    let ws = Ws::new();
+    std::fs::write(ws.path("task.md"), b"Fix caf\xe9 \xff now\n").unwrap();
+    let req =
+        RunRequest { task: Some(ws.path("task.md").to_string()), workspace: ws.root.to_string(), ..Default::default() };
+    let config = RunConfig::from_request(req, &ws.root).unwrap();
+    assert_eq!(config.task_text, "Fix caf\u{FFFD} \u{FFFD} now\n");
+}
