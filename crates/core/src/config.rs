@@ -119,8 +119,8 @@ pub enum ConfigError {
     TaskFile { path: Utf8PathBuf, message: String },
     #[error("task text cannot be empty")]
     EmptyTask,
-    #[error("{flag}: {source}")]
-    Duration { flag: &'static str, source: DurationError },
+    #[error("{flag}: {reason}")]
+    Duration { flag: &'static str, reason: DurationError },
     #[error("path {0} is not valid UTF-8; use a UTF-8 path")]
     NonUtf8(String),
 }
@@ -250,7 +250,7 @@ impl RunConfig {
         }
 
         let dur =
-            |flag: &'static str, raw: &str| parse_timeout(raw).map_err(|source| ConfigError::Duration { flag, source });
+            |flag: &'static str, raw: &str| parse_timeout(raw).map_err(|reason| ConfigError::Duration { flag, reason });
         let build_timeout_seconds = dur("--build-timeout", &req.build_timeout)?;
         let attempt_timeout_seconds = dur("--attempt-timeout", &req.attempt_timeout)?;
         let reflection_timeout_seconds = match req.reflection_timeout.as_deref() {
@@ -259,7 +259,7 @@ impl RunConfig {
         };
         let attempt_timeout_schedule_seconds = match req.attempt_timeouts.as_deref() {
             Some(raw) => {
-                parse_schedule(raw).map_err(|source| ConfigError::Duration { flag: "--attempt-timeouts", source })?
+                parse_schedule(raw).map_err(|reason| ConfigError::Duration { flag: "--attempt-timeouts", reason })?
             }
             None => Vec::new(),
         };

@@ -72,6 +72,10 @@ pub async fn run_post_command(cmd: &PostCommand<'_>, cancel: watch::Receiver<boo
     } else {
         "failed".into()
     };
+    if outcome.cancelled {
+        record.message = Some(format!("post command `{}` was stopped: the run was interrupted", cmd.command));
+        return record;
+    }
     match parse_stdout(&stdout_path).await {
         Ok(json) => {
             record.score = extract_score(&json, cmd.score_key);

@@ -1,0 +1,9 @@
+mod common;
+mod demo;
+mod exit_codes;
+mod help;
+mod interrupt;
+mod optimization;
+mod output;
+mod task_file;
+mod validation;
