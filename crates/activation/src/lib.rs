@@ -1,8 +1,183 @@
 //! Activation: projecting generated artifacts into the agent's native places — skills linked
 //! into `.agents/skills` and `.claude/skills`, MCP servers into `.codex/config.toml` and a Claude
-//! MCP config — behind the telemetry proxy.
+//! MCP config — always behind `harnessgym mcp-proxy`, so every tool call is logged.
+//!
+//! Activation decides what is *active* (smoke + self-test + tool inventory per server); it never
+//! decides promotion or quarantine (that is qualification's job).
 
+pub mod call;
 pub mod claude_config;
 pub mod codex_config;
 pub mod helper;
+pub mod mcp;
 pub mod skills;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use harnessgym_mcp::Framing;
+use harnessgym_mcp::manifest::NormalizedServer;
+use harnessgym_types::activation::{ActivationReport, ArtifactRef, OverallGate};
+use harnessgym_types::registry::Registry;
+use serde_json::json;
+
+/// Where activation writes and which binary the proxy runs.
+#[derive(Clone, Debug)]
+pub struct ActivationOptions {
+    pub workspace: Utf8PathBuf,
+    /// Absolute path of the running `harnessgym` binary (it serves `mcp-proxy` and `mcp-call`).
+    pub harnessgym_bin: Utf8PathBuf,
+}
+
+pub const CLAUDE_CONFIG: &str = ".harnessgym/claude_mcp_config.json";
+
+/// `harnessgym mcp-proxy … -- <server argv>`: how both agents launch an active server.
+pub fn proxy_args(options: &ActivationOptions, server: &NormalizedServer, framing: Framing) -> Vec<String> {
+    let mut args = vec![
+        "mcp-proxy".to_owned(),
+        "--server-name".to_owned(),
+        server.name.clone(),
+        "--workspace".to_owned(),
+        options.workspace.to_string(),
+        "--cwd".to_owned(),
+        server.cwd.to_string(),
+        "--server-framing".to_owned(),
+        framing.as_str().to_owned(),
+        "--response-timeout".to_owned(),
+        server.tool_timeout_sec.to_string(),
+        "--".to_owned(),
+        server.command.clone(),
+    ];
+    args.extend(server.args.iter().cloned());
+    args
+}
+
+/// Activates the registry's non-quarantined artifacts in `options.workspace` and reports.
+pub async fn activate(options: &ActivationOptions, registry: &Registry) -> ActivationReport {
+    let ws = &options.workspace;
+    let mut report = ActivationReport {
+        quarantined_artifacts: registry
+            .quarantined()
+            .map(|a| ArtifactRef { kind: a.kind.clone(), path: a.path.clone() })
+            .collect(),
+        ..Default::default()
+    };
+    let skill_paths: Vec<&str> = registry.visible().filter(|a| a.kind == "skill").map(|a| a.path.as_str()).collect();
+    let skills = skills::activate_skills(ws, &skill_paths);
+    report.skills = skills.skills;
+    report.warnings.extend(skills.warnings);
+    report.advisories.extend(skills.advisories);
+
+    let mut cache = mcp::FramingCache::load(ws);
+    let scratch_root = ws.join(".harnessgym/runtime/self_tests");
+    let mut active = Vec::new();
+    let mut seen_names = std::collections::BTreeSet::new();
+    for (i, artifact) in registry.visible().filter(|a| a.kind == "mcp").enumerate() {
+        let scratch = scratch_root.join(i.to_string());
+        match mcp::check_server(ws, &artifact.path, &mut cache, &scratch).await {
+            Err(warning) => report.warnings.push(warning),
+            Ok(verdict) => {
+                // One entry per server name (bug B18: the reference re-tested duplicates of
+                // inactive servers); the manifest and its server.py are one server.
+                if !seen_names.insert(verdict.server.name.clone()) {
+                    continue;
+                }
+                report.warnings.extend(verdict.warnings);
+                if verdict.entry.is_active() {
+                    active.push((verdict.server.clone(), verdict.framing));
+                }
+                report.mcp_servers.push(verdict.entry);
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&scratch_root);
+    if let Err(e) = cache.save() {
+        report.advisories.push(format!("could not save the MCP framing cache: {e}"));
+    }
+    write_agent_configs(options, &active, &mut report);
+    finalize_gate(&mut report);
+    report
+}
+
+fn write_agent_configs(
+    options: &ActivationOptions,
+    active: &[(NormalizedServer, Framing)],
+    report: &mut ActivationReport,
+) {
+    let ws = &options.workspace;
+    let bin = options.harnessgym_bin.to_string();
+    // Codex: project config, edited in place.
+    let codex_path = ws.join(".codex/config.toml");
+    let existing = std::fs::read_to_string(&codex_path).ok();
+    let codex_servers: Vec<codex_config::CodexServer> = active
+        .iter()
+        .map(|(s, f)| codex_config::CodexServer {
+            name: s.name.clone(),
+            command: bin.clone(),
+            args: proxy_args(options, s, *f),
+            cwd: s.cwd.to_string(),
+            startup_timeout_sec: s.startup_timeout_sec,
+            tool_timeout_sec: s.tool_timeout_sec + 5,
+            enabled_tools: s.enabled_tools.clone(),
+        })
+        .collect();
+    match codex_config::edit(codex_path.as_str(), existing.as_deref(), &codex_servers) {
+        Ok(edit) => {
+            report.warnings.extend(edit.warnings);
+            if let Some(text) = edit.text.filter(|t| Some(t) != existing.as_ref())
+                && let Err(e) = harnessgym_types::atomic::write_atomic(&codex_path, text.as_bytes())
+            {
+                report.warnings.push(format!("could not write {codex_path}: {e}"));
+            }
+        }
+        Err(e) => report.warnings.push(e.to_string()),
+    }
+    // Claude Code: a config file passed with --mcp-config.
+    let claude_path = ws.join(CLAUDE_CONFIG);
+    let env =
+        vec![("HARNESSGYM_WORKSPACE".to_owned(), ws.to_string()), ("CLAUDE_PROJECT_DIR".to_owned(), ws.to_string())];
+    let claude_servers: Vec<claude_config::ClaudeServer> = active
+        .iter()
+        .map(|(s, f)| claude_config::ClaudeServer {
+            name: s.name.clone(),
+            command: bin.clone(),
+            args: proxy_args(options, s, *f),
+            env: env.clone(),
+        })
+        .collect();
+    if claude_servers.is_empty() {
+        let _ = std::fs::remove_file(&claude_path);
+    } else if let Err(e) = harnessgym_types::json::write_json(&claude_path, &claude_config::config(&claude_servers)) {
+        report.warnings.push(format!("could not write {claude_path}: {e}"));
+    }
+    // The helper the prompts point at.
+    if !active.is_empty() {
+        let path = ws.join(helper::RELATIVE_PATH);
+        match write_executable(&path, &helper::shim_source(&options.harnessgym_bin, ws)) {
+            Ok(()) => {
+                report.mcp_call_helper =
+                    Some(json!({"path": path, "relative_path": helper::RELATIVE_PATH, "usage": helper::USAGE}));
+            }
+            Err(e) => report.warnings.push(format!("could not write {path}: {e}")),
+        }
+    }
+}
+
+fn write_executable(path: &Utf8Path, text: &str) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    harnessgym_types::atomic::write_atomic(path, text.as_bytes()).map_err(|e| e.to_string())?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())
+}
+
+/// Passed iff no server is inactive and there is no warning (advisories do not count).
+fn finalize_gate(report: &mut ActivationReport) {
+    let active_tools = report.active_tools();
+    let active = report.mcp_servers.iter().filter(|s| s.is_active()).count() as u64;
+    let inactive = report.mcp_servers.len() as u64 - active;
+    report.quality_gate = OverallGate {
+        status: if inactive == 0 && report.warnings.is_empty() { "passed" } else { "failed" }.into(),
+        active_mcp_count: active,
+        inactive_mcp_count: inactive,
+        active_tool_count: active_tools.len() as u64,
+        warnings: report.warnings.clone(),
+        extra: Default::default(),
+    };
+}

@@ -19,6 +19,69 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Run the offline demo: the fake agent on a scratch copy of the bundled numerical-debug task.
     Demo(DemoArgs),
+    /// Activate a workspace's .harnessgym bundle (skills, MCP servers) and print the report.
+    Activate(ActivateArgs),
+    /// Relay between an agent's MCP client and a server, logging every tools/call (used by activation).
+    McpProxy(McpProxyArgs),
+    /// Call a tool of an activated MCP server (or list its tools) through the telemetry proxy.
+    McpCall(McpCallArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ActivateArgs {
+    /// Workspace whose .harnessgym/ bundle is activated.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub workspace: String,
+}
+
+#[derive(Debug, Args)]
+pub struct McpProxyArgs {
+    /// Server name recorded in telemetry.
+    #[arg(long, value_name = "NAME", default_value = "")]
+    pub server_name: String,
+    /// Workspace whose .harnessgym/mcp_calls.jsonl receives telemetry (unless HARNESSGYM_MCP_TELEMETRY_PATH is set).
+    #[arg(long, value_name = "DIR")]
+    pub workspace: Option<String>,
+    /// Working directory of the server.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub cwd: String,
+    /// Framing the server speaks.
+    #[arg(long, value_name = "FRAMING", default_value = "ndjson", value_parser = ["ndjson", "content-length"])]
+    pub server_framing: String,
+    /// Seconds a request may wait for the server's reply before a JSON-RPC -32000 error is returned.
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    pub response_timeout: f64,
+    /// The server command.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("what").required(true).args(["tool", "list_tools"]))]
+pub struct McpCallArgs {
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub workspace: String,
+    /// Server name (from activation.json, or a manifest under .harnessgym/mcp/).
+    #[arg(long, value_name = "NAME")]
+    pub server: String,
+    /// Tool to call.
+    #[arg(long, value_name = "NAME")]
+    pub tool: Option<String>,
+    /// List the server's tools instead.
+    #[arg(long)]
+    pub list_tools: bool,
+    /// Tool arguments as a JSON object.
+    #[arg(long, value_name = "JSON", default_value = "{}")]
+    pub arguments: String,
+    /// Read the tool arguments from a file (wins over --arguments).
+    #[arg(long, value_name = "FILE")]
+    pub arguments_file: Option<String>,
+    /// Print the whole JSON-RPC result instead of the decoded payload.
+    #[arg(long)]
+    pub raw: bool,
+    /// Seconds to wait for the tool (default: the server's tool timeout).
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
 }
 
 #[derive(Debug, Args)]
@@ -175,7 +238,7 @@ mod tests {
         argv.extend_from_slice(args);
         match Cli::try_parse_from(argv).unwrap().command {
             Command::Run(r) => *r,
-            Command::Demo(_) => unreachable!(),
+            _ => unreachable!(),
         }
     }
 

@@ -3,6 +3,7 @@
 
 pub mod cli;
 mod demo;
+mod mcp_cmds;
 mod render;
 
 use std::process::ExitCode;
@@ -21,6 +22,9 @@ pub async fn main_with(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run(args.into_request()).await,
         Command::Demo(args) => demo::run_demo(args).await,
+        Command::Activate(args) => mcp_cmds::activate(args).await,
+        Command::McpProxy(args) => mcp_cmds::mcp_proxy(args).await,
+        Command::McpCall(args) => mcp_cmds::mcp_call(args).await,
     };
     match result {
         Ok(code) => code,
@@ -31,7 +35,7 @@ pub async fn main_with(cli: Cli) -> ExitCode {
     }
 }
 
-fn current_dir() -> anyhow::Result<Utf8PathBuf> {
+pub(crate) fn current_dir() -> anyhow::Result<Utf8PathBuf> {
     let cwd = std::env::current_dir()?;
     Utf8PathBuf::from_path_buf(cwd).map_err(|p| anyhow::anyhow!("current directory {} is not UTF-8", p.display()))
 }

@@ -16,6 +16,32 @@ pub trait Activator: Send + Sync {
     async fn activate(&self, workspace: &camino::Utf8Path, registry: &Registry) -> ActivationReport;
 }
 
+/// The real activation: skills linked, MCP servers smoke-tested, self-tested and configured for
+/// both agents behind `harnessgym mcp-proxy` (run by `harnessgym_bin`).
+#[derive(Debug, Clone)]
+pub struct HarnessActivation {
+    pub harnessgym_bin: Utf8PathBuf,
+}
+
+impl HarnessActivation {
+    /// Uses the running executable as the `harnessgym` binary.
+    pub fn from_current_exe() -> Self {
+        let bin = std::env::current_exe().ok().and_then(|p| Utf8PathBuf::from_path_buf(p).ok());
+        Self { harnessgym_bin: bin.unwrap_or_else(|| Utf8PathBuf::from("harnessgym")) }
+    }
+}
+
+#[async_trait]
+impl Activator for HarnessActivation {
+    async fn activate(&self, workspace: &camino::Utf8Path, registry: &Registry) -> ActivationReport {
+        let options = harnessgym_activation::ActivationOptions {
+            workspace: workspace.to_owned(),
+            harnessgym_bin: self.harnessgym_bin.clone(),
+        };
+        harnessgym_activation::activate(&options, registry).await
+    }
+}
+
 /// Lists quarantined artifacts and activates nothing (no skills linked, no MCP servers).
 #[derive(Debug, Default)]
 pub struct NoActivation;

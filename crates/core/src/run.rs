@@ -30,7 +30,7 @@ use tokio::sync::watch;
 
 use crate::config::{RunConfig, TaskState};
 use crate::events::{EventSink, RunEvent};
-use crate::hooks::{Activator, NoActivation, NotRunQualifier, Qualifier, QualifyRequest, RepairHook};
+use crate::hooks::{Activator, HarnessActivation, NotRunQualifier, Qualifier, QualifyRequest, RepairHook};
 use crate::result_file::ResultFile;
 use crate::usage::{UsageInput, harness_usage};
 
@@ -72,7 +72,7 @@ impl Run {
         Self {
             config,
             runner,
-            activator: Arc::new(NoActivation),
+            activator: Arc::new(HarnessActivation::from_current_exe()),
             qualifier: Arc::new(NotRunQualifier),
             events: None,
             cancel,

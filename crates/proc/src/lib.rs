@@ -59,11 +59,13 @@
 mod error;
 mod files;
 mod group;
+mod piped;
 mod pump;
 mod run;
 mod spec;
 
 pub use error::ProcError;
 pub use files::{append_note, read_capped, read_capped_lossy};
+pub use piped::{DEFAULT_STDERR_TAIL_BYTES, PipedChild, PipedSpec, spawn_piped};
 pub use run::{run, run_with_cancel};
 pub use spec::{CommandSpec, DEFAULT_DRAIN_AFTER_EXIT, DEFAULT_KILL_GRACE, Outcome, StdinSource};

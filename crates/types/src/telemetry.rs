@@ -19,6 +19,12 @@ pub struct McpCallEvent {
     pub argument_keys: Vec<String>,
     pub argument_json_bytes: u64,
     pub result_json_bytes: u64,
+    /// Microseconds (ours; the reference logs only `duration_ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_us: Option<u64>,
+    /// The tool result had `isError: true` (the call itself still `completed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_error: Option<bool>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -134,25 +134,31 @@ async fn qualification_off_records_no_reports() {
 }
 
 #[tokio::test]
-async fn activation_reports_no_mcp_servers() {
+async fn activation_smoke_tests_a_built_server_and_keeps_a_broken_one_inactive() {
+    // Integration test A7 through the loop: a server without a self-test (and here one that
+    // exits at once) is reported but inactive; nothing is configured for the agents.
     let ws = Ws::new();
     let agent = ScriptedAgent::new()
         .on(Phase::Attempt, 1, blocked)
-        .on(Phase::Build, 1, |cx| cx.write(".harnessgym/mcp/srv/mcp.json", r#"{"name": "srv", "command": "python3"}"#))
+        .on(Phase::Build, 1, |cx| cx.write(".harnessgym/mcp/srv/mcp.json", r#"{"name": "srv", "command": "false"}"#))
         .arc();
     let done = run(request(&ws), &agent).await;
 
-    for name in ["activation.json", "post_build_activation.json"] {
-        let report = read_json(&done.iteration_dir(1).join(name));
-        assert_eq!(report["mcp_servers"], json!([]), "{name}");
-        assert_eq!(report["skills"], json!([]), "{name}");
-        assert_eq!(report["quality_gate"]["active_mcp_count"], 0, "{name}");
-        assert_eq!(report["quality_gate"]["active_tool_count"], 0, "{name}");
-    }
-    // The MCP manifest was registered, but nothing was activated.
+    let before = read_json(&done.iteration_dir(1).join("activation.json"));
+    assert_eq!(before["mcp_servers"], json!([]), "nothing was built before the attempt");
+    let after = read_json(&done.iteration_dir(1).join("post_build_activation.json"));
+    let server = &after["mcp_servers"][0];
+    assert_eq!(server["name"], "srv");
+    assert_eq!(server["active"], false);
+    assert_eq!(server["smoke"]["status"], "failed");
+    assert_eq!(server["self_test"]["status"], "not_configured");
+    assert_eq!(after["quality_gate"]["status"], "failed");
+    assert_eq!(after["quality_gate"]["inactive_mcp_count"], 1);
+    assert_eq!(after["quality_gate"]["active_tool_count"], 0);
     let registry = read_json(&ws.path(".harnessgym/registry.json"));
     assert_eq!(registry["artifacts"][0]["kind"], "mcp");
     assert!(!ws.exists(".codex/config.toml"));
+    assert!(!ws.exists(".harnessgym/claude_mcp_config.json"));
     let usage = &done.summary()["harness_usage"][0];
     assert_eq!(usage["active_mcp_count"], 0);
     assert_eq!(usage["active_tool_count"], 0);

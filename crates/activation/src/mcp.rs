@@ -1,0 +1,214 @@
+//! MCP servers: resolve each manifest, determine the server's framing (once per manifest
+//! content), smoke-test it (initialize + tools/list in that framing; a JSON-RPC error fails),
+//! run its mandatory self-test, and gate it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use harnessgym_mcp::client::{McpClient, ServerCommand};
+use harnessgym_mcp::manifest::{NormalizedServer, SelfTestSpec, normalize_manifest};
+use harnessgym_mcp::{Framing, detect_server_framing};
+use harnessgym_types::activation::McpServerActivation;
+use harnessgym_types::registry::MCP_MANIFEST_NAMES;
+use serde_json::{Value, json};
+
+/// Characters of self-test output kept in the report.
+const OUTPUT_LIMIT: usize = 8000;
+const CACHE_FILE: &str = ".harnessgym/mcp_framing_cache.json";
+
+/// The manifest file of an `mcp` artifact: a `.json` file itself; in a directory, the first of
+/// the manifest names; beside another file, a sibling manifest.
+pub fn manifest_path(workspace: &Utf8Path, artifact_path: &str) -> Option<Utf8PathBuf> {
+    let path = workspace.join(artifact_path);
+    if path.is_file() && path.extension() == Some("json") {
+        return Some(path);
+    }
+    let dir = if path.is_dir() { path } else { path.parent()?.to_owned() };
+    MCP_MANIFEST_NAMES.iter().map(|n| dir.join(n)).find(|p| p.is_file())
+}
+
+/// Framings already determined, keyed by the manifest's content.
+pub struct FramingCache {
+    path: Utf8PathBuf,
+    entries: BTreeMap<String, Framing>,
+    dirty: bool,
+}
+
+impl FramingCache {
+    pub fn load(workspace: &Utf8Path) -> Self {
+        let path = workspace.join(CACHE_FILE);
+        let entries =
+            harnessgym_types::json::read_typed::<BTreeMap<String, Framing>>(&path).ok().flatten().unwrap_or_default();
+        Self { path, entries, dirty: false }
+    }
+
+    pub fn save(&self) -> Result<(), String> {
+        if !self.dirty {
+            return Ok(());
+        }
+        harnessgym_types::json::write_json(&self.path, &self.entries).map_err(|e| e.to_string())
+    }
+}
+
+fn truncate(text: &str) -> String {
+    if text.chars().count() <= OUTPUT_LIMIT {
+        return text.to_owned();
+    }
+    let cut: String = text.chars().take(OUTPUT_LIMIT).collect();
+    format!("{cut}\n...[truncated]...")
+}
+
+fn command_of(server: &NormalizedServer) -> ServerCommand {
+    ServerCommand::new(server.command.clone(), server.args.clone(), server.cwd.clone())
+}
+
+async fn smoke(server: &NormalizedServer, framing: Framing, workspace: &Utf8Path) -> Value {
+    let cmd = command_of(server).env("HARNESSGYM_WORKSPACE", workspace.as_str());
+    let client = match McpClient::start(&cmd, framing) {
+        Ok(c) => c,
+        Err(e) => return json!({"status": "failed", "message": format!("could not start server: {e}")}),
+    };
+    let outcome = async {
+        client.initialize(Duration::from_secs(server.startup_timeout_sec)).await?;
+        client.list_tools(Duration::from_secs(server.tool_timeout_sec)).await
+    }
+    .await;
+    let verdict = match outcome {
+        Ok(tools) => json!({"status": "passed", "tools": tools.iter().map(|t| t.name.clone()).collect::<Vec<_>>()}),
+        Err(e) => json!({"status": "failed", "message": e.to_string()}),
+    };
+    client.shutdown().await;
+    verdict
+}
+
+async fn self_test(spec: Option<&SelfTestSpec>, server: &NormalizedServer, scratch: &Utf8Path) -> Value {
+    let Some(spec) = spec else {
+        return json!({"status": "not_configured", "message": "manifest has no self_test command"});
+    };
+    let Some((program, args)) = spec.command.split_first() else {
+        return json!({"status": "failed", "message": "self_test command is empty or invalid"});
+    };
+    let timeout = spec.timeout_sec.unwrap_or(server.self_test_timeout_sec);
+    let stdout = scratch.join("self_test.stdout.txt");
+    let stderr = scratch.join("self_test.stderr.txt");
+    let run = harnessgym_proc::CommandSpec::new(program.clone(), spec.cwd.clone(), stdout.clone(), stderr.clone())
+        .args(args.iter().cloned())
+        .timeout(Duration::from_secs(timeout));
+    let outcome = harnessgym_proc::run(run).await;
+    let read = |p: &Utf8Path| std::fs::read(p).map(|b| truncate(&String::from_utf8_lossy(&b))).unwrap_or_default();
+    let (out, err) = (read(&stdout), read(&stderr));
+    let _ = std::fs::remove_dir_all(scratch);
+    match outcome {
+        Err(e) => {
+            json!({"status": "failed", "message": format!("could not run self-test: {e}"), "command": spec.command})
+        }
+        Ok(o) if o.timed_out => json!({"status": "timeout", "message": format!("self-test timed out after {timeout}s"),
+            "command": spec.command, "stdout": out, "stderr": err}),
+        Ok(o) if o.return_code == Some(0) => json!({"status": "passed", "message": "self-test passed",
+            "command": spec.command, "return_code": 0, "stdout": out, "stderr": err}),
+        Ok(o) => json!({"status": "failed",
+            "message": format!("self-test exited {}", o.return_code.map_or_else(|| "by a signal".to_owned(), |c| c.to_string())),
+            "command": spec.command, "return_code": o.return_code, "stdout": out, "stderr": err}),
+    }
+}
+
+/// The outcome of activating one MCP artifact.
+pub struct ServerVerdict {
+    pub entry: McpServerActivation,
+    pub server: NormalizedServer,
+    pub framing: Framing,
+    pub warnings: Vec<String>,
+}
+
+/// Smoke, self-test and gate one manifest. `Err` is a warning (no manifest, invalid manifest).
+pub async fn check_server(
+    workspace: &Utf8Path,
+    artifact_path: &str,
+    cache: &mut FramingCache,
+    scratch: &Utf8Path,
+) -> Result<ServerVerdict, String> {
+    let manifest = manifest_path(workspace, artifact_path)
+        .ok_or_else(|| format!("mcp artifact has no manifest: {artifact_path}"))?;
+    let raw = harnessgym_types::json::read_value(&manifest)
+        .map_err(|e| format!("invalid mcp manifest {manifest}: {e}"))?
+        .unwrap_or(Value::Null);
+    let server =
+        normalize_manifest(&raw, &manifest, workspace).map_err(|e| format!("invalid mcp manifest {manifest}: {e}"))?;
+    let mut warnings = Vec::new();
+
+    let cache_key = raw.to_string();
+    let (framing, framing_source) = match (server.framing, cache.entries.get(&cache_key)) {
+        (Some(f), _) => (Ok(f), "manifest"),
+        (None, Some(f)) => (Ok(*f), "cache"),
+        (None, None) => {
+            let cmd = command_of(&server).env("HARNESSGYM_WORKSPACE", workspace.as_str());
+            (detect_server_framing(&cmd, Duration::from_secs(server.startup_timeout_sec)).await, "probe")
+        }
+    };
+    let (framing, smoke) = match framing {
+        Ok(f) => {
+            if framing_source == "probe" {
+                cache.entries.insert(cache_key, f);
+                cache.dirty = true;
+            }
+            (f, smoke(&server, f, workspace).await)
+        }
+        Err(e) => (Framing::Ndjson, json!({"status": "failed", "message": format!("no initialize response: {e}")})),
+    };
+    let smoke_status = smoke.get("status").and_then(Value::as_str).unwrap_or("failed").to_owned();
+    if smoke_status != "passed" {
+        let message = smoke.get("message").and_then(Value::as_str).unwrap_or("");
+        warnings.push(format!("mcp smoke failed for {}: {message}", server.name));
+    }
+    let test = self_test(server.self_test.as_ref(), &server, scratch).await;
+    let test_status = test.get("status").and_then(Value::as_str).unwrap_or("failed").to_owned();
+    if matches!(test_status.as_str(), "failed" | "timeout") {
+        let message = test.get("message").and_then(Value::as_str).unwrap_or("");
+        warnings.push(format!("mcp self-test failed for {}: {message}", server.name));
+    }
+    let smoke_tools: Vec<String> = smoke
+        .get("tools")
+        .and_then(Value::as_array)
+        .map(|l| l.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .unwrap_or_default();
+    let checks = [
+        ("smoke", smoke_status == "passed"),
+        ("self_test", test_status == "passed"),
+        ("tool_inventory", !smoke_tools.is_empty() || !server.enabled_tools.is_empty()),
+    ];
+    let failed: Vec<&str> = checks.iter().filter(|(_, ok)| !ok).map(|(n, _)| *n).collect();
+    let passed = failed.is_empty();
+    let message = if passed { "passed".to_owned() } else { format!("failed checks: {}", failed.join(", ")) };
+    if !passed {
+        warnings.push(format!("mcp quality gate failed for {}: {message}", server.name));
+    }
+    let gate = json!({
+        "status": if passed { "passed" } else { "failed" },
+        "checks": checks.iter().map(|(n, ok)| (n.to_string(), json!(ok))).collect::<serde_json::Map<_, _>>(),
+        "message": message,
+        "smoke_status": smoke_status,
+        "self_test_status": test_status,
+        "smoke_tools": smoke_tools,
+        "manifest_tools": server.enabled_tools,
+    });
+    let mut extra = harnessgym_types::Extra::new();
+    extra.insert("command".into(), json!(server.command));
+    extra.insert("args".into(), json!(server.args));
+    extra.insert("cwd".into(), json!(server.cwd));
+    extra.insert("startup_timeout_sec".into(), json!(server.startup_timeout_sec));
+    extra.insert("tool_timeout_sec".into(), json!(server.tool_timeout_sec));
+    extra.insert("self_test_timeout_sec".into(), json!(server.self_test_timeout_sec));
+    extra.insert("self_test".into(), test);
+    extra.insert("quality_gate".into(), gate);
+    extra.insert("framing".into(), json!(framing.as_str()));
+    let entry = McpServerActivation {
+        artifact_path: artifact_path.to_owned(),
+        name: server.name.clone(),
+        active: Some(passed),
+        enabled_tools: server.enabled_tools.clone(),
+        smoke: Some(smoke),
+        extra,
+    };
+    Ok(ServerVerdict { entry, server, framing, warnings })
+}

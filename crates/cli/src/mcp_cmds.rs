@@ -1,0 +1,104 @@
+//! `activate`, `mcp-proxy` and `mcp-call`: thin wrappers over harnessgym-activation and
+//! harnessgym-mcp.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use camino::Utf8PathBuf;
+use harnessgym_activation::call::{CallRequest, decode_payload, resolve};
+use harnessgym_mcp::proxy::{ProxyOptions, run_proxy};
+use serde_json::Value;
+
+use crate::cli::{ActivateArgs, McpCallArgs, McpProxyArgs};
+
+/// Absolute path of the running binary: activation points agents' MCP configs at it.
+pub fn harnessgym_bin() -> anyhow::Result<Utf8PathBuf> {
+    let exe = std::env::current_exe().context("finding the harnessgym binary")?;
+    Utf8PathBuf::from_path_buf(exe).map_err(|p| anyhow::anyhow!("binary path {} is not UTF-8", p.display()))
+}
+
+fn absolute(raw: &str) -> anyhow::Result<Utf8PathBuf> {
+    let cwd = crate::current_dir()?;
+    let p = Utf8PathBuf::from(raw);
+    Ok(if p.is_absolute() { p } else { cwd.join(p) })
+}
+
+pub async fn activate(args: ActivateArgs) -> anyhow::Result<ExitCode> {
+    let workspace = absolute(&args.workspace)?;
+    if !workspace.join(".harnessgym").is_dir() {
+        anyhow::bail!("{workspace} has no .harnessgym/ bundle; pass --workspace DIR of a workspace with one");
+    }
+    let options =
+        harnessgym_activation::ActivationOptions { workspace: workspace.clone(), harnessgym_bin: harnessgym_bin()? };
+    let loaded = harnessgym_artifacts::registry::load(&workspace)?;
+    for p in &loaded.problems {
+        eprintln!("harnessgym: warning: {p}");
+    }
+    let mut registry = loaded.registry;
+    harnessgym_artifacts::registry::sync_from_files(&workspace, &mut registry, None)?;
+    let report = harnessgym_activation::activate(&options, &registry).await;
+    let path = workspace.join(".harnessgym/activation.json");
+    harnessgym_types::json::write_json(&path, &report)?;
+    print!("{}", harnessgym_types::json::to_pretty(&report)?);
+    eprintln!("Activation report: {path} (quality gate: {})", report.quality_gate.status);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn mcp_proxy(args: McpProxyArgs) -> anyhow::Result<ExitCode> {
+    if args.command.is_empty() {
+        eprintln!("harnessgym mcp-proxy: missing wrapped server command (pass it after --)");
+        return Ok(ExitCode::from(2));
+    }
+    let options = ProxyOptions {
+        server_name: args.server_name,
+        workspace: args.workspace.as_deref().map(absolute).transpose()?,
+        cwd: absolute(&args.cwd)?,
+        server_framing: args.server_framing.parse().map_err(|e| anyhow::anyhow!("{e}"))?,
+        response_timeout: Duration::from_secs_f64(args.response_timeout.max(0.001)),
+        command: args.command,
+        telemetry_path: std::env::var("HARNESSGYM_MCP_TELEMETRY_PATH")
+            .ok()
+            .filter(|p| !p.is_empty())
+            .map(Utf8PathBuf::from),
+    };
+    run_proxy(options, tokio::io::stdin(), tokio::io::stdout()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_error(message: &str) -> ExitCode {
+    let body = serde_json::json!({"ok": false, "error": message});
+    eprint!("{}", harnessgym_types::json::to_pretty(&body).unwrap_or_default());
+    ExitCode::from(1)
+}
+
+pub async fn mcp_call(args: McpCallArgs) -> anyhow::Result<ExitCode> {
+    let workspace = absolute(&args.workspace)?;
+    let arguments_text = match &args.arguments_file {
+        Some(f) => std::fs::read_to_string(f).with_context(|| format!("reading {f}"))?,
+        None => args.arguments.clone(),
+    };
+    let arguments: Value = match serde_json::from_str(&arguments_text) {
+        Ok(v @ Value::Object(_)) => v,
+        _ => return Ok(print_error("MCP tool arguments must be a JSON object")),
+    };
+    let server = match resolve(&workspace, &args.server) {
+        Ok(s) => s,
+        Err(e) => return Ok(print_error(&e.to_string())),
+    };
+    let request = match (&args.tool, args.list_tools) {
+        (_, true) => CallRequest::ListTools,
+        (Some(tool), false) => CallRequest::Tool { name: tool.clone(), arguments },
+        (None, false) => return Ok(print_error("pass --tool NAME or --list-tools")),
+    };
+    let timeout = args.timeout.map(|t| Duration::from_secs_f64(t.max(0.001)));
+    let result =
+        match harnessgym_activation::call::call(&workspace, &harnessgym_bin()?, &server, request, timeout).await {
+            Ok(r) => r,
+            Err(e) => return Ok(print_error(&e.to_string())),
+        };
+    let is_error = result.get("isError") == Some(&Value::Bool(true));
+    let shown = if args.raw || args.list_tools { result } else { decode_payload(&result) };
+    print!("{}", harnessgym_types::json::to_pretty(&shown)?);
+    Ok(if is_error { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
