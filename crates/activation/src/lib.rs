@@ -9,6 +9,7 @@ pub mod call;
 pub mod claude_config;
 pub mod codex_config;
 pub mod helper;
+pub mod launch;
 pub mod mcp;
 pub mod skills;
 

@@ -132,6 +132,18 @@ pub struct RunArgs {
     /// Extra argument for Claude Code; repeatable; use --claude-extra-arg=--flag for values starting with '-'.
     #[arg(long, value_name = "ARG", action = clap::ArgAction::Append, allow_hyphen_values = true)]
     pub claude_extra_arg: Vec<String>,
+    /// Codex sandbox: read-only, workspace-write or danger-full-access.
+    #[arg(long, default_value = "workspace-write", value_parser = ["read-only", "workspace-write", "danger-full-access"])]
+    pub codex_sandbox: String,
+    /// Codex approval policy (nobody answers approval prompts in exec mode).
+    #[arg(long, value_name = "POLICY", default_value = "never")]
+    pub codex_approval: String,
+    /// Model passed to Codex as --model.
+    #[arg(long, value_name = "MODEL")]
+    pub codex_model: Option<String>,
+    /// Extra argument for `codex exec`; repeatable; use --codex-extra-arg=--flag for values starting with '-'.
+    #[arg(long, value_name = "ARG", action = clap::ArgAction::Append, allow_hyphen_values = true)]
+    pub codex_extra_arg: Vec<String>,
     /// Run id [default: <UTC time>-<8 hex>]; must not exist yet.
     #[arg(long, value_name = "ID")]
     pub run_id: Option<String>,
@@ -210,6 +222,10 @@ impl RunArgs {
             claude_permission_mode: self.claude_permission_mode,
             claude_max_budget_usd: self.claude_max_budget_usd,
             claude_extra_args: self.claude_extra_arg,
+            codex_sandbox: self.codex_sandbox,
+            codex_approval: self.codex_approval,
+            codex_model: self.codex_model,
+            codex_extra_args: self.codex_extra_arg,
             run_id: self.run_id,
             build_after_solve: self.build_after_solve,
             stop_score: self.stop_score,

@@ -42,17 +42,13 @@ pub(crate) fn current_dir() -> anyhow::Result<Utf8PathBuf> {
 
 pub(crate) async fn run(request: RunRequest) -> anyhow::Result<ExitCode> {
     let config = RunConfig::from_request(request, &current_dir()?)?;
-    let runner: Arc<dyn harnessgym_runners::Runner> = match config.runner {
-        RunnerKind::Fake => Arc::new(FakeRunner),
-        other => anyhow::bail!(
-            "runner `{}` is not available in this build yet; use --runner fake for the offline loop",
-            other.as_str()
-        ),
-    };
+    let runner = make_runner(&config)?;
     let (cancel_tx, cancel_rx) = watch::channel(false);
     let signal = Arc::new(std::sync::atomic::AtomicI32::new(0));
     spawn_signal_watcher(cancel_tx, Arc::clone(&signal))?;
+    let activation = harnessgym_core::hooks::HarnessActivation { harnessgym_bin: mcp_cmds::harnessgym_bin()? };
     let outcome = Run::new(config.clone(), runner)
+        .with_activator(Arc::new(activation))
         .with_cancel(cancel_rx)
         .with_events(Arc::new(render::progress))
         .execute()
@@ -66,6 +62,34 @@ pub(crate) async fn run(request: RunRequest) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(code));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The runner `--runner` names, configured from the run's flags.
+fn make_runner(config: &RunConfig) -> anyhow::Result<Arc<dyn harnessgym_runners::Runner>> {
+    use harnessgym_runners::claude::{ClaudeOptions, ClaudeRunner};
+    use harnessgym_runners::exec::{ExecOptions, ExecRunner};
+    Ok(match config.runner {
+        RunnerKind::Fake => Arc::new(FakeRunner),
+        RunnerKind::Exec => {
+            let mut o = ExecOptions::new(config.codex_bin.clone(), mcp_cmds::harnessgym_bin()?);
+            o.sandbox = config.codex_sandbox.clone();
+            o.approval = config.codex_approval.clone();
+            o.model = config.codex_model.clone();
+            o.extra_args = config.codex_extra_args.clone();
+            Arc::new(ExecRunner::new(o))
+        }
+        RunnerKind::Claude => {
+            let mut o = ClaudeOptions::new(config.claude_bin.clone());
+            o.model = config.claude_model.clone();
+            o.permission_mode = config.claude_permission_mode.clone();
+            o.max_budget_usd = config.claude_max_budget_usd;
+            o.extra_args = config.claude_extra_args.clone();
+            Arc::new(ClaudeRunner::new(o))
+        }
+        RunnerKind::Command => anyhow::bail!(
+            "runner `command` (any agent CLI from a --runner-profile) is not available in this build yet; use exec, claude or fake"
+        ),
+    })
 }
 
 /// First SIGINT/SIGTERM: ask the run to stop (kill the agent's group, restore, summarise).

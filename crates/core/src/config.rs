@@ -42,6 +42,12 @@ pub struct RunRequest {
     pub claude_permission_mode: String,
     pub claude_max_budget_usd: Option<f64>,
     pub claude_extra_args: Vec<String>,
+    /// Codex `--sandbox`: `read-only`, `workspace-write` or `danger-full-access`.
+    pub codex_sandbox: String,
+    /// Codex `approval_policy`.
+    pub codex_approval: String,
+    pub codex_model: Option<String>,
+    pub codex_extra_args: Vec<String>,
     pub run_id: Option<String>,
     pub build_after_solve: bool,
     pub stop_score: Option<f64>,
@@ -78,6 +84,10 @@ impl Default for RunRequest {
             claude_permission_mode: "bypassPermissions".into(),
             claude_max_budget_usd: None,
             claude_extra_args: Vec::new(),
+            codex_sandbox: "workspace-write".into(),
+            codex_approval: "never".into(),
+            codex_model: None,
+            codex_extra_args: Vec::new(),
             run_id: None,
             build_after_solve: false,
             stop_score: None,
@@ -144,6 +154,10 @@ pub struct RunConfig {
     pub claude_permission_mode: String,
     pub claude_max_budget_usd: Option<f64>,
     pub claude_extra_args: Vec<String>,
+    pub codex_sandbox: String,
+    pub codex_approval: String,
+    pub codex_model: Option<String>,
+    pub codex_extra_args: Vec<String>,
     pub build_after_solve: bool,
     pub stop_score: Option<f64>,
     pub score_key: String,
@@ -283,6 +297,10 @@ impl RunConfig {
             claude_permission_mode: req.claude_permission_mode,
             claude_max_budget_usd: req.claude_max_budget_usd,
             claude_extra_args: req.claude_extra_args,
+            codex_sandbox: req.codex_sandbox,
+            codex_approval: req.codex_approval,
+            codex_model: req.codex_model,
+            codex_extra_args: req.codex_extra_args,
             build_after_solve: req.build_after_solve,
             stop_score: req.stop_score,
             score_key: req.score_key,
@@ -338,7 +356,15 @@ impl RunConfig {
             restore_best: self.restore_best,
             qualify_artifacts: self.qualify_artifacts,
             artifact_repair_attempts: self.artifact_repair_attempts,
-            extra: Default::default(),
+            extra: [
+                ("codex_sandbox", serde_json::json!(self.codex_sandbox)),
+                ("codex_approval", serde_json::json!(self.codex_approval)),
+                ("codex_model", serde_json::json!(self.codex_model)),
+                ("codex_extra_args", serde_json::json!(self.codex_extra_args)),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
         }
     }
 }

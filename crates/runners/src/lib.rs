@@ -1,8 +1,13 @@
 //! Agent runners: the [`Runner`] trait every agent adapter implements, the phase files they all
 //! write, and the deterministic [`fake::FakeRunner`] used by the offline demo and the tests.
 //!
-//! Real adapters (`exec`/Codex, `claude`, `command`) plug in behind the same trait.
+//! Real adapters: [`exec::ExecRunner`] (Codex CLI) and [`claude::ClaudeRunner`] (Claude Code),
+//! both with the prompt on stdin and their structured output parsed for session, final message,
+//! usage and errors.
 
+mod agent_cli;
+pub mod claude;
+pub mod exec;
 pub mod fake;
 mod files;
 

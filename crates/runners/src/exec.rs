@@ -1,0 +1,209 @@
+//! The `exec` runner (alias `codex`): `codex exec --json`, the prompt on stdin, `resume <thread>`
+//! for reflect/build/repair, the session id from `thread.started` (never a regex over prose).
+
+use async_trait::async_trait;
+use camino::Utf8PathBuf;
+use harnessgym_types::activation::ActivationReport;
+use harnessgym_types::runner::{RunnerResult, Usage};
+use serde_json::Value;
+
+use crate::agent_cli::{Invocation, Parsed, finish, missing_session, read_stdout, run_cli};
+use crate::{PhaseFiles, PhaseRequest, Runner, RunnerKind};
+
+const AGENT: &str = "Codex";
+const INSTALL_HINT: &str = "install it with `npm install -g @openai/codex@0.169.0` or pass --codex-bin PATH";
+
+#[derive(Clone, Debug)]
+pub struct ExecOptions {
+    pub codex_bin: String,
+    /// `read-only`, `workspace-write` (default) or `danger-full-access`.
+    pub sandbox: String,
+    /// Codex `approval_policy` (default `never`: nobody answers prompts).
+    pub approval: String,
+    pub model: Option<String>,
+    pub extra_args: Vec<String>,
+    /// Extra `-c key=value` overrides (e.g. a scripted model provider).
+    pub config_overrides: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub env_remove: Vec<String>,
+    /// The harnessgym binary the MCP servers are launched through (`mcp-proxy`).
+    pub harnessgym_bin: Utf8PathBuf,
+}
+
+impl ExecOptions {
+    pub fn new(codex_bin: impl Into<String>, harnessgym_bin: Utf8PathBuf) -> Self {
+        Self {
+            codex_bin: codex_bin.into(),
+            sandbox: "workspace-write".into(),
+            approval: "never".into(),
+            model: None,
+            extra_args: Vec::new(),
+            config_overrides: Vec::new(),
+            env: Vec::new(),
+            env_remove: Vec::new(),
+            harnessgym_bin,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ExecRunner {
+    pub options: ExecOptions,
+}
+
+impl ExecRunner {
+    pub fn new(options: ExecOptions) -> Self {
+        Self { options }
+    }
+
+    /// argv after the program: exec-level options first (valid for `resume` too), then
+    /// `resume <id>` when resuming, then `-` (prompt from stdin).
+    pub fn args(&self, request: &PhaseRequest, activation: &ActivationReport) -> Vec<String> {
+        let o = &self.options;
+        let mut args: Vec<String> = ["exec", "--json", "--skip-git-repo-check", "--sandbox", &o.sandbox]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        args.push("-c".into());
+        args.push(format!("approval_policy={}", Value::from(o.approval.as_str())));
+        if let Some(model) = &o.model {
+            args.push("--model".into());
+            args.push(model.clone());
+        }
+        for c in &o.config_overrides {
+            args.push("-c".into());
+            args.push(c.clone());
+        }
+        let launches = harnessgym_activation::launch::launches(&o.harnessgym_bin, &request.workspace, activation);
+        args.extend(harnessgym_activation::launch::codex_overrides(&launches));
+        args.extend(o.extra_args.iter().cloned());
+        if let Some(session) = request.session_id.as_deref().filter(|_| request.phase != crate::Phase::Attempt) {
+            args.push("resume".into());
+            args.push(session.to_owned());
+        }
+        args.push("-".into());
+        args
+    }
+}
+
+/// Parses `codex exec --json` JSONL events.
+pub fn parse_events(stdout: &str) -> Parsed {
+    let mut parsed = Parsed::default();
+    let mut commands = 0;
+    let mut mcp_calls = Vec::new();
+    for line in stdout.lines().map(str::trim).filter(|l| l.starts_with('{')) {
+        let Ok(event) = serde_json::from_str::<Value>(line) else { continue };
+        match event.get("type").and_then(Value::as_str) {
+            Some("thread.started") => {
+                parsed.session_id = event.get("thread_id").and_then(Value::as_str).map(str::to_owned);
+            }
+            Some("item.completed") => {
+                let item = event.get("item").cloned().unwrap_or(Value::Null);
+                match item.get("type").and_then(Value::as_str) {
+                    Some("agent_message") => {
+                        parsed.final_message = item.get("text").and_then(Value::as_str).map(str::to_owned);
+                    }
+                    Some("command_execution") => commands += 1,
+                    Some("mcp_tool_call") => {
+                        let server = item.get("server").and_then(Value::as_str).unwrap_or("");
+                        let tool = item.get("tool").and_then(Value::as_str).unwrap_or("");
+                        let status = item.get("status").and_then(Value::as_str).unwrap_or("");
+                        mcp_calls.push(format!("mcp__{server}__{tool} ({status})"));
+                    }
+                    _ => {}
+                }
+            }
+            Some("turn.completed") => {
+                let usage = event.get("usage");
+                let n = |k: &str| usage.and_then(|u| u.get(k)).and_then(Value::as_u64);
+                parsed.usage = Some(Usage {
+                    input_tokens: n("input_tokens"),
+                    cached_input_tokens: n("cached_input_tokens"),
+                    output_tokens: n("output_tokens"),
+                });
+            }
+            Some("turn.failed") => {
+                let message = event.pointer("/error/message").and_then(Value::as_str).unwrap_or("turn failed");
+                parsed.error = Some(format!("Codex turn failed: {message}"));
+            }
+            Some("error") if parsed.error.is_none() => {
+                let message = event.get("message").and_then(Value::as_str).unwrap_or("error");
+                parsed.error = Some(format!("Codex error: {message}"));
+            }
+            _ => {}
+        }
+    }
+    parsed.transcript_lines.push(format!("shell_commands: {commands}"));
+    if !mcp_calls.is_empty() {
+        parsed.transcript_lines.push(format!("mcp_tool_calls: {}", mcp_calls.join(", ")));
+    }
+    parsed
+}
+
+#[async_trait]
+impl Runner for ExecRunner {
+    fn kind(&self) -> RunnerKind {
+        RunnerKind::Exec
+    }
+
+    async fn run_phase(&self, request: PhaseRequest) -> RunnerResult {
+        if let Some(short) = missing_session(&request, AGENT) {
+            return short;
+        }
+        let activation: ActivationReport =
+            harnessgym_types::json::read_typed(&request.workspace.join(".harnessgym/activation.json"))
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+        let invocation = Invocation {
+            program: self.options.codex_bin.clone(),
+            args: self.args(&request, &activation),
+            env: self.options.env.clone(),
+            env_remove: self.options.env_remove.clone(),
+        };
+        let files = PhaseFiles::new(&request.phase_dir, request.phase);
+        let raw = run_cli(&request, &files, &invocation).await;
+        let parsed = parse_events(&read_stdout(&files.stdout));
+        finish(&request, &files, &invocation, raw, parsed, AGENT, INSTALL_HINT)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EVENTS: &str = r#"{"type":"thread.started","thread_id":"01a20a17-47c4-7553-9843-b51ff426c33e"}
+{"type":"turn.started"}
+{"type":"item.completed","item":{"id":"item_1","type":"command_execution","command":"bash -lc 'echo hi'","exit_code":0,"status":"completed"}}
+{"type":"item.completed","item":{"id":"item_2","type":"mcp_tool_call","server":"probe","tool":"echo","status":"completed"}}
+{"type":"item.completed","item":{"id":"item_4","type":"agent_message","text":"ATTEMPT DONE"}}
+{"type":"turn.completed","usage":{"input_tokens":400,"cached_input_tokens":7,"cache_write_input_tokens":0,"output_tokens":40,"reasoning_output_tokens":0}}
+"#;
+
+    #[test]
+    fn session_message_and_usage_come_from_events() {
+        let p = parse_events(EVENTS);
+        assert_eq!(p.session_id.as_deref(), Some("01a20a17-47c4-7553-9843-b51ff426c33e"));
+        assert_eq!(p.final_message.as_deref(), Some("ATTEMPT DONE"));
+        assert_eq!(
+            p.usage,
+            Some(Usage { input_tokens: Some(400), cached_input_tokens: Some(7), output_tokens: Some(40) })
+        );
+        assert!(p.error.is_none());
+        assert!(p.transcript_lines.iter().any(|l| l.contains("mcp__probe__echo (completed)")));
+    }
+
+    #[test]
+    fn prose_never_sets_the_session() {
+        let p = parse_events("Session ID: abc-123\nsession: the\n");
+        assert_eq!(p.session_id, None);
+    }
+
+    #[test]
+    fn turn_failed_is_an_error() {
+        let p = parse_events(
+            "{\"type\":\"error\",\"message\":\"boom\"}\n{\"type\":\"turn.failed\",\"error\":{\"message\":\"stream closed\"}}\n",
+        );
+        assert_eq!(p.error.as_deref(), Some("Codex turn failed: stream closed"));
+    }
+}

@@ -1,0 +1,1 @@
+mod fake_clis;
