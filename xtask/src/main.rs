@@ -1,4 +1,7 @@
-//! Project automation: `cargo xtask bench overhead`.
+//! Project automation: `cargo xtask bench overhead`, `cargo xtask bench mcp`.
+
+mod mcp_bench;
+mod test_cmd;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -6,20 +9,25 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
-const USAGE: &str = "usage: cargo xtask bench overhead [--keep] [--make-workspace PATH/make_workspace.py]";
+const USAGE: &str = "usage: cargo xtask test [cargo test args] | cargo xtask bench overhead [--keep] [--make-workspace PATH/make_workspace.py]
+       cargo xtask bench mcp [--mcpbench DIR] [--rounds N] [--calls N] [--payload BYTES]
+       cargo xtask relay --framing nd|cl -- CMD... (the bench's minimal relay)";
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
+        Some("test") => test_cmd::run(&args[1..]),
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("overhead") => bench_overhead(&args[2..]),
+            Some("mcp") => mcp_bench::bench_mcp(&repo_root(), &args[2..]),
             _ => bail!("{USAGE}"),
         },
+        Some("relay") => mcp_bench::relay(&args[1..]),
         _ => bail!("{USAGE}"),
     }
 }
 
-fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
 }
 

@@ -10,6 +10,9 @@ use harnessgym_types::activation::ActivationReport;
 use harnessgym_types::registry::MCP_MANIFEST_NAMES;
 use serde_json::Value;
 
+/// How much longer than the proxy's response timeout `mcp-call` itself waits.
+const PROXY_SLACK: Duration = Duration::from_secs(5);
+
 /// A server as `mcp-call` launches it.
 #[derive(Clone, Debug)]
 pub struct ResolvedServer {
@@ -132,14 +135,17 @@ pub async fn call(
     args.extend(server.args.iter().cloned());
     let proxied = ServerCommand::new(harnessgym_bin.to_string(), args, server.cwd.clone());
     let client = McpClient::start(&proxied, Framing::Ndjson)?;
+    // The proxy times the server out after `tool_timeout` and says so (in its reply and in the
+    // telemetry line, status `timeout`); our own limit is later, so its answer is the one we get.
+    let client_limit = tool_timeout.saturating_add(PROXY_SLACK);
     let outcome = async {
         client.initialize(Duration::from_secs(server.startup_timeout_sec.max(1))).await?;
         match request {
             CallRequest::ListTools => {
-                let tools = client.list_tools(tool_timeout).await?;
+                let tools = client.list_tools(client_limit).await?;
                 Ok(serde_json::json!({"tools": tools.iter().map(|t| t.raw.clone()).collect::<Vec<_>>()}))
             }
-            CallRequest::Tool { name, arguments } => client.call_tool(&name, arguments, tool_timeout).await,
+            CallRequest::Tool { name, arguments } => client.call_tool(&name, arguments, client_limit).await,
         }
     }
     .await;

@@ -72,22 +72,26 @@ pub async fn activate(options: &ActivationOptions, registry: &Registry) -> Activ
     let mut active = Vec::new();
     let mut seen_names = std::collections::BTreeSet::new();
     for (i, artifact) in registry.visible().filter(|a| a.kind == "mcp").enumerate() {
-        let scratch = scratch_root.join(i.to_string());
-        match mcp::check_server(ws, &artifact.path, &mut cache, &scratch).await {
-            Err(warning) => report.warnings.push(warning),
-            Ok(verdict) => {
-                // One entry per server name (bug B18: the reference re-tested duplicates of
-                // inactive servers); the manifest and its server.py are one server.
-                if !seen_names.insert(verdict.server.name.clone()) {
-                    continue;
-                }
-                report.warnings.extend(verdict.warnings);
-                if verdict.entry.is_active() {
-                    active.push((verdict.server.clone(), verdict.framing));
-                }
-                report.mcp_servers.push(verdict.entry);
+        let resolved = match mcp::resolve_server(ws, &artifact.path) {
+            Ok(r) => r,
+            Err(warning) => {
+                report.warnings.push(warning);
+                continue;
             }
+        };
+        // One entry per server name, and a duplicate is not even started (bug B18: the
+        // reference re-tested and re-reported duplicates of inactive servers); the manifest and
+        // its server.py are one server.
+        if !seen_names.insert(resolved.server.name.clone()) {
+            continue;
         }
+        let scratch = scratch_root.join(i.to_string());
+        let verdict = mcp::check_resolved(ws, &artifact.path, resolved, &mut cache, &scratch).await;
+        report.warnings.extend(verdict.warnings);
+        if verdict.entry.is_active() {
+            active.push((verdict.server.clone(), verdict.framing));
+        }
+        report.mcp_servers.push(verdict.entry);
     }
     let _ = std::fs::remove_dir_all(&scratch_root);
     if let Err(e) = cache.save() {

@@ -63,7 +63,7 @@ fn command_of(server: &NormalizedServer) -> ServerCommand {
     ServerCommand::new(server.command.clone(), server.args.clone(), server.cwd.clone())
 }
 
-async fn smoke(server: &NormalizedServer, framing: Framing, workspace: &Utf8Path) -> Value {
+async fn smoke_check(server: &NormalizedServer, framing: Framing, workspace: &Utf8Path) -> Value {
     let cmd = command_of(server).env("HARNESSGYM_WORKSPACE", workspace.as_str());
     let client = match McpClient::start(&cmd, framing) {
         Ok(c) => c,
@@ -121,13 +121,16 @@ pub struct ServerVerdict {
     pub warnings: Vec<String>,
 }
 
-/// Smoke, self-test and gate one manifest. `Err` is a warning (no manifest, invalid manifest).
-pub async fn check_server(
-    workspace: &Utf8Path,
-    artifact_path: &str,
-    cache: &mut FramingCache,
-    scratch: &Utf8Path,
-) -> Result<ServerVerdict, String> {
+/// A manifest read and normalised, not yet started.
+pub struct ResolvedServer {
+    pub server: NormalizedServer,
+    /// The manifest as written (its content keys the framing cache).
+    pub raw: Value,
+}
+
+/// Finds, reads and normalises an artifact's manifest. `Err` is a warning (no manifest, invalid
+/// manifest).
+pub fn resolve_server(workspace: &Utf8Path, artifact_path: &str) -> Result<ResolvedServer, String> {
     let manifest = manifest_path(workspace, artifact_path)
         .ok_or_else(|| format!("mcp artifact has no manifest: {artifact_path}"))?;
     let raw = harnessgym_types::json::read_value(&manifest)
@@ -135,27 +138,65 @@ pub async fn check_server(
         .unwrap_or(Value::Null);
     let server =
         normalize_manifest(&raw, &manifest, workspace).map_err(|e| format!("invalid mcp manifest {manifest}: {e}"))?;
+    Ok(ResolvedServer { server, raw })
+}
+
+async fn probe(server: &NormalizedServer, workspace: &Utf8Path) -> Result<Framing, harnessgym_mcp::McpError> {
+    let cmd = command_of(server).env("HARNESSGYM_WORKSPACE", workspace.as_str());
+    detect_server_framing(&cmd, Duration::from_secs(server.startup_timeout_sec)).await
+}
+
+/// Smoke, self-test and gate one manifest. `Err` is a warning (no manifest, invalid manifest).
+pub async fn check_server(
+    workspace: &Utf8Path,
+    artifact_path: &str,
+    cache: &mut FramingCache,
+    scratch: &Utf8Path,
+) -> Result<ServerVerdict, String> {
+    let resolved = resolve_server(workspace, artifact_path)?;
+    Ok(check_resolved(workspace, artifact_path, resolved, cache, scratch).await)
+}
+
+/// Smoke, self-test and gate a resolved server.
+pub async fn check_resolved(
+    workspace: &Utf8Path,
+    artifact_path: &str,
+    resolved: ResolvedServer,
+    cache: &mut FramingCache,
+    scratch: &Utf8Path,
+) -> ServerVerdict {
+    let ResolvedServer { server, raw } = resolved;
     let mut warnings = Vec::new();
 
     let cache_key = raw.to_string();
     let (framing, framing_source) = match (server.framing, cache.entries.get(&cache_key)) {
         (Some(f), _) => (Ok(f), "manifest"),
         (None, Some(f)) => (Ok(*f), "cache"),
-        (None, None) => {
-            let cmd = command_of(&server).env("HARNESSGYM_WORKSPACE", workspace.as_str());
-            (detect_server_framing(&cmd, Duration::from_secs(server.startup_timeout_sec)).await, "probe")
-        }
+        (None, None) => (probe(&server, workspace).await, "probe"),
     };
-    let (framing, smoke) = match framing {
+    let (mut framing, mut smoke) = match framing {
         Ok(f) => {
             if framing_source == "probe" {
-                cache.entries.insert(cache_key, f);
+                cache.entries.insert(cache_key.clone(), f);
                 cache.dirty = true;
             }
-            (f, smoke(&server, f, workspace).await)
+            (f, smoke_check(&server, f, workspace).await)
         }
         Err(e) => (Framing::Ndjson, json!({"status": "failed", "message": format!("no initialize response: {e}")})),
     };
+    // The cache is keyed by the manifest, but the agent may have rewritten the server behind an
+    // unchanged manifest (say, from Content-Length to newline JSON): a failed smoke in a cached
+    // framing probes again before the server is declared broken.
+    if framing_source == "cache"
+        && smoke.get("status").and_then(Value::as_str) != Some("passed")
+        && let Ok(probed) = probe(&server, workspace).await
+        && probed != framing
+    {
+        cache.entries.insert(cache_key, probed);
+        cache.dirty = true;
+        framing = probed;
+        smoke = smoke_check(&server, probed, workspace).await;
+    }
     let smoke_status = smoke.get("status").and_then(Value::as_str).unwrap_or("failed").to_owned();
     if smoke_status != "passed" {
         let message = smoke.get("message").and_then(Value::as_str).unwrap_or("");
@@ -210,5 +251,5 @@ pub async fn check_server(
         smoke: Some(smoke),
         extra,
     };
-    Ok(ServerVerdict { entry, server, framing, warnings })
+    ServerVerdict { entry, server, framing, warnings }
 }

@@ -25,6 +25,21 @@ pub enum Command {
     McpProxy(McpProxyArgs),
     /// Call a tool of an activated MCP server (or list its tools) through the telemetry proxy.
     McpCall(McpCallArgs),
+    /// Qualify a hand-built .harnessgym bundle in a clean room made from a task directory.
+    Qualify(QualifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct QualifyArgs {
+    /// The bundle: a .harnessgym directory, or a workspace that has one (never modified).
+    #[arg(long, value_name = "DIR")]
+    pub bundle: String,
+    /// The clean task directory the room is copied from (with the run's copy policy).
+    #[arg(long, value_name = "DIR")]
+    pub template: String,
+    /// Where the room and the report go [default: a new directory under the system temp dir].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -132,6 +147,12 @@ pub struct RunArgs {
     /// Extra argument for Claude Code; repeatable; use --claude-extra-arg=--flag for values starting with '-'.
     #[arg(long, value_name = "ARG", action = clap::ArgAction::Append, allow_hyphen_values = true)]
     pub claude_extra_arg: Vec<String>,
+    /// Rehearse with the real CLI against a scripted model server on 127.0.0.1 (exec or claude; zero tokens).
+    #[arg(long, value_name = "FILE")]
+    pub model_script: Option<String>,
+    /// TOML profile describing the agent CLI for --runner command (see docs/runners.md).
+    #[arg(long, value_name = "FILE")]
+    pub runner_profile: Option<String>,
     /// Codex sandbox: read-only, workspace-write or danger-full-access.
     #[arg(long, default_value = "workspace-write", value_parser = ["read-only", "workspace-write", "danger-full-access"])]
     pub codex_sandbox: String,
@@ -192,6 +213,9 @@ pub struct RunArgs {
     /// Same-session repair builds after a failed qualification (>= 0).
     #[arg(long, value_name = "N", default_value_t = 1, allow_negative_numbers = true)]
     pub artifact_repair_attempts: i64,
+    /// Keep the qualification room (<run dir>/qualification/room) when the run ends.
+    #[arg(long)]
+    pub keep_qualification_rooms: bool,
 }
 
 #[derive(Debug, Args)]
@@ -226,6 +250,7 @@ impl RunArgs {
             codex_approval: self.codex_approval,
             codex_model: self.codex_model,
             codex_extra_args: self.codex_extra_arg,
+            runner_profile: self.runner_profile,
             run_id: self.run_id,
             build_after_solve: self.build_after_solve,
             stop_score: self.stop_score,
@@ -240,6 +265,7 @@ impl RunArgs {
             restore_best: !self.no_restore_best,
             qualify_artifacts: !self.no_qualify_artifacts,
             artifact_repair_attempts: self.artifact_repair_attempts,
+            keep_qualification_rooms: self.keep_qualification_rooms,
             attempt_only: false,
         }
     }

@@ -4,11 +4,14 @@
 pub mod cli;
 mod demo;
 mod mcp_cmds;
+mod qualify_cmd;
+mod rehearsal;
 mod render;
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use anyhow::Context;
 use camino::Utf8PathBuf;
 use harnessgym_core::{Run, RunConfig, RunRequest};
 use harnessgym_runners::RunnerKind;
@@ -20,11 +23,15 @@ use crate::cli::{Cli, Command};
 /// Exit codes: 0 success (solved or not), 1 error, 2 usage error, 130/143 interrupted.
 pub async fn main_with(cli: Cli) -> ExitCode {
     let result = match cli.command {
-        Command::Run(args) => run(args.into_request()).await,
+        Command::Run(args) => {
+            let model_script = args.model_script.clone();
+            run_with(args.into_request(), model_script).await
+        }
         Command::Demo(args) => demo::run_demo(args).await,
         Command::Activate(args) => mcp_cmds::activate(args).await,
         Command::McpProxy(args) => mcp_cmds::mcp_proxy(args).await,
         Command::McpCall(args) => mcp_cmds::mcp_call(args).await,
+        Command::Qualify(args) => qualify_cmd::qualify(args).await,
     };
     match result {
         Ok(code) => code,
@@ -41,8 +48,16 @@ pub(crate) fn current_dir() -> anyhow::Result<Utf8PathBuf> {
 }
 
 pub(crate) async fn run(request: RunRequest) -> anyhow::Result<ExitCode> {
+    run_with(request, None).await
+}
+
+async fn run_with(request: RunRequest, model_script: Option<String>) -> anyhow::Result<ExitCode> {
     let config = RunConfig::from_request(request, &current_dir()?)?;
-    let runner = make_runner(&config)?;
+    let rehearsal = match &model_script {
+        Some(path) => Some(rehearsal::Rehearsal::start(&config, &absolute_path(path)?).await?),
+        None => None,
+    };
+    let runner = make_runner(&config, rehearsal.as_ref())?;
     let (cancel_tx, cancel_rx) = watch::channel(false);
     let signal = Arc::new(std::sync::atomic::AtomicI32::new(0));
     spawn_signal_watcher(cancel_tx, Arc::clone(&signal))?;
@@ -54,6 +69,9 @@ pub(crate) async fn run(request: RunRequest) -> anyhow::Result<ExitCode> {
         .execute()
         .await?;
     print!("{}", render::outcome_lines(&outcome, config.optimization_mode));
+    if let Some(r) = rehearsal {
+        println!("{}", r.finish().await);
+    }
     if outcome.interrupted {
         let code = match signal.load(std::sync::atomic::Ordering::SeqCst) {
             15 => 143,
@@ -65,7 +83,15 @@ pub(crate) async fn run(request: RunRequest) -> anyhow::Result<ExitCode> {
 }
 
 /// The runner `--runner` names, configured from the run's flags.
-fn make_runner(config: &RunConfig) -> anyhow::Result<Arc<dyn harnessgym_runners::Runner>> {
+fn absolute_path(raw: &str) -> anyhow::Result<Utf8PathBuf> {
+    let p = Utf8PathBuf::from(raw);
+    Ok(if p.is_absolute() { p } else { current_dir()?.join(p) })
+}
+
+fn make_runner(
+    config: &RunConfig,
+    rehearsal: Option<&rehearsal::Rehearsal>,
+) -> anyhow::Result<Arc<dyn harnessgym_runners::Runner>> {
     use harnessgym_runners::claude::{ClaudeOptions, ClaudeRunner};
     use harnessgym_runners::exec::{ExecOptions, ExecRunner};
     Ok(match config.runner {
@@ -76,6 +102,9 @@ fn make_runner(config: &RunConfig) -> anyhow::Result<Arc<dyn harnessgym_runners:
             o.approval = config.codex_approval.clone();
             o.model = config.codex_model.clone();
             o.extra_args = config.codex_extra_args.clone();
+            if let Some(r) = rehearsal {
+                r.configure_codex(&mut o)?;
+            }
             Arc::new(ExecRunner::new(o))
         }
         RunnerKind::Claude => {
@@ -84,11 +113,16 @@ fn make_runner(config: &RunConfig) -> anyhow::Result<Arc<dyn harnessgym_runners:
             o.permission_mode = config.claude_permission_mode.clone();
             o.max_budget_usd = config.claude_max_budget_usd;
             o.extra_args = config.claude_extra_args.clone();
+            if let Some(r) = rehearsal {
+                r.configure_claude(&mut o)?;
+            }
             Arc::new(ClaudeRunner::new(o))
         }
-        RunnerKind::Command => anyhow::bail!(
-            "runner `command` (any agent CLI from a --runner-profile) is not available in this build yet; use exec, claude or fake"
-        ),
+        RunnerKind::Command => {
+            use harnessgym_runners::command::{CommandRunner, Profile};
+            let path = config.runner_profile.as_ref().context("runner command needs --runner-profile FILE")?;
+            Arc::new(CommandRunner::new(Profile::load(path)?))
+        }
     })
 }
 

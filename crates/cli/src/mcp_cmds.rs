@@ -55,14 +55,16 @@ pub async fn mcp_proxy(args: McpProxyArgs) -> anyhow::Result<ExitCode> {
         workspace: args.workspace.as_deref().map(absolute).transpose()?,
         cwd: absolute(&args.cwd)?,
         server_framing: args.server_framing.parse().map_err(|e| anyhow::anyhow!("{e}"))?,
-        response_timeout: Duration::from_secs_f64(args.response_timeout.max(0.001)),
+        // NaN, infinite or absurdly large: no timeout to speak of.
+        response_timeout: Duration::try_from_secs_f64(args.response_timeout.max(0.001)).unwrap_or(Duration::MAX),
         command: args.command,
         telemetry_path: std::env::var("HARNESSGYM_MCP_TELEMETRY_PATH")
             .ok()
             .filter(|p| !p.is_empty())
             .map(Utf8PathBuf::from),
     };
-    run_proxy(options, tokio::io::stdin(), tokio::io::stdout()).await?;
+    // Plain blocking stdin/stdout: the proxy reads and writes them on threads of its own.
+    run_proxy(options, std::io::stdin(), std::io::stdout()).await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -91,7 +93,7 @@ pub async fn mcp_call(args: McpCallArgs) -> anyhow::Result<ExitCode> {
         (Some(tool), false) => CallRequest::Tool { name: tool.clone(), arguments },
         (None, false) => return Ok(print_error("pass --tool NAME or --list-tools")),
     };
-    let timeout = args.timeout.map(|t| Duration::from_secs_f64(t.max(0.001)));
+    let timeout = args.timeout.map(|t| Duration::try_from_secs_f64(t.max(0.001)).unwrap_or(Duration::MAX));
     let result =
         match harnessgym_activation::call::call(&workspace, &harnessgym_bin()?, &server, request, timeout).await {
             Ok(r) => r,

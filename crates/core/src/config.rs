@@ -48,6 +48,8 @@ pub struct RunRequest {
     pub codex_approval: String,
     pub codex_model: Option<String>,
     pub codex_extra_args: Vec<String>,
+    /// TOML profile of the `command` runner.
+    pub runner_profile: Option<String>,
     pub run_id: Option<String>,
     pub build_after_solve: bool,
     pub stop_score: Option<f64>,
@@ -62,6 +64,8 @@ pub struct RunRequest {
     pub restore_best: bool,
     pub qualify_artifacts: bool,
     pub artifact_repair_attempts: i64,
+    /// Keep `<run dir>/qualification/room/` when the run ends (removed by default).
+    pub keep_qualification_rooms: bool,
     /// Compare trials: attempts only, no reflect/build/qualify.
     pub attempt_only: bool,
 }
@@ -88,6 +92,7 @@ impl Default for RunRequest {
             codex_approval: "never".into(),
             codex_model: None,
             codex_extra_args: Vec::new(),
+            runner_profile: None,
             run_id: None,
             build_after_solve: false,
             stop_score: None,
@@ -102,6 +107,7 @@ impl Default for RunRequest {
             restore_best: true,
             qualify_artifacts: true,
             artifact_repair_attempts: 1,
+            keep_qualification_rooms: false,
             attempt_only: false,
         }
     }
@@ -115,6 +121,8 @@ pub enum ConfigError {
     TaskState,
     #[error("harness_depth must be one of: standard, deep")]
     HarnessDepth,
+    #[error("runner command needs --runner-profile FILE (a TOML profile of the agent CLI; see docs/runners.md)")]
+    MissingProfile,
     #[error("iterations must be positive")]
     Iterations,
     #[error("artifact_repair_attempts cannot be negative")]
@@ -158,6 +166,7 @@ pub struct RunConfig {
     pub codex_approval: String,
     pub codex_model: Option<String>,
     pub codex_extra_args: Vec<String>,
+    pub runner_profile: Option<Utf8PathBuf>,
     pub build_after_solve: bool,
     pub stop_score: Option<f64>,
     pub score_key: String,
@@ -173,6 +182,7 @@ pub struct RunConfig {
     pub restore_best: bool,
     pub qualify_artifacts: bool,
     pub artifact_repair_attempts: u32,
+    pub keep_qualification_rooms: bool,
 }
 
 pub fn parse_runner(name: &str) -> Option<RunnerKind> {
@@ -229,6 +239,10 @@ impl RunConfig {
             "deep" => HarnessDepth::Deep,
             _ => return Err(ConfigError::HarnessDepth),
         };
+        let runner_profile = req.runner_profile.as_deref().map(|p| absolute(p, cwd));
+        if runner == RunnerKind::Command && runner_profile.is_none() {
+            return Err(ConfigError::MissingProfile);
+        }
         let iterations = u32::try_from(req.iterations).ok().filter(|n| *n > 0).ok_or(ConfigError::Iterations)?;
         let artifact_repair_attempts =
             u32::try_from(req.artifact_repair_attempts).map_err(|_| ConfigError::RepairAttempts)?;
@@ -301,6 +315,7 @@ impl RunConfig {
             codex_approval: req.codex_approval,
             codex_model: req.codex_model,
             codex_extra_args: req.codex_extra_args,
+            runner_profile,
             build_after_solve: req.build_after_solve,
             stop_score: req.stop_score,
             score_key: req.score_key,
@@ -314,6 +329,7 @@ impl RunConfig {
             restore_best: req.restore_best,
             qualify_artifacts: req.qualify_artifacts,
             artifact_repair_attempts,
+            keep_qualification_rooms: req.keep_qualification_rooms,
         })
     }
 
@@ -361,6 +377,8 @@ impl RunConfig {
                 ("codex_approval", serde_json::json!(self.codex_approval)),
                 ("codex_model", serde_json::json!(self.codex_model)),
                 ("codex_extra_args", serde_json::json!(self.codex_extra_args)),
+                ("runner_profile", serde_json::json!(self.runner_profile)),
+                ("keep_qualification_rooms", serde_json::json!(self.keep_qualification_rooms)),
             ]
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v))

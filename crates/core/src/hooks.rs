@@ -1,14 +1,16 @@
-//! Seams where activation and qualification plug into the loop. The spine ships placeholders:
-//! activation that reports no MCP servers, and qualification that records `not_run` (never
-//! `passed`). The real implementations come with `harnessgym-activation` / `harnessgym-qualify`.
+//! Seams where activation and qualification plug into the loop. The defaults are the real ones:
+//! [`HarnessActivation`] (`harnessgym-activation`) and [`CleanRoomQualifier`]
+//! (`harnessgym-qualify`). The placeholders [`NoActivation`] and [`NotRunQualifier`] stay for
+//! embedders and tests that want a loop without processes.
 
 use async_trait::async_trait;
 use camino::Utf8PathBuf;
+use harnessgym_qualify::{QualifyOptions, Scope};
+use harnessgym_snapshot::{CopyPolicy, Purpose};
 use harnessgym_types::activation::{ActivationReport, ArtifactRef, OverallGate};
 use harnessgym_types::qualification::{QualificationReport, TemplateReport};
 use harnessgym_types::registry::Registry;
 use harnessgym_types::timefmt::utc_now;
-use serde_json::Value;
 
 /// Projects the registry's artifacts into the agent's native places and reports what is active.
 #[async_trait]
@@ -55,12 +57,7 @@ impl Activator for NoActivation {
     }
 }
 
-/// Asked by a qualifier to repair the artifacts in the same agent session. Returns `false` when
-/// no repair could be run (e.g. no session to resume).
-#[async_trait]
-pub trait RepairHook: Send {
-    async fn repair(&mut self, repair_attempt: u32, failed_report: &Value) -> bool;
-}
+pub use harnessgym_qualify::RepairHook;
 
 pub struct QualifyRequest {
     pub iteration: u32,
@@ -75,7 +72,9 @@ pub struct QualificationOutcome {
     pub reports: Vec<QualificationReport>,
 }
 
-/// The clean-room check of the artifacts built in an iteration.
+/// The clean-room check of the artifacts built in an iteration. The loop only needs these three
+/// calls, so the seam stays: the loop is testable without processes ([`NotRunQualifier`]) and an
+/// embedder can qualify elsewhere (a container, a remote sandbox).
 #[async_trait]
 pub trait Qualifier: Send + Sync {
     /// Called once at run start (e.g. to capture the clean template).
@@ -86,15 +85,82 @@ pub trait Qualifier: Send + Sync {
     ) -> Result<Option<TemplateReport>, String>;
 
     async fn qualify(&self, request: &QualifyRequest, repair: &mut dyn RepairHook) -> QualificationOutcome;
+
+    /// Called once when the run ends, also after an interrupt: release what qualification holds
+    /// (the room), unless `keep_rooms`.
+    async fn finish(&self, _run_dir: &camino::Utf8Path, _keep_rooms: bool) -> Result<(), String> {
+        Ok(())
+    }
 }
 
-/// Records `status: "not_run"` with the reason: nothing is qualified until the clean-room
-/// qualifier exists, and nothing may claim it passed.
+/// The clean-room qualifier (`harnessgym-qualify`): the template captured at run start, one room
+/// per run at `<run dir>/qualification/room/`, a verdict per artifact, the repair loop through
+/// the [`RepairHook`], precise quarantine in the workspace's registry.
+#[derive(Debug, Clone)]
+pub struct CleanRoomQualifier {
+    /// The `harnessgym` binary activation in the room points agent configs at.
+    pub harnessgym_bin: Utf8PathBuf,
+}
+
+impl CleanRoomQualifier {
+    /// Uses the running executable as the `harnessgym` binary.
+    pub fn from_current_exe() -> Self {
+        Self { harnessgym_bin: HarnessActivation::from_current_exe().harnessgym_bin }
+    }
+}
+
+#[async_trait]
+impl Qualifier for CleanRoomQualifier {
+    async fn prepare(
+        &self,
+        workspace: &camino::Utf8Path,
+        run_dir: &camino::Utf8Path,
+    ) -> Result<Option<TemplateReport>, String> {
+        let policy = CopyPolicy::load(workspace, Purpose::Copy).map_err(|e| e.to_string())?;
+        let template = harnessgym_qualify::template_dir(run_dir);
+        harnessgym_qualify::capture_template(workspace, &template, &policy)
+            .map(Some)
+            .map_err(|e| format!("could not capture the clean qualification template {template}: {e}"))
+    }
+
+    async fn qualify(&self, request: &QualifyRequest, repair: &mut dyn RepairHook) -> QualificationOutcome {
+        let template = harnessgym_qualify::template_dir(&request.run_dir);
+        // The template holds the workspace's .harnessgymignore as it was at run start.
+        let policy = CopyPolicy::load(&template, Purpose::Copy).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "qualification template policy; using the built-in copy policy");
+            CopyPolicy::builtin(Purpose::Copy)
+        });
+        let options = QualifyOptions {
+            bundle: request.workspace.join(".harnessgym"),
+            source_workspace: request.workspace.clone(),
+            template,
+            room: harnessgym_qualify::room_dir(&request.run_dir),
+            policy,
+            reports_dir: request.iteration_dir.join("qualification"),
+            iteration: request.iteration,
+            scope: Scope::Iteration(request.iteration),
+            repair_attempts: request.repair_attempts,
+            harnessgym_bin: self.harnessgym_bin.clone(),
+            mark_registry: true,
+        };
+        QualificationOutcome { reports: harnessgym_qualify::qualify(&options, repair).await }
+    }
+
+    async fn finish(&self, run_dir: &camino::Utf8Path, keep_rooms: bool) -> Result<(), String> {
+        if keep_rooms {
+            return Ok(());
+        }
+        harnessgym_qualify::remove_room(&harnessgym_qualify::room_dir(run_dir)).map_err(|e| e.to_string())
+    }
+}
+
+/// Records `status: "not_run"` with the reason (never `passed`): for loops run without
+/// processes. Nothing is qualified or quarantined.
 #[derive(Debug, Default)]
 pub struct NotRunQualifier;
 
 pub const NOT_RUN_REASON: &str =
-    "clean-room qualification is not available in this build yet; artifacts were neither qualified nor quarantined";
+    "clean-room qualification was not run (NotRunQualifier); artifacts were neither qualified nor quarantined";
 
 #[async_trait]
 impl Qualifier for NotRunQualifier {

@@ -30,7 +30,7 @@ use tokio::sync::watch;
 
 use crate::config::{RunConfig, TaskState};
 use crate::events::{EventSink, RunEvent};
-use crate::hooks::{Activator, HarnessActivation, NotRunQualifier, Qualifier, QualifyRequest, RepairHook};
+use crate::hooks::{Activator, CleanRoomQualifier, HarnessActivation, Qualifier, QualifyRequest, RepairHook};
 use crate::result_file::ResultFile;
 use crate::usage::{UsageInput, harness_usage};
 
@@ -73,7 +73,7 @@ impl Run {
             config,
             runner,
             activator: Arc::new(HarnessActivation::from_current_exe()),
-            qualifier: Arc::new(NotRunQualifier),
+            qualifier: Arc::new(CleanRoomQualifier::from_current_exe()),
             events: None,
             cancel,
         }
@@ -498,13 +498,20 @@ impl Loop {
         summarize(path.as_str(), &text, 20)
     }
 
+    /// The attempt's output for usage inference. The transcript's `command:` line is left out:
+    /// it lists the configured tools (e.g. `enabled_tools=[…]` overrides), which would count every
+    /// active tool as used (bug B13's false positives).
     fn attempt_sources(attempt: &RunnerResult) -> Vec<(String, String)> {
         [&attempt.stdout_path, &attempt.stderr_path, &attempt.transcript_path]
             .into_iter()
             .flatten()
             .filter_map(|p| {
                 let bytes = std::fs::read(p).ok()?;
-                (!bytes.is_empty()).then(|| (p.to_string(), String::from_utf8_lossy(&bytes).into_owned()))
+                let mut text = String::from_utf8_lossy(&bytes).into_owned();
+                if Some(p) == attempt.transcript_path.as_ref() {
+                    text = text.lines().filter(|l| !l.starts_with("command: ")).collect::<Vec<_>>().join("\n");
+                }
+                (!text.trim().is_empty()).then(|| (p.to_string(), text))
             })
             .collect()
     }
@@ -938,6 +945,14 @@ impl Loop {
 
     async fn finish(mut self) -> RunOutcome {
         self.run.runner.close().await;
+        if self.cfg().qualify_artifacts {
+            // The room is kept until the run ends so a repair could inspect it (also after Ctrl-C).
+            let keep = self.cfg().keep_qualification_rooms;
+            let qualifier = Arc::clone(&self.run.qualifier);
+            if let Err(e) = qualifier.finish(&self.run_dir, keep).await {
+                self.record(None, "qualification", Some(harnessgym_qualify::room_dir(&self.run_dir)), e);
+            }
+        }
         if self.cfg().optimization_mode && self.cfg().restore_best {
             self.restore_best().await;
         }

@@ -11,22 +11,34 @@
 //! is the known case) that the server leaves unanswered for 1 s is answered `-32601` on the
 //! server's behalf; spec methods wait `--response-timeout`, then get a `-32000` error. A late
 //! reply to an answered request is dropped, so the client never sees two replies to one id.
+//! When the server exits (or is stopped because the client left), every request still waiting
+//! is answered with a `-32000` error carrying the end of the server's stderr.
+//!
+//! # Decision: the data path is three plain threads with blocking I/O
+//!
+//! One thread reads the client and writes the server, one reads the server and writes the client,
+//! one answers requests whose time is up. A message crosses exactly one thread hand-off per
+//! direction, as in the minimal relay `cargo xtask bench mcp` compares us with; the async version
+//! (tokio's stdin/stdout on the blocking pool, writer tasks behind channels) added four to five
+//! hand-offs and tripled the latency the proxy adds (docs/benchmarks.md). The server is still
+//! started and stopped through `harnessgym-proc`; only its two pipes are used here, in blocking
+//! mode.
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use camino::{Utf8Path, Utf8PathBuf};
 use harnessgym_proc::{PipedSpec, spawn_piped};
 use serde_json::{Value, json};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
 
 use crate::framing::{DEFAULT_MAX_MESSAGE_BYTES, Decoder, Framing, detect, encode};
 
-/// Methods of the MCP specification (client → server requests).
-const SPEC_METHODS: [&str; 14] = [
+/// Methods of the MCP specification (client → server requests), up to 2025-11-25.
+const SPEC_METHODS: [&str; 17] = [
     "initialize",
     "ping",
     "tools/list",
@@ -41,10 +53,26 @@ const SPEC_METHODS: [&str; 14] = [
     "completion/complete",
     "logging/setLevel",
     "tasks/get",
+    "tasks/result",
+    "tasks/list",
+    "tasks/cancel",
 ];
 
 /// How long a non-spec request may stay unanswered before `-32601` is sent for the server.
 const UNKNOWN_METHOD_WAIT: Duration = Duration::from_secs(1);
+
+/// After the client closes its side: how long the server gets to take the last requests and to
+/// deliver the replies still in flight before it is stopped.
+const DRAIN_WAIT: Duration = Duration::from_secs(2);
+
+/// Characters of the server's stderr tail quoted in the error for requests it never answered.
+const STDERR_IN_ERROR: usize = 2000;
+
+/// Client bytes that fit neither framing after this many: assume newline JSON (the spec).
+const DETECT_LIMIT: usize = 64 * 1024;
+
+/// Read size on both pipes.
+const CHUNK: usize = 64 * 1024;
 
 #[derive(Clone, Debug)]
 pub struct ProxyOptions {
@@ -77,12 +105,22 @@ pub enum ProxyError {
     NoCommand,
     #[error("harnessgym mcp-proxy: could not start the server: {0}")]
     Spawn(#[from] harnessgym_proc::ProcError),
+    #[error("harnessgym mcp-proxy: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// A client request waiting for its reply.
 struct Pending {
+    /// Distinguishes a request from an earlier one that reused its id, so the earlier one's timer
+    /// never answers the later one.
+    seq: u64,
+    id: Value,
     method: String,
     started: Instant,
+    /// When the proxy answers for the server (`None`: never).
+    deadline: Option<Instant>,
+    /// A method of the MCP specification (`-32000` on timeout) or not (`-32601`).
+    spec: bool,
     call: Option<CallInfo>,
 }
 
@@ -95,7 +133,25 @@ struct CallInfo {
     request_id: Value,
 }
 
-type PendingMap = Arc<Mutex<HashMap<String, Pending>>>;
+static NEXT_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// A request, a notification, a response, or a batch of them.
+fn is_jsonrpc(message: &Value) -> bool {
+    match message {
+        Value::Object(m) => {
+            m.get("method").is_some_and(Value::is_string)
+                || (m.contains_key("id") && (m.contains_key("result") || m.contains_key("error")))
+        }
+        Value::Array(items) => !items.is_empty() && items.iter().all(is_jsonrpc),
+        _ => false,
+    }
+}
+
+/// The last `n` characters of `text`.
+fn last_chars(text: &str, n: usize) -> String {
+    let count = text.chars().count();
+    text.chars().skip(count.saturating_sub(n)).collect()
+}
 
 fn id_key(id: &Value) -> String {
     id.to_string()
@@ -146,7 +202,7 @@ impl Telemetry {
             "request_id": call.request_id,
             "method": "tools/call",
             "tool_name": call.tool_name,
-            "duration_ms": elapsed.as_millis() as u64,
+            "duration_ms": (elapsed.as_micros() as u64 + 500) / 1000,
             "duration_us": elapsed.as_micros() as u64,
             "status": status,
             "error_message": error_message,
@@ -179,13 +235,80 @@ fn error_reply(id: &Value, code: i64, message: &str, data: Option<Value>) -> Val
     json!({"jsonrpc": "2.0", "id": id, "error": error})
 }
 
+/// The proxy's state, shared by its threads.
+struct Shared {
+    state: Mutex<State>,
+    /// Wakes the timer thread: an earlier deadline, or the end.
+    timer: Condvar,
+    out: Mutex<ClientOut>,
+    telemetry: Telemetry,
+    response_timeout: Duration,
+}
+
+#[derive(Default)]
+struct State {
+    pending: HashMap<String, Pending>,
+    /// When the timer thread wakes next (`None`: only when notified).
+    wake_at: Option<Instant>,
+    /// The server is gone and its leftovers answered: new requests are answered at once.
+    closed: bool,
+    /// The error those requests get.
+    closed_reply: Option<(String, Option<Value>)>,
+}
+
+/// The client's side of the conversation: replies, forwarded server messages and synthesized
+/// errors are written whole, one at a time.
+struct ClientOut {
+    out: Box<dyn Write + Send>,
+    framing: Framing,
+    broken: bool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    fn to_client(&self, message: &Value) {
+        let mut out = lock(&self.out);
+        if out.broken {
+            return;
+        }
+        let bytes = encode(out.framing, message);
+        if out.out.write_all(&bytes).and_then(|()| out.out.flush()).is_err() {
+            tracing::debug!("harnessgym mcp-proxy: the client stopped reading");
+            out.broken = true;
+        }
+    }
+
+    /// The reply to a request the server did not answer in time.
+    fn timed_out(&self, p: &Pending) -> Value {
+        let wait = if p.spec { self.response_timeout } else { UNKNOWN_METHOD_WAIT };
+        let reply = if p.spec {
+            error_reply(
+                &p.id,
+                -32000,
+                "wrapped MCP server did not produce a response",
+                Some(json!(format!("no reply to {} within {} s", p.method, wait.as_secs_f64()))),
+            )
+        } else {
+            error_reply(&p.id, -32601, &format!("Method not found: {}", p.method), None)
+        };
+        if let Some(call) = &p.call {
+            self.telemetry.record(call, p.started, "timeout", &reply);
+        }
+        reply
+    }
+}
+
 /// Runs the proxy between `client_in`/`client_out` (the agent side, usually stdin/stdout) and
 /// the server. Returns when the client closes its side (the server is then stopped) or the
-/// server exits.
-pub async fn run_proxy<R, W>(options: ProxyOptions, mut client_in: R, client_out: W) -> Result<(), ProxyError>
+/// server exits. `client_in` is read on a thread of its own that is left behind if the server
+/// exits first (a blocking read cannot be interrupted); it holds nothing else.
+pub async fn run_proxy<R, W>(options: ProxyOptions, client_in: R, client_out: W) -> Result<(), ProxyError>
 where
-    R: AsyncRead + Unpin + Send + 'static,
-    W: AsyncWrite + Unpin + Send + 'static,
+    R: Read + Send + 'static,
+    W: Write + Send + 'static,
 {
     let (program, args) = options.command.split_first().ok_or(ProxyError::NoCommand)?;
     let mut spec = PipedSpec::new(program.clone(), options.cwd.clone()).args(args.iter().cloned());
@@ -193,79 +316,106 @@ where
         spec = spec.env("HARNESSGYM_WORKSPACE", ws.as_str());
     }
     let mut child = spawn_piped(spec)?;
-    let (Some(mut server_in), Some(mut server_out)) = (child.stdin.take(), child.stdout.take()) else {
+    let (Some(server_in), Some(server_out)) = (child.stdin.take(), child.stdout.take()) else {
         return Ok(());
     };
-    let telemetry = Arc::new(Telemetry { path: options.telemetry_file(), server: options.server_name.clone() });
-    let pending: PendingMap = Arc::default();
+    // Blocking mode (tokio hands them back that way), for the threads below.
+    let server_in = File::from(server_in.into_owned_fd()?);
+    let server_out = File::from(server_out.into_owned_fd()?);
+    let shared = Arc::new(Shared {
+        state: Mutex::default(),
+        timer: Condvar::new(),
+        out: Mutex::new(ClientOut { out: Box::new(client_out), framing: Framing::Ndjson, broken: false }),
+        telemetry: Telemetry { path: options.telemetry_file(), server: options.server_name.clone() },
+        response_timeout: options.response_timeout,
+    });
     let server_framing = options.server_framing;
 
-    // One writer per side keeps messages whole and in order.
-    let (to_client, mut client_rx) = mpsc::unbounded_channel::<Value>();
-    let (to_server, mut server_rx) = mpsc::unbounded_channel::<Value>();
-    let (framing_tx, framing_rx) = tokio::sync::watch::channel(None::<Framing>);
-
-    let client_writer = tokio::spawn(async move {
-        let mut out = client_out;
-        let mut framing_rx = framing_rx;
-        while let Some(message) = client_rx.recv().await {
-            let framing = match *framing_rx.borrow_and_update() {
-                Some(f) => f,
-                None => Framing::Ndjson,
-            };
-            if out.write_all(&encode(framing, &message)).await.is_err() || out.flush().await.is_err() {
-                break;
-            }
-        }
-    });
-    let server_writer = tokio::spawn(async move {
-        while let Some(message) = server_rx.recv().await {
-            if server_in.write_all(&encode(server_framing, &message)).await.is_err() || server_in.flush().await.is_err()
-            {
-                break;
-            }
-        }
-        // Dropping server_in closes the server's stdin.
-    });
-
-    // Server → client.
-    let server_reader = {
-        let pending = Arc::clone(&pending);
-        let telemetry = Arc::clone(&telemetry);
-        let to_client = to_client.clone();
-        tokio::spawn(async move {
-            let mut decoder = Decoder::new(server_framing, DEFAULT_MAX_MESSAGE_BYTES);
-            let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                let n = match server_out.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => n,
-                };
-                decoder.push(&buf[..n]);
-                loop {
-                    match decoder.next_message() {
-                        Ok(None) => break,
-                        Ok(Some(message)) => forward_from_server(message, &pending, &telemetry, &to_client),
-                        Err(e) => tracing::warn!("harnessgym mcp-proxy: unreadable message from the server: {e}"),
-                    }
-                }
-            }
-        })
+    let (client_done_tx, client_done) = tokio::sync::oneshot::channel::<()>();
+    let (server_done_tx, mut server_done) = tokio::sync::oneshot::channel::<()>();
+    {
+        let shared = Arc::clone(&shared);
+        std::thread::Builder::new().name("mcp-proxy-client".into()).spawn(move || {
+            client_loop(&shared, client_in, server_in, server_framing);
+            let _ = client_done_tx.send(());
+        })?;
+    }
+    {
+        let shared = Arc::clone(&shared);
+        std::thread::Builder::new().name("mcp-proxy-server".into()).spawn(move || {
+            server_loop(&shared, server_out, server_framing);
+            let _ = server_done_tx.send(());
+        })?;
+    }
+    let timer = {
+        let shared = Arc::clone(&shared);
+        std::thread::Builder::new().name("mcp-proxy-timer".into()).spawn(move || timer_loop(&shared))?
     };
 
-    // Client → server.
+    // Whichever side ends first.
+    let server_exited = tokio::select! {
+        _ = client_done => false,
+        _ = &mut server_done => true,
+    };
+    let mut server_finished = server_exited;
+    if server_exited {
+        // Its last words on stderr explain the exit to the client.
+        let _ = child.wait_for_exit(Duration::from_millis(500)).await;
+    } else {
+        // The client thread closed the server's stdin: the server may deliver the replies still
+        // in flight, then exit.
+        server_finished = tokio::time::timeout(DRAIN_WAIT, &mut server_done).await.is_ok();
+    }
+    let stderr_tail = child.stderr_tail();
+    let _ = child.terminate(Duration::from_secs(1)).await;
+    // The server's stdout is closed now; let its thread forward what it still holds.
+    if !server_finished {
+        let _ = tokio::time::timeout(Duration::from_secs(1), &mut server_done).await;
+    }
+
+    // Every request still waiting is answered, so the client never waits for a reply that cannot
+    // come (a server that crashed, or one stopped because the client left).
+    let message = if server_exited {
+        "wrapped MCP server exited before replying"
+    } else {
+        "wrapped MCP server was stopped before replying (the client closed its input)"
+    };
+    let tail = last_chars(&stderr_tail, STDERR_IN_ERROR);
+    let data = (!tail.is_empty()).then(|| json!({"stderr": tail}));
+    let mut leftovers: Vec<Pending> = {
+        let mut state = lock(&shared.state);
+        state.closed = true;
+        state.closed_reply = Some((message.to_owned(), data.clone()));
+        state.pending.drain().map(|(_, p)| p).collect()
+    };
+    shared.timer.notify_all();
+    leftovers.sort_by_key(|p| p.seq);
+    for p in leftovers {
+        let reply = error_reply(&p.id, -32000, message, data.clone());
+        if let Some(call) = &p.call {
+            shared.telemetry.record(call, p.started, "error", &reply);
+        }
+        shared.to_client(&reply);
+    }
+    let _ = timer.join();
+    if !stderr_tail.is_empty() {
+        tracing::debug!(server = %options.server_name, "server stderr tail: {stderr_tail}");
+    }
+    Ok(())
+}
+
+/// Client → server: detects the client's framing, registers requests, forwards every message.
+fn client_loop(shared: &Shared, mut client_in: impl Read, server_in: File, server_framing: Framing) {
+    let mut server_in = Some(std::io::BufWriter::with_capacity(CHUNK, server_in));
     let mut decoder: Option<Decoder> = None;
     let mut early: Vec<u8> = Vec::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut server_reader = server_reader;
-    let mut server_done = false;
+    let mut buf = vec![0u8; CHUNK];
     loop {
-        let n = tokio::select! {
-            read = client_in.read(&mut buf) => match read { Ok(0) | Err(_) => break, Ok(n) => n },
-            _ = &mut server_reader => {
-                server_done = true;
-                break;
-            }
+        let n = match client_in.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
         };
         let decoder = match &mut decoder {
             Some(d) => {
@@ -274,8 +424,12 @@ where
             }
             None => {
                 early.extend_from_slice(&buf[..n]);
-                let Some(framing) = detect(&early) else { continue };
-                let _ = framing_tx.send(Some(framing));
+                let framing = match detect(&early) {
+                    Some(f) => f,
+                    None if early.len() > DETECT_LIMIT => Framing::Ndjson,
+                    None => continue,
+                };
+                lock(&shared.out).framing = framing;
                 let mut d = Decoder::new(framing, DEFAULT_MAX_MESSAGE_BYTES);
                 d.push(&std::mem::take(&mut early));
                 decoder.insert(d)
@@ -285,101 +439,147 @@ where
             match decoder.next_message() {
                 Ok(None) => break,
                 Ok(Some(message)) => {
-                    forward_from_client(message, &pending, &telemetry, &to_client, &to_server, options.response_timeout)
+                    if !register(shared, &message) {
+                        continue;
+                    }
+                    let Some(w) = server_in.as_mut() else { continue };
+                    let bytes = encode(server_framing, &message);
+                    if w.write_all(&bytes).and_then(|()| w.flush()).is_err() {
+                        // The server closed its stdin or died: what is pending is answered by the
+                        // timer or when the server's stdout closes.
+                        tracing::debug!("harnessgym mcp-proxy: the server stopped reading");
+                        server_in = None;
+                    }
                 }
                 Err(e) => tracing::warn!("harnessgym mcp-proxy: unreadable message from the client: {e}"),
             }
         }
     }
-    // Client gone (or server gone): close the server's stdin, let it deliver the replies still in
-    // flight, stop it, then account for whatever stayed unanswered.
-    drop(to_server);
-    let _ = server_writer.await;
-    if !server_done {
-        let _ = tokio::time::timeout(Duration::from_secs(2), &mut server_reader).await;
-    }
-    server_reader.abort();
-    let stderr_tail = child.stderr_tail();
-    let _ = child.terminate(Duration::from_secs(1)).await;
-    let leftovers: Vec<(String, Pending)> = pending.lock().map(|mut p| p.drain().collect()).unwrap_or_default();
-    for (_, p) in leftovers {
-        if let Some(call) = &p.call {
-            let reply = error_reply(&call.request_id, -32000, "wrapped MCP server exited before replying", None);
-            telemetry.record(call, p.started, "error", &reply);
-        }
-    }
-    drop(to_client);
-    let _ = client_writer.await;
-    if !stderr_tail.is_empty() {
-        tracing::debug!(server = %options.server_name, "server stderr tail: {stderr_tail}");
-    }
-    Ok(())
+    // Dropping `server_in` closes the server's stdin: the MCP way to ask it to exit.
 }
 
-fn forward_from_client(
-    message: Value,
-    pending: &PendingMap,
-    telemetry: &Arc<Telemetry>,
-    to_client: &mpsc::UnboundedSender<Value>,
-    to_server: &mpsc::UnboundedSender<Value>,
-    response_timeout: Duration,
-) {
-    let method = message.get("method").and_then(Value::as_str).map(str::to_owned);
-    let id = message.get("id").filter(|id| !id.is_null()).cloned();
-    if let (Some(method), Some(id)) = (method, id) {
-        let key = id_key(&id);
-        let call = (method == "tools/call").then(|| call_info(&message));
-        let spec = SPEC_METHODS.contains(&method.as_str());
-        if let Ok(mut map) = pending.lock() {
-            map.insert(key.clone(), Pending { method, started: Instant::now(), call });
+/// Records a client request as pending. `false`: the proxy is shutting down and has answered it.
+fn register(shared: &Shared, message: &Value) -> bool {
+    let method = message.get("method").and_then(Value::as_str);
+    let id = message.get("id").filter(|id| !id.is_null());
+    let (Some(method), Some(id)) = (method, id) else { return true };
+    let spec = SPEC_METHODS.contains(&method);
+    let started = Instant::now();
+    let wait = if spec { shared.response_timeout } else { UNKNOWN_METHOD_WAIT };
+    let pending = Pending {
+        seq: NEXT_SEQ.fetch_add(1, Ordering::Relaxed),
+        id: id.clone(),
+        method: method.to_owned(),
+        started,
+        deadline: started.checked_add(wait),
+        spec,
+        call: (method == "tools/call").then(|| call_info(message)),
+    };
+    let mut state = lock(&shared.state);
+    if state.closed {
+        let (text, data) = state.closed_reply.clone().unwrap_or_default();
+        drop(state);
+        let reply = error_reply(id, -32000, &text, data);
+        if let Some(call) = &pending.call {
+            shared.telemetry.record(call, started, "error", &reply);
         }
-        let wait = if spec { response_timeout } else { UNKNOWN_METHOD_WAIT };
-        let pending = Arc::clone(pending);
-        let telemetry = Arc::clone(telemetry);
-        // Weak: a pending timer must not keep the client writer alive after shutdown.
-        let to_client = to_client.downgrade();
-        tokio::spawn(async move {
-            tokio::time::sleep(wait).await;
-            let Some(p) = pending.lock().ok().and_then(|mut map| map.remove(&key)) else { return };
-            let reply = if spec {
-                error_reply(
-                    &id,
-                    -32000,
-                    "wrapped MCP server did not produce a response",
-                    Some(json!(format!("no reply to {} within {} s", p.method, wait.as_secs_f64()))),
-                )
-            } else {
-                error_reply(&id, -32601, &format!("Method not found: {}", p.method), None)
-            };
-            if let Some(call) = &p.call {
-                telemetry.record(call, p.started, "timeout", &reply);
-            }
-            if let Some(to_client) = to_client.upgrade() {
-                let _ = to_client.send(reply);
-            }
-        });
+        shared.to_client(&reply);
+        return false;
     }
-    let _ = to_server.send(message);
+    let deadline = pending.deadline;
+    state.pending.insert(id_key(id), pending);
+    // The timer thread sleeps until `wake_at`; only an earlier deadline needs to wake it.
+    if let Some(d) = deadline
+        && state.wake_at.is_none_or(|w| d < w)
+    {
+        state.wake_at = Some(d);
+        shared.timer.notify_one();
+    }
+    true
 }
 
-fn forward_from_server(
-    message: Value,
-    pending: &PendingMap,
-    telemetry: &Arc<Telemetry>,
-    to_client: &mpsc::UnboundedSender<Value>,
-) {
+/// Server → client: replies settle their pending request (telemetry), everything JSON-RPC is
+/// forwarded, late replies and garbage are dropped.
+fn server_loop(shared: &Shared, mut server_out: File, server_framing: Framing) {
+    let mut decoder = Decoder::new(server_framing, DEFAULT_MAX_MESSAGE_BYTES);
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = match server_out.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        decoder.push(&buf[..n]);
+        loop {
+            match decoder.next_message() {
+                Ok(None) => break,
+                Ok(Some(message)) => forward_from_server(shared, message),
+                Err(e) => tracing::warn!("harnessgym mcp-proxy: unreadable message from the server: {e}"),
+            }
+        }
+    }
+}
+
+fn forward_from_server(shared: &Shared, message: Value) {
+    if !is_jsonrpc(&message) {
+        // Garbage a server printed on stdout (a debug print that happens to be JSON): a real
+        // client may give up on the whole connection over it, so it stops here.
+        tracing::debug!("harnessgym mcp-proxy: dropped a non-JSON-RPC message from the server");
+        return;
+    }
     let is_response = message.get("method").is_none() && message.get("id").is_some();
     if is_response {
         let key = message.get("id").map(id_key).unwrap_or_default();
-        let Some(p) = pending.lock().ok().and_then(|mut map| map.remove(&key)) else {
+        let Some(p) = lock(&shared.state).pending.remove(&key) else {
             // A late reply to a request already answered for the server (or an unknown id).
             tracing::debug!("harnessgym mcp-proxy: dropped a reply with no pending request (id {key})");
             return;
         };
         if let Some(call) = &p.call {
             let status = if message.get("error").is_some_and(Value::is_object) { "error" } else { "completed" };
-            telemetry.record(call, p.started, status, &message);
+            shared.telemetry.record(call, p.started, status, &message);
         }
     }
-    let _ = to_client.send(message);
+    shared.to_client(&message);
+}
+
+/// Answers requests whose deadline passed, until the proxy closes.
+fn timer_loop(shared: &Shared) {
+    let mut state = lock(&shared.state);
+    loop {
+        if state.closed {
+            return;
+        }
+        let now = Instant::now();
+        let expired: Vec<String> = state
+            .pending
+            .iter()
+            .filter(|(_, p)| p.deadline.is_some_and(|d| d <= now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        if !expired.is_empty() {
+            let due: Vec<Pending> = expired.iter().filter_map(|k| state.pending.remove(k)).collect();
+            drop(state);
+            let mut due = due;
+            due.sort_by_key(|p| p.seq);
+            for p in &due {
+                let reply = shared.timed_out(p);
+                shared.to_client(&reply);
+            }
+            state = lock(&shared.state);
+            continue;
+        }
+        state.wake_at = state.pending.values().filter_map(|p| p.deadline).min();
+        state = match state.wake_at {
+            Some(at) => {
+                shared
+                    .timer
+                    .wait_timeout(state, at.saturating_duration_since(now))
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0
+            }
+            None => shared.timer.wait(state).unwrap_or_else(PoisonError::into_inner),
+        };
+    }
 }

@@ -15,6 +15,8 @@ pub struct Invocation {
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub env_remove: Vec<String>,
+    /// Deliver the prompt on stdin (else stdin is empty: the prompt is in the argv).
+    pub prompt_on_stdin: bool,
 }
 
 /// What the adapter parsed out of the CLI's output.
@@ -109,8 +111,10 @@ pub async fn run_cli(request: &PhaseRequest, files: &PhaseFiles, invocation: &In
         files.stderr.clone(),
     )
     .args(invocation.args.iter().cloned())
-    .stdin_bytes(request.prompt.clone().into_bytes())
     .timeout(request.timeout);
+    if invocation.prompt_on_stdin {
+        spec = spec.stdin_bytes(request.prompt.clone().into_bytes());
+    }
     for (k, v) in &invocation.env {
         spec = spec.env(k.clone(), v.clone());
     }
@@ -181,7 +185,7 @@ pub fn finish(
             (PhaseStatus::Timeout, format!("Timed out after {timeout_secs} seconds"), None)
         }
         None if raw.return_code != Some(0) => {
-            let detail = parsed.error.clone().unwrap_or_else(|| "see the phase's stderr file".to_owned());
+            let detail = parsed.error.clone().unwrap_or_else(|| stderr_tail(&files.stderr));
             (
                 PhaseStatus::Failed,
                 format!("{agent} exited {}: {detail}", raw.return_code.map_or("by a signal".into(), |c| c.to_string())),
@@ -231,6 +235,17 @@ pub fn finish(
         parsed.usage,
         parsed.cost_usd,
     )
+}
+
+/// The end of the phase's stderr, for a failure message.
+fn stderr_tail(path: &Utf8Path) -> String {
+    let text = std::fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+    let text = text.trim();
+    if text.is_empty() {
+        return format!("no error output (see {path})");
+    }
+    let start = text.char_indices().rev().nth(500).map_or(0, |(i, _)| i);
+    format!("{} (see {path})", &text[start..])
 }
 
 /// Reads the phase's stdout back for parsing (lossy).

@@ -120,7 +120,8 @@ impl ClaudeRunner {
         let bypass = self.options.permission_mode == "bypassPermissions"
             || self.options.extra_args.iter().any(|a| a == "--dangerously-skip-permissions");
         // What the child will see: our explicit env first, else the inherited one unless removed.
-        let truthy = |v: &str| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false");
+        // Claude Code accepts exactly "1" (verified: "yes" is refused).
+        let truthy = |v: &str| v == "1";
         let sandbox = match self.options.env.iter().rev().find(|(k, _)| k == "IS_SANDBOX") {
             Some((_, v)) => truthy(v),
             None => {
@@ -230,6 +231,7 @@ impl Runner for ClaudeRunner {
             args: self.args(&request),
             env: self.options.env.clone(),
             env_remove: self.options.env_remove.clone(),
+            prompt_on_stdin: true,
         };
         let raw = run_cli(&request, &files, &invocation).await;
         let parsed = parse_stream(&read_stdout(&files.stdout));

@@ -46,14 +46,32 @@ impl ExecOptions {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct ExecRunner {
     pub options: ExecOptions,
+    /// Codex reports usage totals per thread, growing across resumes: the last total seen per
+    /// thread, so each phase records only its own share.
+    totals: std::sync::Mutex<std::collections::HashMap<String, Usage>>,
+}
+
+fn minus(now: Option<u64>, before: Option<u64>) -> Option<u64> {
+    now.map(|n| n.saturating_sub(before.unwrap_or(0)))
 }
 
 impl ExecRunner {
     pub fn new(options: ExecOptions) -> Self {
-        Self { options }
+        Self { options, totals: Default::default() }
+    }
+
+    fn phase_usage(&self, thread: Option<&str>, total: Option<Usage>) -> Option<Usage> {
+        let (Some(thread), Some(total)) = (thread, total.clone()) else { return total };
+        let Ok(mut totals) = self.totals.lock() else { return Some(total) };
+        let before = totals.insert(thread.to_owned(), total.clone()).unwrap_or_default();
+        Some(Usage {
+            input_tokens: minus(total.input_tokens, before.input_tokens),
+            cached_input_tokens: minus(total.cached_input_tokens, before.cached_input_tokens),
+            output_tokens: minus(total.output_tokens, before.output_tokens),
+        })
     }
 
     /// argv after the program: exec-level options first (valid for `resume` too), then
@@ -91,6 +109,7 @@ pub fn parse_events(stdout: &str) -> Parsed {
     let mut parsed = Parsed::default();
     let mut commands = 0;
     let mut mcp_calls = Vec::new();
+    let mut stream_error = None;
     for line in stdout.lines().map(str::trim).filter(|l| l.starts_with('{')) {
         let Ok(event) = serde_json::from_str::<Value>(line) else { continue };
         match event.get("type").and_then(Value::as_str) {
@@ -126,12 +145,17 @@ pub fn parse_events(stdout: &str) -> Parsed {
                 let message = event.pointer("/error/message").and_then(Value::as_str).unwrap_or("turn failed");
                 parsed.error = Some(format!("Codex turn failed: {message}"));
             }
-            Some("error") if parsed.error.is_none() => {
+            Some("error") => {
                 let message = event.get("message").and_then(Value::as_str).unwrap_or("error");
-                parsed.error = Some(format!("Codex error: {message}"));
+                stream_error = Some(format!("Codex error: {message}"));
             }
             _ => {}
         }
+    }
+    // An `error` event alone (no turn completed) also fails the phase; after a completed turn it
+    // was a recovered hiccup.
+    if parsed.error.is_none() && parsed.usage.is_none() {
+        parsed.error = stream_error;
     }
     parsed.transcript_lines.push(format!("shell_commands: {commands}"));
     if !mcp_calls.is_empty() {
@@ -160,10 +184,12 @@ impl Runner for ExecRunner {
             args: self.args(&request, &activation),
             env: self.options.env.clone(),
             env_remove: self.options.env_remove.clone(),
+            prompt_on_stdin: true,
         };
         let files = PhaseFiles::new(&request.phase_dir, request.phase);
         let raw = run_cli(&request, &files, &invocation).await;
-        let parsed = parse_events(&read_stdout(&files.stdout));
+        let mut parsed = parse_events(&read_stdout(&files.stdout));
+        parsed.usage = self.phase_usage(parsed.session_id.as_deref(), parsed.usage.take());
         finish(&request, &files, &invocation, raw, parsed, AGENT, INSTALL_HINT)
     }
 }

@@ -7,6 +7,7 @@
 
 mod agent_cli;
 pub mod claude;
+pub mod command;
 pub mod exec;
 pub mod fake;
 mod files;

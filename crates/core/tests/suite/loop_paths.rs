@@ -2,11 +2,13 @@
 //! §2.6).
 
 use harnessgym_core::RunRequest;
-use harnessgym_core::hooks::NOT_RUN_REASON;
+use std::sync::Arc;
+
+use harnessgym_core::hooks::{NOT_RUN_REASON, NotRunQualifier};
 use harnessgym_runners::Phase;
 use serde_json::json;
 
-use super::support::{ScriptedAgent, Ws, blocked, f64_of, read_json, request, run};
+use super::support::{ScriptedAgent, Ws, blocked, build_run, execute, f64_of, read_json, request, run};
 
 fn solved_and_verified(cx: &mut super::support::Ctx<'_>) {
     cx.merge_result(json!({"status": "solved", "verified": true, "metrics": {"score": 0.5}}));
@@ -102,7 +104,8 @@ async fn qualification_is_recorded_as_not_run_with_a_reason() {
         .on(Phase::Attempt, 1, blocked)
         .on(Phase::Build, 1, |cx| cx.write(".harnessgym/tools/t.py", "print(1)\n"))
         .arc();
-    let done = run(request(&ws), &agent).await;
+    // The placeholder qualifier (the default is the clean room: see suite::qualification).
+    let done = execute(build_run(request(&ws), agent).with_qualifier(Arc::new(NotRunQualifier))).await;
 
     let summary = done.summary();
     let reports = summary["artifact_qualification"]["reports"].as_array().unwrap();
@@ -142,7 +145,8 @@ async fn activation_smoke_tests_a_built_server_and_keeps_a_broken_one_inactive()
         .on(Phase::Attempt, 1, blocked)
         .on(Phase::Build, 1, |cx| cx.write(".harnessgym/mcp/srv/mcp.json", r#"{"name": "srv", "command": "false"}"#))
         .arc();
-    let done = run(request(&ws), &agent).await;
+    // Without qualification (which would quarantine the broken server: see suite::qualification).
+    let done = run(RunRequest { qualify_artifacts: false, ..request(&ws) }, &agent).await;
 
     let before = read_json(&done.iteration_dir(1).join("activation.json"));
     assert_eq!(before["mcp_servers"], json!([]), "nothing was built before the attempt");

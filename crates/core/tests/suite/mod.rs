@@ -8,6 +8,7 @@ mod loop_paths;
 mod optimization;
 mod post_attempt;
 mod prompts;
+mod qualification;
 mod robustness;
 mod support;
 mod task_state;

@@ -1,3 +1,4 @@
 mod client;
 mod probe;
+mod proxy;
 mod support;

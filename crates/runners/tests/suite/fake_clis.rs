@@ -269,3 +269,59 @@ async fn r10_error_result_fails_with_the_api_status_in_the_transcript() {
     assert!(transcript.contains("claude_api_error_status: 429"));
     assert!(transcript.contains("session_id: 44b64ca5-735d-4d10-8270-4aef483c00a1"));
 }
+
+#[tokio::test]
+async fn command_runner_with_the_shipped_codex_profile_drives_a_codex_like_cli() {
+    use harnessgym_runners::command::{CommandRunner, Profile};
+    let s = Scene::new();
+    let bin = s.cli("codex", CODEX_EVENTS);
+    let text =
+        include_str!("../../profiles/codex.toml").replace("program = \"codex\"", &format!("program = \"{bin}\""));
+    let runner = CommandRunner::new(Profile::parse("codex.toml", &text).unwrap());
+    let r = runner.run_phase(s.request(Phase::Attempt, None, Duration::from_secs(30))).await;
+    assert_eq!(r.status, PhaseStatus::Completed, "{r:?}");
+    assert_eq!(r.session_id.as_deref(), Some("01a20a17-47c4-7553-9843-b51ff426c33e"));
+    assert_eq!(r.usage.as_ref().and_then(|u| u.output_tokens), Some(40));
+    assert_eq!(s.read("codex.stdin"), "HarnessGym attempt prompt\nline two");
+    let r = runner.run_phase(s.request(Phase::Build, Some("t-7"), Duration::from_secs(30))).await;
+    assert_eq!(r.status, PhaseStatus::Completed);
+    let argv: Vec<String> = s.read("codex.argv").lines().map(str::to_owned).collect();
+    assert_eq!(&argv[argv.len() - 3..], ["resume", "t-7", "-"]);
+}
+
+#[tokio::test]
+async fn command_runner_argument_mode_refuses_a_prompt_too_long_for_argv() {
+    use harnessgym_runners::command::{CommandRunner, Profile};
+    let s = Scene::new();
+    let bin = s.cli("agent", "echo ok");
+    let profile = format!(
+        "program = \"{bin}\"\nfresh = [\"--prompt\", \"{{prompt}}\"]\nresume = [\"{{session_id}}\", \"{{prompt}}\"]\nprompt = \"argument\"\n"
+    );
+    let runner = CommandRunner::new(Profile::parse("p.toml", &profile).unwrap());
+    let mut request = s.request(Phase::Attempt, None, Duration::from_secs(30));
+    let r = runner.run_phase(request.clone()).await;
+    assert_eq!(r.status, PhaseStatus::Completed);
+    assert_eq!(s.read("agent.argv"), "--prompt\nHarnessGym attempt prompt\nline two\n");
+    assert_eq!(s.read("agent.stdin"), "", "argument mode sends nothing on stdin");
+    request.prompt = "x".repeat(200 * 1024);
+    let r = runner.run_phase(request).await;
+    assert_eq!(r.status, PhaseStatus::Failed);
+    assert!(r.message.contains("too long for one argument"), "{}", r.message);
+}
+
+#[tokio::test]
+async fn codex_usage_is_recorded_per_phase_although_codex_reports_thread_totals() {
+    let s = Scene::new();
+    let body = format!(
+        "n=$(cat '{root}/count' 2>/dev/null || echo 0); echo $((n+1)) > '{root}/count'\n\
+         echo '{{\"type\":\"thread.started\",\"thread_id\":\"t\"}}'\n\
+         echo \"{{\\\"type\\\":\\\"turn.completed\\\",\\\"usage\\\":{{\\\"input_tokens\\\":$(( (n+1) * 1000 )),\\\"cached_input_tokens\\\":0,\\\"output_tokens\\\":$(( (n+1) * 10 ))}}}}\"",
+        root = s.root
+    );
+    let runner = exec_runner(s.cli("codex", &body));
+    let first = runner.run_phase(s.request(Phase::Attempt, None, Duration::from_secs(30))).await;
+    let second = runner.run_phase(s.request(Phase::Reflection, Some("t"), Duration::from_secs(30))).await;
+    assert_eq!(first.usage.as_ref().and_then(|u| u.input_tokens), Some(1000));
+    assert_eq!(second.usage.as_ref().and_then(|u| u.input_tokens), Some(1000), "2000 total minus the attempt's 1000");
+    assert_eq!(second.usage.as_ref().and_then(|u| u.output_tokens), Some(10));
+}

@@ -1,0 +1,3 @@
+mod activate;
+mod framing;
+mod support;

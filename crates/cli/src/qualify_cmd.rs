@@ -1,0 +1,82 @@
+//! `harnessgym qualify`: a thin wrapper over harnessgym-qualify for bundles built by hand.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use camino::{Utf8Path, Utf8PathBuf};
+use harnessgym_qualify::{NoRepair, QualifyOptions, Scope};
+use harnessgym_snapshot::{CopyPolicy, Purpose};
+
+use crate::cli::QualifyArgs;
+
+fn canonical(raw: &str, what: &str, cwd: &Utf8Path) -> anyhow::Result<Utf8PathBuf> {
+    let p = Utf8PathBuf::from(raw);
+    let p = if p.is_absolute() { p } else { cwd.join(p) };
+    let c =
+        std::fs::canonicalize(&p).with_context(|| format!("{what} {p} does not exist; pass an existing directory"))?;
+    Utf8PathBuf::from_path_buf(c).map_err(|c| anyhow::anyhow!("{what} {} is not UTF-8", c.display()))
+}
+
+/// Exit 0 when the report passed, 1 when it failed (or could not be made).
+pub async fn qualify(args: QualifyArgs) -> anyhow::Result<ExitCode> {
+    let cwd = crate::current_dir()?;
+    let bundle = harnessgym_qualify::bundle::locate(&canonical(&args.bundle, "bundle", &cwd)?)?;
+    let template = canonical(&args.template, "template", &cwd)?;
+    if !template.is_dir() {
+        anyhow::bail!("template {template} is not a directory; pass the clean task directory to --template");
+    }
+    let out = match &args.out {
+        Some(d) => {
+            let p = Utf8PathBuf::from(d);
+            if p.is_absolute() { p } else { cwd.join(p) }
+        }
+        None => {
+            let tmp = Utf8PathBuf::from_path_buf(std::env::temp_dir())
+                .map_err(|p| anyhow::anyhow!("temp dir {} is not UTF-8", p.display()))?;
+            tmp.join(format!("harnessgym-qualify-{}", harnessgym_core::generate_run_id()))
+        }
+    };
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {out}"))?;
+    let out = canonical(out.as_str(), "output directory", &cwd)?;
+    if out.starts_with(&template) {
+        anyhow::bail!(
+            "--out {out} is inside --template {template}; the room would be copied into itself: choose a directory outside the task directory"
+        );
+    }
+    let policy = CopyPolicy::load(&template, Purpose::Copy)?;
+    let source_workspace = match bundle.file_name() {
+        Some(".harnessgym") => bundle.parent().map(Utf8Path::to_owned).unwrap_or_else(|| bundle.clone()),
+        _ => bundle.clone(),
+    };
+    let room = out.join("room");
+    eprintln!("Qualification room: {room}");
+    let options = QualifyOptions {
+        bundle,
+        source_workspace,
+        template,
+        room,
+        policy,
+        reports_dir: out.clone(),
+        // Not part of a run: every artifact counts, nothing is repaired, the bundle is not modified.
+        iteration: 0,
+        scope: Scope::All,
+        repair_attempts: 0,
+        harnessgym_bin: crate::mcp_cmds::harnessgym_bin()?,
+        mark_registry: false,
+    };
+    let reports = harnessgym_qualify::qualify(&options, &mut NoRepair).await;
+    let Some(report) = reports.last() else {
+        anyhow::bail!("qualification produced no report");
+    };
+    print!("{}", harnessgym_types::json::to_pretty(report)?);
+    if let Some(refused) = report.extra.get("refused").and_then(serde_json::Value::as_array) {
+        for r in refused {
+            let path = r.get("path").and_then(serde_json::Value::as_str).unwrap_or("?");
+            let reason = r.get("reason").and_then(serde_json::Value::as_str).unwrap_or("");
+            eprintln!("harnessgym: refused {path}: {reason}");
+        }
+    }
+    let path = report.report_path.as_deref().unwrap_or("-");
+    eprintln!("Qualification report: {path} (status: {})", report.status);
+    Ok(if report.status == "passed" { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}

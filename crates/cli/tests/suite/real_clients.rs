@@ -1,0 +1,149 @@
+//! The real `codex` (0.169.0) and `claude` (2.1.330) CLIs, installed from npm by `.ci/run` into
+//! `target/agent-clis` (or named by HARNESSGYM_CODEX_BIN / HARNESSGYM_CLAUDE_BIN), driven through
+//! two iterations by `harnessgym run --model-script` against the scripted model server on
+//! 127.0.0.1: the attempt edits a file and calls a tool of a pre-built MCP server through the
+//! proxy; reflection names an artifact; the build writes a skill and a newline-JSON MCP server
+//! with a self-test; qualification passes; iteration 2 sees the new tool and calls it.
+//!
+//! Under `CI=true` a missing CLI fails the test; elsewhere the test says it did not run.
+
+use std::path::PathBuf;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn find_cli(name: &str, env_var: &str) -> Option<PathBuf> {
+    if let Ok(path) = std::env::var(env_var) {
+        return Some(PathBuf::from(path));
+    }
+    let installed = repo_root().join("target/agent-clis/node_modules/.bin").join(name);
+    if installed.exists() {
+        return Some(installed);
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{name} is not installed: .ci/run installs it with npm into target/agent-clis (or set {env_var})"
+    );
+    eprintln!("NOT RUN: {name} is not installed (npm install --prefix target/agent-clis …, see .ci/run)");
+    None
+}
+
+fn copy_dir(src: &std::path::Path, dst: &std::path::Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for entry in std::fs::read_dir(src).unwrap() {
+        let entry = entry.unwrap();
+        let target = dst.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+fn read_json(path: &std::path::Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+}
+
+fn rehearse(runner: &str, bin_flag: &str, bin: &PathBuf) {
+    let fixture = repo_root().join("crates/cli/tests/fixtures/rehearsal");
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    copy_dir(&fixture.join("workspace"), &ws);
+    let output = Command::cargo_bin("harnessgym")
+        .unwrap()
+        .current_dir(&ws)
+        .env("IS_SANDBOX", "1")
+        .env("OPENAI_API_KEY", "sk-must-not-leak")
+        .args([
+            "run",
+            "--task",
+            "task.md",
+            "--workspace",
+            ".",
+            "--runner",
+            runner,
+            "--iterations",
+            "2",
+            "--run-id",
+            "real",
+        ])
+        .args(["--attempt-timeout", "180s", "--build-timeout", "180s"])
+        .arg(bin_flag)
+        .arg(bin)
+        .arg("--model-script")
+        .arg(fixture.join("script.json"))
+        .timeout(std::time::Duration::from_secs(600))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", output.status);
+    assert!(
+        stdout.contains("Final status: solved") && stdout.contains("Solved and verified: True"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("no failures"), "the model script saw every scripted tool:\n{stdout}");
+
+    let run = ws.join(".harnessgym/runs/real");
+    let summary = read_json(&run.join("summary.json"));
+    let statuses: Vec<&str> =
+        summary["iterations"].as_array().unwrap().iter().map(|i| i["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["tooling_built", "solved"]);
+    // The attempt edited the workspace.
+    assert_eq!(std::fs::read_to_string(ws.join("work.txt")).unwrap().trim(), "edited-by-agent");
+    // Sessions: reflection and build resumed the attempt's session; usage was recorded.
+    let first = &summary["iterations"][0];
+    let session = first["attempt"]["session_id"].as_str().unwrap();
+    assert!(!session.is_empty());
+    assert_eq!(first["reflection"]["session_id"], session);
+    assert_eq!(first["build"]["session_id"], session);
+    assert!(first["attempt"]["usage"]["input_tokens"].as_u64().unwrap() > 0, "{first}");
+    // Qualification passed in the clean room; the registry knows the built artifacts.
+    assert_eq!(summary["artifact_qualification"]["reports"][0]["status"], "passed", "{summary}");
+    let registry = read_json(&ws.join(".harnessgym/registry.json"));
+    let paths: Vec<&str> =
+        registry["artifacts"].as_array().unwrap().iter().map(|a| a["path"].as_str().unwrap()).collect();
+    assert!(
+        paths.contains(&".harnessgym/mcp/calc/mcp.json") && paths.contains(&".harnessgym/skills/calc-usage/SKILL.md"),
+        "{paths:?}"
+    );
+    // Activation: both servers active, the skill linked for both agents.
+    let activation = read_json(&ws.join(".harnessgym/activation.json"));
+    assert_eq!(activation["quality_gate"]["active_mcp_count"], 2, "{activation}");
+    for link in [".agents/skills/calc-usage", ".claude/skills/calc-usage"] {
+        assert!(std::fs::symlink_metadata(ws.join(link)).unwrap().file_type().is_symlink(), "{link}");
+    }
+    // Telemetry: one line per real tools/call, through the proxy, in each iteration.
+    let telemetry = std::fs::read_to_string(ws.join(".harnessgym/mcp_calls.jsonl")).unwrap();
+    let calls: Vec<Value> = telemetry.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let called: Vec<(&str, &str, &str)> = calls
+        .iter()
+        .map(|c| (c["server"].as_str().unwrap(), c["tool_name"].as_str().unwrap(), c["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(called, [("probe", "echo", "completed"), ("calc", "add", "completed")]);
+    let second = read_json(&run.join("iterations/2/result.json"));
+    assert_eq!(second["harness_usage"]["mcp_called_tools"], serde_json::json!(["add"]), "per attempt, not cumulative");
+    assert!(second["harness_usage"]["used_active_tools"].as_array().unwrap().contains(&Value::from("add")));
+    // Secrets never reach the files HarnessGym writes.
+    for name in ["run_config.json", "summary.json", "iterations/1/attempt.transcript.txt", "iterations/2/result.json"] {
+        let text = std::fs::read_to_string(run.join(name)).unwrap();
+        assert!(!text.contains("sk-must-not-leak"), "{name} leaks a secret");
+    }
+}
+
+#[test]
+fn real_codex_rehearses_two_iterations_through_the_proxy() {
+    let Some(codex) = find_cli("codex", "HARNESSGYM_CODEX_BIN") else { return };
+    rehearse("exec", "--codex-bin", &codex);
+}
+
+#[test]
+fn real_claude_rehearses_two_iterations_through_the_proxy() {
+    let Some(claude) = find_cli("claude", "HARNESSGYM_CLAUDE_BIN") else { return };
+    rehearse("claude", "--claude-bin", &claude);
+}

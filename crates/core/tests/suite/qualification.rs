@@ -1,0 +1,261 @@
+//! Clean-room qualification through the loop (core.md §2.6; integration.md §5): the default
+//! `CleanRoomQualifier` with real MCP server processes (the fixture server of harnessgym-mcp),
+//! the repair phase in the build session, precise quarantine, the run's one room.
+
+use std::sync::Arc;
+
+use camino::Utf8Path;
+use harnessgym_core::RunRequest;
+use harnessgym_runners::Phase;
+use harnessgym_runners::fake::{FakeRunner, PROBE_PATH};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use super::support::{Ctx, ScriptedAgent, Ws, blocked, build_run, execute, read_json, request, run};
+
+const MCP: &str = ".harnessgym/mcp/ir-tools/harnessgym-mcp.json";
+const SERVER: &str = ".harnessgym/mcp/ir-tools/server.py";
+
+fn fixture_server() -> String {
+    let path = Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("../mcp/tests/fixtures/mcp_server.py");
+    std::fs::read_to_string(path).unwrap()
+}
+
+/// Writes the fixture server and a manifest whose self-test passes or fails.
+fn build_server(cx: &Ctx<'_>, self_test_passes: bool) {
+    cx.write(SERVER, &fixture_server());
+    let self_test = if self_test_passes {
+        json!(true)
+    } else {
+        json!(["python3", "-c", "import sys; print('expected 42, got 41'); sys.exit(1)"])
+    };
+    let manifest = json!({"name": "ir-tools", "command": "python3", "args": [SERVER], "self_test": self_test});
+    cx.write(MCP, &manifest.to_string());
+}
+
+fn is_repair(cx: &Ctx<'_>) -> bool {
+    cx.req.phase_dir.file_name().is_some_and(|n| n.starts_with("repair_"))
+}
+
+fn entry(ws: &Ws, path: &str) -> Value {
+    let registry = read_json(&ws.path(".harnessgym/registry.json"));
+    registry["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["path"] == path)
+        .cloned()
+        .unwrap_or_else(|| panic!("{path} not registered: {registry}"))
+}
+
+fn room(done: &super::support::Done) -> camino::Utf8PathBuf {
+    done.outcome.run_dir.join("qualification/room")
+}
+
+#[tokio::test]
+async fn statement_59_q1_failing_self_test_is_repaired_in_the_same_session_then_passes() {
+    let ws = Ws::with_files(&[("task.md", "Fix it.\n")]);
+    let agent = ScriptedAgent::new()
+        .on(Phase::Attempt, 1, blocked)
+        .on(Phase::Build, 1, |cx| {
+            if is_repair(cx) {
+                // The repair can inspect the failure in the room, which is still on disk.
+                let report =
+                    cx.read(".harnessgym/runs/test-run/iterations/1/qualification/attempt_1/qualification.json");
+                let report: Value = serde_json::from_str(&report.unwrap()).unwrap();
+                let room = Utf8Path::new(report["fresh_workspace"].as_str().unwrap());
+                assert!(room.join(MCP).is_file(), "the room is kept for the repair to inspect");
+                build_server(cx, true);
+            } else {
+                build_server(cx, false);
+            }
+        })
+        .arc();
+    let done = run(request(&ws), &agent).await;
+
+    // build_tooling twice: the build and one repair, resuming the build's session.
+    assert_eq!(agent.phases_of(1), [Phase::Attempt, Phase::Reflection, Phase::Build, Phase::Build]);
+    let calls = agent.calls();
+    assert_eq!(calls[3].session_id, calls[2].session_id);
+    assert_eq!(calls[3].phase_dir, done.iteration_dir(1).join("repair_1"));
+    assert!(calls[3].prompt.contains("repair attempt 1") && calls[3].prompt.contains("expected 42, got 41"));
+
+    // The artifact: qualified, no quarantine.
+    let e = entry(&ws, MCP);
+    assert_eq!(e["metadata"]["qualification"]["status"], "passed");
+    assert_eq!(e["metadata"]["qualification"]["iteration"], 1);
+    assert!(e["metadata"].get("quarantine").is_none() && e["metadata"].get("quarantined").is_none());
+
+    // The post-build activation gate in the workspace: passed, the server's tools active (the
+    // reference's test server had 1 tool; the fixture server has 3).
+    let after = read_json(&done.iteration_dir(1).join("post_build_activation.json"));
+    assert_eq!(after["quality_gate"]["status"], "passed", "{after}");
+    assert_eq!(after["quality_gate"]["active_mcp_count"], 1);
+    assert_eq!(after["quality_gate"]["active_tool_count"], 3);
+
+    // result.json and the summary.
+    let result = done.result(1);
+    assert_eq!(result["artifact_qualification"]["status"], "passed");
+    assert_eq!(result["artifact_qualification"]["qualified_artifacts"], json!([MCP]));
+    assert_eq!(result["phases"]["repair_1"]["status"], "completed");
+    let rows = done.summary()["artifact_qualification"]["reports"].as_array().unwrap().clone();
+    let statuses: Vec<&str> = rows.iter().map(|r| r["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["failed", "passed"], "one summary row per attempt");
+    assert_eq!(rows[0]["failed_artifacts"], json!([MCP]));
+    assert_eq!(rows[1]["active_tool_count"], 3);
+    assert_eq!(rows[0]["fresh_workspace"], rows[1]["fresh_workspace"], "one room per run");
+    for (k, row) in rows.iter().enumerate() {
+        let path = done.iteration_dir(1).join(format!("qualification/attempt_{}/qualification.json", k + 1));
+        assert_eq!(row["report_path"], path.as_str());
+        assert!(path.is_file());
+    }
+    // The room is gone at the end; the template stays.
+    assert!(!room(&done).exists());
+    assert!(done.outcome.run_dir.join("qualification/workspace_template/task.md").is_file());
+    assert_eq!(done.summary()["artifact_qualification"]["template"]["files"], json!(["task.md"]));
+}
+
+#[tokio::test]
+async fn statement_60_q2_without_repairs_the_failing_server_is_quarantined_and_hidden() {
+    let ws = Ws::new();
+    let agent =
+        ScriptedAgent::new().on_every(Phase::Attempt, blocked).on(Phase::Build, 1, |cx| build_server(cx, false)).arc();
+    let req = RunRequest { iterations: 2, artifact_repair_attempts: 0, ..request(&ws) };
+    let done = run(req, &agent).await;
+
+    assert_eq!(agent.phases_of(1), [Phase::Attempt, Phase::Reflection, Phase::Build], "no repair");
+    let e = entry(&ws, MCP);
+    assert_eq!(e["metadata"]["quarantined"], true);
+    assert_eq!(e["metadata"]["quarantine"]["status"], "quarantined");
+    let reason = e["metadata"]["quarantine"]["reason"].as_str().unwrap();
+    assert!(reason.contains("self-test exited 1"), "its own failure reason: {reason}");
+    let q = &done.result(1)["artifact_qualification"];
+    assert_eq!(q["status"], "failed");
+    assert_eq!(q["quarantined_artifacts"], json!([MCP]));
+
+    let prompt = done.iteration_text(2, "attempt.prompt.txt");
+    assert!(prompt.contains("quarantined artifact(s) are hidden"), "{prompt}");
+    assert!(!prompt.contains(&format!("- mcp: {MCP}")), "{prompt}");
+    // Not activated for the next session either.
+    let before_2 = read_json(&done.iteration_dir(2).join("activation.json"));
+    assert_eq!(before_2["mcp_servers"], json!([]));
+    assert_eq!(before_2["quarantined_artifacts"][0]["path"], MCP);
+}
+
+#[tokio::test]
+async fn statement_61_q3_old_broken_artifact_neither_fails_nor_quarantines_healthy_new_ones() {
+    // Deliberately different (decisions.md "Qualification"): verdicts are per artifact. The
+    // reference re-tested the old server, failed the iteration and quarantined the new tool.
+    let ws = Ws::new();
+    let agent = ScriptedAgent::new()
+        .on_every(Phase::Attempt, blocked)
+        .on(Phase::Build, 1, |cx| build_server(cx, false))
+        .on(Phase::Build, 2, |cx| cx.write(".harnessgym/tools/probe.py", "print('probe')\n"))
+        .arc();
+    let req = RunRequest { iterations: 3, artifact_repair_attempts: 0, ..request(&ws) };
+    let done = run(req, &agent).await;
+
+    let old = entry(&ws, MCP);
+    assert_eq!(old["metadata"]["quarantine"]["iteration"], 1, "quarantined by iteration 1 …");
+    let first_report = old["metadata"]["quarantine"]["report_path"].as_str().unwrap().to_owned();
+    assert!(first_report.contains("/iterations/1/"), "… and not re-quarantined later: {first_report}");
+
+    let second = &done.result(2)["artifact_qualification"];
+    assert_eq!(second["status"], "passed", "{second}");
+    assert_eq!(second["failed_artifacts"], json!([]), "the old server is not blamed");
+    assert!(second.get("quarantined_artifacts").is_none());
+    let old_verdict = second["verdicts"].as_array().unwrap().iter().find(|v| v["path"] == MCP).unwrap();
+    assert_eq!((old_verdict["status"].as_str(), old_verdict["counted"].as_bool()), (Some("failed"), Some(false)));
+    let probe = entry(&ws, ".harnessgym/tools/probe.py");
+    assert_eq!(probe["metadata"]["qualification"]["status"], "passed");
+    assert!(probe["metadata"].get("quarantined").is_none());
+
+    // Iteration 3 built nothing: nothing quarantined, the report passes.
+    let third = &done.result(3)["artifact_qualification"];
+    assert_eq!(third["status"], "passed");
+    assert_eq!(third["failed_artifacts"], json!([]));
+    let rows = done.summary()["artifact_qualification"]["reports"].as_array().unwrap().clone();
+    let statuses: Vec<&str> = rows.iter().map(|r| r["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["failed", "passed", "passed"]);
+}
+
+#[tokio::test]
+async fn statement_64_fake_demo_run_has_one_gate_row_no_best_score_and_one_passed_qualification() {
+    let example = Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/numerical-debug");
+    let ws = Ws::new();
+    for name in ["numerics.py", "task.md", "verifier.py"] {
+        std::fs::copy(example.join(name), ws.path(name)).unwrap();
+    }
+    let req = RunRequest { iterations: 2, task: Some(ws.path("task.md").to_string()), task_text: None, ..request(&ws) };
+    let done = execute(build_run(req, Arc::new(FakeRunner))).await;
+
+    let summary = done.summary();
+    let gates = summary["harness_quality_gates"].as_array().unwrap();
+    assert_eq!(gates.len(), 1, "{gates:?}");
+    assert_eq!(gates[0]["iteration"], 1);
+    assert_eq!(summary["best_score"], Value::Null);
+    let rows = summary["artifact_qualification"]["reports"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["status"], "passed");
+    assert_eq!(rows[0]["iteration"], 1);
+    assert_eq!(entry(&ws, PROBE_PATH)["metadata"]["qualification"]["status"], "passed");
+    let template = &summary["artifact_qualification"]["template"];
+    assert_eq!(template["files"], json!(["numerics.py", "task.md", "verifier.py"]));
+}
+
+#[tokio::test]
+async fn the_room_is_removed_at_the_end_unless_kept() {
+    for keep in [false, true] {
+        let ws = Ws::new();
+        let agent = ScriptedAgent::new()
+            .on(Phase::Attempt, 1, blocked)
+            .on(Phase::Build, 1, |cx| cx.write(".harnessgym/tools/probe.py", "print(1)\n"))
+            .arc();
+        let done = run(RunRequest { keep_qualification_rooms: keep, ..request(&ws) }, &agent).await;
+        assert_eq!(done.result(1)["artifact_qualification"]["status"], "passed");
+        assert_eq!(room(&done).exists(), keep, "keep = {keep}");
+        if keep {
+            assert!(room(&done).join(".harnessgym/tools/probe.py").is_file(), "a kept room holds real files");
+        }
+        let config = read_json(&done.outcome.run_dir.join("run_config.json"));
+        assert_eq!(config["keep_qualification_rooms"], keep);
+    }
+}
+
+#[tokio::test]
+async fn the_room_is_removed_after_an_interrupt() {
+    let ws = Ws::new();
+    let (tx, rx) = watch::channel(false);
+    let tx = Arc::new(tx);
+    let agent = ScriptedAgent::new()
+        .on(Phase::Attempt, 1, blocked)
+        .on(Phase::Build, 1, move |cx| {
+            if is_repair(cx) {
+                // Ctrl-C arrives during the repair.
+                let _ = tx.send(true);
+            } else {
+                build_server(cx, false);
+            }
+        })
+        .arc();
+    let req = RunRequest { iterations: 2, ..request(&ws) };
+    let done = execute(build_run(req, agent.clone()).with_cancel(rx)).await;
+
+    assert!(done.outcome.interrupted);
+    assert_eq!(done.summary()["final_status"], "interrupted");
+    assert!(agent.phases_of(2).is_empty());
+    assert!(!room(&done).exists(), "removed after the interrupt too");
+}
+
+#[tokio::test]
+async fn qualification_off_makes_no_template_and_no_room() {
+    let ws = Ws::new();
+    let agent = ScriptedAgent::new()
+        .on(Phase::Attempt, 1, blocked)
+        .on(Phase::Build, 1, |cx| cx.write(".harnessgym/tools/probe.py", "print(1)\n"))
+        .arc();
+    let done =
+        run(RunRequest { qualify_artifacts: false, keep_qualification_rooms: true, ..request(&ws) }, &agent).await;
+    assert!(!done.outcome.run_dir.join("qualification").exists());
+    assert_eq!(done.summary()["artifact_qualification"], json!({"template": null, "reports": []}));
+}

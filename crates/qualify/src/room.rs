@@ -1,0 +1,77 @@
+//! The clean workspace template and the room made from it.
+//!
+//! The template is captured once, at run start, with the workspace's copy policy, so
+//! qualification always tests against the original task files. A run has one room: made with
+//! `copy_tree` the first time, brought back to the template with `restore` before every later
+//! use (rooms hold real files, so a self-test that scribbled on the task files is undone), kept
+//! until the run ends so a repair can inspect the failure, then removed.
+
+use camino::{Utf8Path, Utf8PathBuf};
+use harnessgym_snapshot::CopyPolicy;
+use harnessgym_types::qualification::TemplateReport;
+use harnessgym_types::timefmt::utc_now;
+
+use crate::QualifyError;
+use crate::bundle::{BUNDLE_DIR, remove_any};
+
+/// `<run dir>/qualification/workspace_template`.
+pub fn template_dir(run_dir: &Utf8Path) -> Utf8PathBuf {
+    run_dir.join("qualification/workspace_template")
+}
+
+/// `<run dir>/qualification/room`.
+pub fn room_dir(run_dir: &Utf8Path) -> Utf8PathBuf {
+    run_dir.join("qualification/room")
+}
+
+/// What activation writes at the top of a room; the copy policy excludes these names, so a
+/// restore never touches them and the room is cleared of them explicitly.
+const ROOM_STATE: [&str; 4] = [BUNDLE_DIR, ".codex", ".agents", ".claude"];
+
+/// Captures `workspace` into `template` (replacing it) under `policy`.
+pub fn capture_template(
+    workspace: &Utf8Path,
+    template: &Utf8Path,
+    policy: &CopyPolicy,
+) -> Result<TemplateReport, QualifyError> {
+    let tree = harnessgym_snapshot::capture(workspace, template, policy)?;
+    Ok(TemplateReport {
+        created_at: utc_now(),
+        workspace: workspace.to_string(),
+        template_path: template.to_string(),
+        file_count: tree.file_count,
+        files: tree.files,
+        extra: Default::default(),
+    })
+}
+
+/// How a room was made ready.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RoomState {
+    /// Copied from the template (first use).
+    Created,
+    /// Restored from the template in place (later uses).
+    Restored,
+}
+
+/// Makes `room` equal to `template` with no bundle and no activation output in it.
+pub fn prepare_room(template: &Utf8Path, room: &Utf8Path, policy: &CopyPolicy) -> Result<RoomState, QualifyError> {
+    let exists = std::fs::symlink_metadata(room).is_ok_and(|m| m.is_dir());
+    let state = if exists {
+        harnessgym_snapshot::restore(template, room, policy)?;
+        RoomState::Restored
+    } else {
+        harnessgym_snapshot::copy_tree(template, room, policy)?;
+        RoomState::Created
+    };
+    for name in ROOM_STATE {
+        let path = room.join(name);
+        remove_any(path.as_std_path()).map_err(|source| QualifyError::Io { path, source })?;
+    }
+    Ok(state)
+}
+
+/// Removes a room (nothing to do when it is gone already).
+pub fn remove_room(room: &Utf8Path) -> Result<(), QualifyError> {
+    remove_any(room.as_std_path()).map_err(|source| QualifyError::Io { path: room.to_owned(), source })
+}

@@ -1,0 +1,316 @@
+//! The `command` runner: any agent CLI described by a small TOML profile (`--runner-profile`).
+//!
+//! ```toml
+//! program = "codex"
+//! fresh = ["exec", "--json", "--skip-git-repo-check", "-"]
+//! resume = ["exec", "--json", "--skip-git-repo-check", "resume", "{session_id}", "-"]
+//! prompt = "stdin"            # "stdin" (default) or "argument": replaces "{prompt}" in the argv
+//! agent = "Codex"             # the name used in prompts and messages
+//! env = { SOME_VAR = "value" }
+//!
+//! [output]                    # stdout is JSON Lines; each rule: the last matching event wins
+//! session_id = { when = { "/type" = "thread.started" }, pointer = "/thread_id" }
+//! final_message = { when = { "/type" = "item.completed", "/item/type" = "agent_message" }, pointer = "/item/text" }
+//! error = { when = { "/type" = "turn.failed" }, pointer = "/error/message" }
+//! input_tokens = { when = { "/type" = "turn.completed" }, pointer = "/usage/input_tokens" }
+//! cached_input_tokens = { when = { "/type" = "turn.completed" }, pointer = "/usage/cached_input_tokens" }
+//! output_tokens = { when = { "/type" = "turn.completed" }, pointer = "/usage/output_tokens" }
+//! cost_usd = { when = { "/type" = "result" }, pointer = "/total_cost_usd" }
+//! ```
+//!
+//! `{session_id}`, `{workspace}` and `{prompt_file}` are replaced in `fresh`/`resume`. Profiles
+//! equivalent to the native adapters ship in `profiles/`.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use camino::Utf8Path;
+use harnessgym_types::runner::{RunnerResult, Usage};
+use serde_json::Value;
+use toml_edit::{DocumentMut, Item};
+
+use crate::agent_cli::{Invocation, Parsed, finish, missing_session, read_stdout, run_cli};
+use crate::{PhaseFiles, PhaseRequest, Runner, RunnerKind};
+
+/// Largest prompt a profile may put into argv (Linux caps one argument at 128 KiB).
+const ARGV_PROMPT_LIMIT: usize = 100 * 1024;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rule {
+    pub when: Vec<(String, String)>,
+    pub pointer: String,
+}
+
+impl Rule {
+    fn pick<'a>(&self, event: &'a Value) -> Option<&'a Value> {
+        let matches = self.when.iter().all(|(p, want)| event.pointer(p).and_then(Value::as_str) == Some(want.as_str()));
+        if matches { event.pointer(&self.pointer).filter(|v| !v.is_null()) } else { None }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum PromptMode {
+    Stdin,
+    Argument,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Profile {
+    pub program: String,
+    pub fresh: Vec<String>,
+    pub resume: Vec<String>,
+    pub prompt: PromptMode,
+    pub agent: String,
+    pub env: Vec<(String, String)>,
+    pub rules: BTreeMap<String, Rule>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("runner profile {path}: {message}")]
+pub struct ProfileError {
+    pub path: String,
+    pub message: String,
+}
+
+const RULE_NAMES: [&str; 7] =
+    ["session_id", "final_message", "error", "input_tokens", "cached_input_tokens", "output_tokens", "cost_usd"];
+
+fn strings(item: Option<&Item>, key: &str) -> Result<Vec<String>, String> {
+    let Some(array) = item.and_then(Item::as_array) else { return Err(format!("`{key}` must be an array of strings")) };
+    array
+        .iter()
+        .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| format!("`{key}` must hold only strings")))
+        .collect()
+}
+
+impl Profile {
+    pub fn parse(path: &str, text: &str) -> Result<Self, ProfileError> {
+        let err = |message: String| ProfileError { path: path.to_owned(), message };
+        let doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| err(e.to_string()))?;
+        let program =
+            doc.get("program").and_then(Item::as_str).ok_or_else(|| err("`program` (string) is required".into()))?;
+        let fresh = strings(doc.get("fresh"), "fresh").map_err(err)?;
+        let resume = strings(doc.get("resume"), "resume").map_err(err)?;
+        let prompt = match doc.get("prompt").and_then(Item::as_str).unwrap_or("stdin") {
+            "stdin" => PromptMode::Stdin,
+            "argument" => PromptMode::Argument,
+            other => return Err(err(format!("`prompt` must be \"stdin\" or \"argument\", not {other:?}"))),
+        };
+        if prompt == PromptMode::Argument && !fresh.iter().chain(&resume).any(|a| a.contains("{prompt}")) {
+            return Err(err("`prompt = \"argument\"` needs a \"{prompt}\" placeholder in `fresh` and `resume`".into()));
+        }
+        if !resume.iter().any(|a| a.contains("{session_id}")) {
+            return Err(err("`resume` must contain the \"{session_id}\" placeholder".into()));
+        }
+        let env = match doc.get("env") {
+            None => Vec::new(),
+            Some(item) => item
+                .as_table_like()
+                .ok_or_else(|| err("`env` must be a table of strings".into()))?
+                .iter()
+                .map(|(k, v)| {
+                    v.as_str()
+                        .map(|s| (k.to_owned(), s.to_owned()))
+                        .ok_or_else(|| err(format!("env.{k} must be a string")))
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        let mut rules = BTreeMap::new();
+        if let Some(output) = doc.get("output").and_then(Item::as_table_like) {
+            for (name, item) in output.iter() {
+                if !RULE_NAMES.contains(&name) {
+                    return Err(err(format!("unknown output rule `{name}` (known: {})", RULE_NAMES.join(", "))));
+                }
+                let table = item.as_table_like().ok_or_else(|| err(format!("output.{name} must be a table")))?;
+                let pointer = table
+                    .get("pointer")
+                    .and_then(Item::as_str)
+                    .ok_or_else(|| err(format!("output.{name}.pointer (a JSON pointer) is required")))?;
+                let when = match table.get("when").and_then(Item::as_table_like) {
+                    None => Vec::new(),
+                    Some(w) => w
+                        .iter()
+                        .map(|(k, v)| {
+                            v.as_str()
+                                .map(|s| (k.to_owned(), s.to_owned()))
+                                .ok_or_else(|| err(format!("output.{name}.when values must be strings")))
+                        })
+                        .collect::<Result<_, _>>()?,
+                };
+                rules.insert(name.to_owned(), Rule { when, pointer: pointer.to_owned() });
+            }
+        }
+        Ok(Self {
+            program: program.to_owned(),
+            fresh,
+            resume,
+            prompt,
+            agent: doc.get("agent").and_then(Item::as_str).unwrap_or("the agent").to_owned(),
+            env,
+            rules,
+        })
+    }
+
+    pub fn load(path: &Utf8Path) -> Result<Self, ProfileError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ProfileError { path: path.to_string(), message: format!("cannot be read: {e}") })?;
+        Self::parse(path.as_str(), &text)
+    }
+
+    /// Applies the output rules to JSON Lines stdout.
+    pub fn parse_output(&self, stdout: &str) -> Parsed {
+        let mut found: BTreeMap<&str, Value> = BTreeMap::new();
+        for line in stdout.lines().map(str::trim).filter(|l| l.starts_with('{')) {
+            let Ok(event) = serde_json::from_str::<Value>(line) else { continue };
+            for (name, rule) in &self.rules {
+                if let Some(v) = rule.pick(&event) {
+                    found.insert(name, v.clone());
+                }
+            }
+        }
+        let text = |k: &str| found.get(k).map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()));
+        let number = |k: &str| found.get(k).and_then(Value::as_u64);
+        let usage = ["input_tokens", "cached_input_tokens", "output_tokens"]
+            .iter()
+            .any(|k| found.contains_key(k))
+            .then(|| Usage {
+                input_tokens: number("input_tokens"),
+                cached_input_tokens: number("cached_input_tokens"),
+                output_tokens: number("output_tokens"),
+            });
+        Parsed {
+            session_id: text("session_id"),
+            final_message: text("final_message"),
+            usage,
+            cost_usd: found.get("cost_usd").and_then(Value::as_f64),
+            error: text("error"),
+            transcript_lines: vec![format!("profile_program: {}", self.program)],
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct CommandRunner {
+    pub profile: Profile,
+}
+
+impl CommandRunner {
+    pub fn new(profile: Profile) -> Self {
+        Self { profile }
+    }
+
+    /// The argv of a phase, or why it cannot be built.
+    pub fn args(&self, request: &PhaseRequest, prompt_file: &Utf8Path) -> Result<Vec<String>, String> {
+        let template = if request.phase == crate::Phase::Attempt { &self.profile.fresh } else { &self.profile.resume };
+        if self.profile.prompt == PromptMode::Argument && request.prompt.len() > ARGV_PROMPT_LIMIT {
+            return Err(format!(
+                "the prompt is {} bytes, too long for one argument; use prompt = \"stdin\" or \"{{prompt_file}}\" in the profile",
+                request.prompt.len()
+            ));
+        }
+        Ok(template
+            .iter()
+            .map(|a| {
+                a.replace("{session_id}", request.session_id.as_deref().unwrap_or(""))
+                    .replace("{workspace}", request.workspace.as_str())
+                    .replace("{prompt_file}", prompt_file.as_str())
+                    .replace("{prompt}", &request.prompt)
+            })
+            .collect())
+    }
+}
+
+#[async_trait]
+impl Runner for CommandRunner {
+    fn kind(&self) -> RunnerKind {
+        RunnerKind::Command
+    }
+
+    async fn run_phase(&self, request: PhaseRequest) -> RunnerResult {
+        let agent = self.profile.agent.clone();
+        if let Some(short) = missing_session(&request, &agent) {
+            return short;
+        }
+        let files = PhaseFiles::new(&request.phase_dir, request.phase);
+        let args = match self.args(&request, &files.prompt) {
+            Ok(a) => a,
+            Err(message) => {
+                let _ = PhaseFiles::write(&files.prompt, &request.prompt);
+                let _ = PhaseFiles::write(&files.stderr, &format!("{message}\n"));
+                let _ = PhaseFiles::write(&files.stdout, "");
+                let _ = PhaseFiles::write(&files.transcript, &format!("command: <not run>\nmessage: {message}\n"));
+                return crate::agent_cli::result_record(
+                    &request,
+                    &files,
+                    crate::PhaseStatus::Failed,
+                    None,
+                    false,
+                    0.0,
+                    request.session_id.clone(),
+                    message,
+                    None,
+                    None,
+                );
+            }
+        };
+        let invocation = Invocation {
+            program: self.profile.program.clone(),
+            args,
+            env: self.profile.env.clone(),
+            env_remove: Vec::new(),
+            prompt_on_stdin: self.profile.prompt == PromptMode::Stdin,
+        };
+        let raw = run_cli(&request, &files, &invocation).await;
+        let parsed = self.profile.parse_output(&read_stdout(&files.stdout));
+        finish(&request, &files, &invocation, raw, parsed, &agent, "check `program` in the runner profile")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CODEX: &str = include_str!("../profiles/codex.toml");
+    const CLAUDE: &str = include_str!("../profiles/claude.toml");
+
+    #[test]
+    fn shipped_codex_profile_parses_codex_events_like_the_native_adapter() {
+        let p = Profile::parse("codex.toml", CODEX).unwrap();
+        let out = concat!(
+            "{\"type\":\"thread.started\",\"thread_id\":\"t-1\"}\n",
+            "{\"type\":\"item.completed\",\"item\":{\"type\":\"agent_message\",\"text\":\"DONE\"}}\n",
+            "{\"type\":\"turn.completed\",\"usage\":{\"input_tokens\":4,\"cached_input_tokens\":1,\"output_tokens\":2}}\n",
+        );
+        let parsed = p.parse_output(out);
+        let native = crate::exec::parse_events(out);
+        assert_eq!(parsed.session_id, native.session_id);
+        assert_eq!(parsed.final_message, native.final_message);
+        assert_eq!(parsed.usage, native.usage);
+    }
+
+    #[test]
+    fn shipped_claude_profile_parses_stream_json_like_the_native_adapter() {
+        let p = Profile::parse("claude.toml", CLAUDE).unwrap();
+        let out = "{\"type\":\"system\",\"subtype\":\"init\",\"session_id\":\"s\"}\n{\"type\":\"result\",\"subtype\":\"success\",\"result\":\"OK\",\"session_id\":\"s\",\"total_cost_usd\":0.5,\"usage\":{\"input_tokens\":3,\"cache_read_input_tokens\":1,\"output_tokens\":2}}\n";
+        let parsed = p.parse_output(out);
+        let native = crate::claude::parse_stream(out);
+        assert_eq!(parsed.session_id, native.session_id);
+        assert_eq!(parsed.final_message, native.final_message);
+        assert_eq!(parsed.usage, native.usage);
+        assert_eq!(parsed.cost_usd, native.cost_usd);
+    }
+
+    #[test]
+    fn bad_profiles_name_the_file_and_the_problem() {
+        let e = Profile::parse("p.toml", "fresh = []\nresume = []").unwrap_err();
+        assert_eq!(e.to_string(), "runner profile p.toml: `program` (string) is required");
+        let e = Profile::parse("p.toml", "program = \"x\"\nfresh = []\nresume = [\"r\"]").unwrap_err();
+        assert!(e.to_string().contains("{session_id}"));
+        let e = Profile::parse(
+            "p.toml",
+            "program=\"x\"\nfresh=[]\nresume=[\"{session_id}\"]\n[output]\nbogus={pointer=\"/a\"}",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("unknown output rule `bogus`"));
+    }
+}

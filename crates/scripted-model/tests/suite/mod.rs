@@ -1,0 +1,5 @@
+mod anthropic;
+mod clients;
+mod openai;
+mod server;
+mod support;
