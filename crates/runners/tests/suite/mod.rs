@@ -1,1 +1,2 @@
+mod endpoint_down;
 mod fake_clis;
