@@ -8,5 +8,6 @@ mod optimization;
 mod output;
 mod qualify;
 mod real_clients;
+mod real_profiles;
 mod task_file;
 mod validation;
