@@ -36,10 +36,6 @@ fn toml_string(s: &str) -> String {
     Value::from(s).to_string()
 }
 
-fn toml_array(items: &[String]) -> String {
-    format!("[{}]", items.iter().map(|s| toml_string(s)).collect::<Vec<_>>().join(", "))
-}
-
 /// The shipped profile with `program`, extra leading args and env swapped in.
 fn adapted_profile(shipped: &str, program: &Path, extra_args: &[String], env: &[(String, String)]) -> String {
     let mut out = String::new();
