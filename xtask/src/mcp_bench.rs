@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -121,8 +122,8 @@ pub fn bench_mcp(root: &Path, args: &[String]) -> anyhow::Result<()> {
     let number = |name: &str, default: usize| -> anyhow::Result<usize> {
         flag(args, name).map_or(Ok(default), |v| v.parse().with_context(|| format!("{name} {v}")))
     };
-    let rounds = number("--rounds", 7)?;
-    let calls = number("--calls", 2000)?;
+    let rounds = number("--rounds", 9)?;
+    let calls = number("--calls", 3000)?;
     let payload = number("--payload", 64)?;
 
     super::run(Command::new("cargo").current_dir(root).args([
@@ -295,31 +296,39 @@ fn read_message(input: &mut impl BufRead, wire: Wire) -> anyhow::Result<Option<V
     }
 }
 
-/// Parses and re-encodes one message: what any relay must do at the least.
+/// Parses and re-encodes one message (what any relay must do at the least) and writes it with
+/// one `write`.
 fn write_message(output: &mut impl Write, wire: Wire, raw: &[u8]) -> anyhow::Result<()> {
     let value: Value = serde_json::from_slice(raw.trim_ascii()).context("invalid JSON")?;
     let body = serde_json::to_vec(&value)?;
-    match wire {
+    let message = match wire {
         Wire::Nd => {
-            output.write_all(&body)?;
-            output.write_all(b"\n")?;
+            let mut m = body;
+            m.push(b'\n');
+            m
         }
         Wire::Cl => {
-            write!(output, "Content-Length: {}\r\n\r\n", body.len())?;
-            output.write_all(&body)?;
+            let mut m = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
+            m.extend_from_slice(&body);
+            m
         }
-    }
+    };
+    output.write_all(&message)?;
     output.flush()?;
     Ok(())
 }
 
-fn pump(input: impl Read, output: impl Write, wire: Wire) -> anyhow::Result<()> {
-    let mut input = BufReader::new(input);
-    let mut output = std::io::BufWriter::new(output);
+fn pump(input: impl Read, mut output: impl Write, wire: Wire) -> anyhow::Result<()> {
+    let mut input = BufReader::with_capacity(64 * 1024, input);
     while let Some(raw) = read_message(&mut input, wire)? {
         write_message(&mut output, wire, &raw)?;
     }
     Ok(())
+}
+
+/// Our stdin or stdout as a plain file: no line buffering splitting a message into two writes.
+fn raw_fd(fd: std::os::fd::BorrowedFd<'_>) -> anyhow::Result<std::fs::File> {
+    Ok(std::fs::File::from(fd.try_clone_to_owned()?))
 }
 
 /// `xtask relay --framing nd|cl -- CMD…`: the bench's floor. Starts CMD and forwards every
@@ -336,8 +345,10 @@ pub fn relay(args: &[String]) -> anyhow::Result<()> {
         .context("starting CMD")?;
     let child_in = child.stdin.take().context("stdin")?;
     let child_out = child.stdout.take().context("stdout")?;
-    let back = std::thread::spawn(move || pump(child_out, std::io::stdout().lock(), wire));
-    let forward = pump(std::io::stdin().lock(), child_in, wire);
+    let stdout = raw_fd(std::io::stdout().as_fd())?;
+    let stdin = raw_fd(std::io::stdin().as_fd())?;
+    let back = std::thread::spawn(move || pump(child_out, stdout, wire));
+    let forward = pump(stdin, child_in, wire);
     // child_in was moved into pump and is closed now: the server sees EOF.
     let _ = child.wait();
     let _ = back.join();

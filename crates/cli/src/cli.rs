@@ -195,6 +195,24 @@ pub struct RunArgs {
     /// Post command timeout.
     #[arg(long, value_name = "DUR", default_value = "2m")]
     pub post_attempt_timeout: String,
+    /// Run the post command on this host (user@host) over ssh; the workspace is synced there with rsync and back.
+    #[arg(long, value_name = "HOST")]
+    pub post_attempt_remote: Option<String>,
+    /// Run the agent CLI itself on this host (user@host) over ssh; needs the CLI and harnessgym there.
+    #[arg(long, value_name = "HOST")]
+    pub runner_remote: Option<String>,
+    /// ssh port of the remote host [default: ssh's own, from ~/.ssh/config or 22].
+    #[arg(long, value_name = "N")]
+    pub remote_port: Option<u16>,
+    /// Directory of the workspace's copy on the remote host [default: ~/.harnessgym-remote/<workspace name>-<hash>].
+    #[arg(long, value_name = "DIR")]
+    pub remote_root: Option<String>,
+    /// Extra argument for ssh (also used by rsync); repeatable; use --remote-ssh-arg=-i for values starting with '-'.
+    #[arg(long, value_name = "ARG", action = clap::ArgAction::Append, allow_hyphen_values = true)]
+    pub remote_ssh_arg: Vec<String>,
+    /// harnessgym on the --runner-remote host, for the MCP proxy [default: found on the remote PATH].
+    #[arg(long, value_name = "PATH")]
+    pub remote_harnessgym: Option<String>,
     /// Open-ended optimisation: baseline, improved/verified statuses, best checkpoint.
     #[arg(long)]
     pub optimization_mode: bool,
@@ -267,6 +285,12 @@ impl RunArgs {
             artifact_repair_attempts: self.artifact_repair_attempts,
             keep_qualification_rooms: self.keep_qualification_rooms,
             attempt_only: false,
+            post_attempt_remote: self.post_attempt_remote,
+            runner_remote: self.runner_remote,
+            remote_port: self.remote_port,
+            remote_root: self.remote_root,
+            remote_ssh_args: self.remote_ssh_arg,
+            remote_harnessgym: self.remote_harnessgym,
         }
     }
 }

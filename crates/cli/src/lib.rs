@@ -53,11 +53,27 @@ pub(crate) async fn run(request: RunRequest) -> anyhow::Result<ExitCode> {
 
 async fn run_with(request: RunRequest, model_script: Option<String>) -> anyhow::Result<ExitCode> {
     let config = RunConfig::from_request(request, &current_dir()?)?;
+    if model_script.is_some() && config.runner_remote.is_some() {
+        anyhow::bail!(
+            "--model-script cannot be combined with --runner-remote: the scripted model server listens on 127.0.0.1 \
+             of this machine, which the agent CLI on the remote host cannot reach; rehearse locally, then drop \
+             --model-script for the remote run"
+        );
+    }
     let rehearsal = match &model_script {
         Some(path) => Some(rehearsal::Rehearsal::start(&config, &absolute_path(path)?).await?),
         None => None,
     };
-    let runner = make_runner(&config, rehearsal.as_ref())?;
+    let mut runner = make_runner(&config, rehearsal.as_ref())?;
+    if let Some(target) = &config.runner_remote {
+        use harnessgym_runners::remote::{RemoteAgentOptions, RemoteRunner};
+        let options = RemoteAgentOptions {
+            target: target.clone(),
+            local_harnessgym: mcp_cmds::harnessgym_bin()?,
+            remote_harnessgym: config.remote_harnessgym.clone(),
+        };
+        runner = Arc::new(RemoteRunner::new(runner, options));
+    }
     let (cancel_tx, cancel_rx) = watch::channel(false);
     let signal = Arc::new(std::sync::atomic::AtomicI32::new(0));
     spawn_signal_watcher(cancel_tx, Arc::clone(&signal))?;

@@ -1,6 +1,7 @@
 //! `activate`, `mcp-proxy` and `mcp-call`: thin wrappers over harnessgym-activation and
 //! harnessgym-mcp.
 
+use std::os::fd::AsFd;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -63,8 +64,12 @@ pub async fn mcp_proxy(args: McpProxyArgs) -> anyhow::Result<ExitCode> {
             .filter(|p| !p.is_empty())
             .map(Utf8PathBuf::from),
     };
-    // Plain blocking stdin/stdout: the proxy reads and writes them on threads of its own.
-    run_proxy(options, std::io::stdin(), std::io::stdout()).await?;
+    // Our stdin and stdout as plain files, read and written on the proxy's own threads: one
+    // `read`/`write` per message, without std's line buffering, which split every Content-Length
+    // message into two writes.
+    let stdin = std::fs::File::from(std::io::stdin().as_fd().try_clone_to_owned().context("duplicating stdin")?);
+    let stdout = std::fs::File::from(std::io::stdout().as_fd().try_clone_to_owned().context("duplicating stdout")?);
+    run_proxy(options, stdin, stdout).await?;
     Ok(ExitCode::SUCCESS)
 }
 

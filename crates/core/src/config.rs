@@ -3,6 +3,9 @@
 
 use camino::{Utf8Path, Utf8PathBuf};
 use harnessgym_artifacts::prompts::HarnessDepth;
+use harnessgym_proc::remote::{
+    RemoteHost, RemoteWorkspace, default_remote_dir, normalize_remote_dir, redact_ssh_args, validate_destination,
+};
 use harnessgym_runners::RunnerKind;
 use harnessgym_types::duration::{DurationError, parse_schedule, parse_timeout, scheduled_timeout};
 use harnessgym_types::run_config::RunConfigFile;
@@ -68,6 +71,18 @@ pub struct RunRequest {
     pub keep_qualification_rooms: bool,
     /// Compare trials: attempts only, no reflect/build/qualify.
     pub attempt_only: bool,
+    /// `--post-attempt-remote user@host`: the post command runs in a mirror on this host.
+    pub post_attempt_remote: Option<String>,
+    /// `--runner-remote user@host`: the agent CLI runs in a mirror on this host.
+    pub runner_remote: Option<String>,
+    /// `--remote-port`.
+    pub remote_port: Option<u16>,
+    /// `--remote-root` [default: `~/.harnessgym-remote/<workspace name>-<hash>`].
+    pub remote_root: Option<String>,
+    /// `--remote-ssh-arg` (repeatable).
+    pub remote_ssh_args: Vec<String>,
+    /// `--remote-harnessgym`: the harnessgym binary on the runner's host [default: its PATH].
+    pub remote_harnessgym: Option<String>,
 }
 
 impl Default for RunRequest {
@@ -109,6 +124,12 @@ impl Default for RunRequest {
             artifact_repair_attempts: 1,
             keep_qualification_rooms: false,
             attempt_only: false,
+            post_attempt_remote: None,
+            runner_remote: None,
+            remote_port: None,
+            remote_root: None,
+            remote_ssh_args: Vec::new(),
+            remote_harnessgym: None,
         }
     }
 }
@@ -141,6 +162,8 @@ pub enum ConfigError {
     Duration { flag: &'static str, reason: DurationError },
     #[error("path {0} is not valid UTF-8; use a UTF-8 path")]
     NonUtf8(String),
+    #[error("{flag}: {reason}")]
+    Remote { flag: &'static str, reason: String },
 }
 
 /// A validated run configuration.
@@ -183,6 +206,12 @@ pub struct RunConfig {
     pub qualify_artifacts: bool,
     pub artifact_repair_attempts: u32,
     pub keep_qualification_rooms: bool,
+    /// The post command runs in this remote mirror of the workspace (`--post-attempt-remote`).
+    pub post_attempt_remote: Option<RemoteWorkspace>,
+    /// The agent CLI runs in this remote mirror of the workspace (`--runner-remote`).
+    pub runner_remote: Option<RemoteWorkspace>,
+    /// The harnessgym binary on the runner's remote host (`None`: found on its PATH).
+    pub remote_harnessgym: Option<String>,
 }
 
 pub fn parse_runner(name: &str) -> Option<RunnerKind> {
@@ -223,6 +252,71 @@ fn normalize(path: &Utf8Path) -> Utf8PathBuf {
         }
     }
     out
+}
+
+/// The remote flags of a [`RunRequest`].
+struct RemoteFlags<'a> {
+    post_attempt_remote: &'a Option<String>,
+    runner_remote: &'a Option<String>,
+    remote_port: Option<u16>,
+    remote_root: &'a Option<String>,
+    remote_ssh_args: &'a [String],
+    remote_harnessgym: &'a Option<String>,
+}
+
+/// The remote mirrors of `--post-attempt-remote` / `--runner-remote` (same port, root and ssh
+/// arguments), after the checks that make their flags meaningful.
+fn remote_targets(
+    req: &RemoteFlags<'_>,
+    runner: RunnerKind,
+    has_post_command: bool,
+    workspace: &Utf8Path,
+) -> Result<(Option<RemoteWorkspace>, Option<RemoteWorkspace>), ConfigError> {
+    let err = |flag: &'static str, reason: String| ConfigError::Remote { flag, reason };
+    let post = req.post_attempt_remote.as_deref().filter(|h| !h.trim().is_empty());
+    let agent = req.runner_remote.as_deref().filter(|h| !h.trim().is_empty());
+    if post.is_none() && agent.is_none() {
+        let stray = [
+            (req.remote_port.is_some(), "--remote-port"),
+            (req.remote_root.is_some(), "--remote-root"),
+            (!req.remote_ssh_args.is_empty(), "--remote-ssh-arg"),
+            (req.remote_harnessgym.is_some(), "--remote-harnessgym"),
+        ];
+        if let Some((_, flag)) = stray.iter().find(|(set, _)| *set) {
+            return Err(err(flag, "only applies with --post-attempt-remote or --runner-remote user@host".into()));
+        }
+        return Ok((None, None));
+    }
+    if post.is_some() && !has_post_command {
+        return Err(err("--post-attempt-remote", "needs --post-attempt-command (the command to run there)".into()));
+    }
+    if agent.is_none() && req.remote_harnessgym.is_some() {
+        return Err(err("--remote-harnessgym", "only applies with --runner-remote".into()));
+    }
+    if agent.is_some() && runner == RunnerKind::Fake {
+        return Err(err(
+            "--runner-remote",
+            "needs an agent CLI runner (exec, claude or command); the fake runner runs nothing".into(),
+        ));
+    }
+    if req.remote_port == Some(0) {
+        return Err(err("--remote-port", "must be between 1 and 65535".into()));
+    }
+    let dir = match req.remote_root.as_deref() {
+        Some(raw) => normalize_remote_dir(raw).map_err(|reason| err("--remote-root", reason))?,
+        None => default_remote_dir(workspace),
+    };
+    let target = |flag: &'static str, destination: &str| {
+        validate_destination(destination).map_err(|reason| err(flag, reason))?;
+        let mut host = RemoteHost::new(destination);
+        host.port = req.remote_port;
+        host.ssh_args = req.remote_ssh_args.to_vec();
+        Ok(RemoteWorkspace { host, dir: dir.clone() })
+    };
+    Ok((
+        post.map(|h| target("--post-attempt-remote", h)).transpose()?,
+        agent.map(|h| target("--runner-remote", h)).transpose()?,
+    ))
 }
 
 impl RunConfig {
@@ -292,6 +386,21 @@ impl RunConfig {
             None => Vec::new(),
         };
         let post_attempt_timeout_seconds = dur("--post-attempt-timeout", &req.post_attempt_timeout)?;
+        let has_post_command = req.post_attempt_command.as_deref().is_some_and(|c| !c.trim().is_empty());
+        let (post_attempt_remote, runner_remote) = remote_targets(
+            &RemoteFlags {
+                post_attempt_remote: &req.post_attempt_remote,
+                runner_remote: &req.runner_remote,
+                remote_port: req.remote_port,
+                remote_root: &req.remote_root,
+                remote_ssh_args: &req.remote_ssh_args,
+                remote_harnessgym: &req.remote_harnessgym,
+            },
+            runner,
+            has_post_command,
+            &workspace,
+        )?;
+        let post_attempt_command = req.post_attempt_command.filter(|c| !c.trim().is_empty());
 
         Ok(Self {
             run_id: req.run_id,
@@ -323,13 +432,16 @@ impl RunConfig {
             task_state,
             attempt_only: req.attempt_only,
             harness_depth,
-            post_attempt_command: req.post_attempt_command.filter(|c| !c.trim().is_empty()),
+            post_attempt_command,
             post_attempt_timeout_seconds,
             optimization_mode: req.optimization_mode,
             restore_best: req.restore_best,
             qualify_artifacts: req.qualify_artifacts,
             artifact_repair_attempts,
             keep_qualification_rooms: req.keep_qualification_rooms,
+            post_attempt_remote,
+            runner_remote,
+            remote_harnessgym: req.remote_harnessgym.filter(|p| !p.trim().is_empty()),
         })
     }
 
@@ -381,8 +493,26 @@ impl RunConfig {
                 ("keep_qualification_rooms", serde_json::json!(self.keep_qualification_rooms)),
             ]
             .into_iter()
+            .chain(self.remote_entries())
             .map(|(k, v)| (k.to_owned(), v))
             .collect(),
         }
+    }
+
+    /// run_config.json keys of the remote flags, only when a remote host is used (ssh `SetEnv`
+    /// values are redacted: they may carry secrets).
+    fn remote_entries(&self) -> Vec<(&'static str, serde_json::Value)> {
+        let Some(any) = self.post_attempt_remote.as_ref().or(self.runner_remote.as_ref()) else {
+            return Vec::new();
+        };
+        let host = |t: &Option<RemoteWorkspace>| serde_json::json!(t.as_ref().map(|t| t.host.destination.clone()));
+        vec![
+            ("post_attempt_remote", host(&self.post_attempt_remote)),
+            ("runner_remote", host(&self.runner_remote)),
+            ("remote_port", serde_json::json!(any.host.port)),
+            ("remote_root", serde_json::json!(any.dir)),
+            ("remote_ssh_args", serde_json::json!(redact_ssh_args(&any.host.ssh_args))),
+            ("remote_harnessgym", serde_json::json!(self.remote_harnessgym)),
+        ]
     }
 }

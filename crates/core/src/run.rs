@@ -345,6 +345,7 @@ impl Loop {
                     prefix,
                     timeout: Duration::from_secs(cfg.post_attempt_timeout_seconds),
                     score_key: &cfg.post_attempt_score_key,
+                    remote: cfg.post_attempt_remote.as_ref(),
                 },
                 cancel,
             )

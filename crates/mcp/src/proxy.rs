@@ -157,15 +157,53 @@ fn id_key(id: &Value) -> String {
     id.to_string()
 }
 
+/// [`encode`]'s bytes, serialised straight into the buffer (`Value`'s `Display`, which `encode`
+/// uses, goes through `fmt::Write` and costs the proxy several µs a message).
+fn frame(framing: Framing, message: &Value) -> Vec<u8> {
+    let Ok(body) = serde_json::to_vec(message) else { return encode(framing, message) };
+    match framing {
+        Framing::Ndjson => {
+            let mut out = body;
+            out.push(b'\n');
+            out
+        }
+        Framing::ContentLength => {
+            let mut out = Vec::with_capacity(body.len() + 32);
+            out.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+            out.extend_from_slice(&body);
+            out
+        }
+    }
+}
+
+/// Counts bytes instead of keeping them.
+struct ByteCount(usize);
+
+impl Write for ByteCount {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 += bytes.len();
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The length of `v` as compact, sorted-key JSON (serde_json's map is sorted: no
+/// preserve_order), without building the text.
 fn sorted_compact_len(v: &Value) -> usize {
-    // serde_json's map is sorted (no preserve_order), so to_string is the sorted compact form.
-    v.to_string().len()
+    let mut count = ByteCount(0);
+    let _ = serde_json::to_writer(&mut count, v);
+    count.0
 }
 
 fn call_info(message: &Value) -> CallInfo {
     let params = message.get("params");
-    let arguments = params.and_then(|p| p.get("arguments")).filter(|a| a.is_object()).cloned().unwrap_or(json!({}));
-    let mut argument_keys: Vec<String> = arguments.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+    // A non-object counts as `{}`.
+    let arguments = params.and_then(|p| p.get("arguments")).filter(|a| a.is_object());
+    let mut argument_keys: Vec<String> =
+        arguments.and_then(Value::as_object).map(|o| o.keys().cloned().collect()).unwrap_or_default();
     argument_keys.sort();
     CallInfo {
         created_at: harnessgym_types::timefmt::utc_now_micros(),
@@ -174,7 +212,7 @@ fn call_info(message: &Value) -> CallInfo {
             .map(|n| n.as_str().map(str::to_owned).unwrap_or_else(|| n.to_string()))
             .unwrap_or_default(),
         argument_keys,
-        argument_json_bytes: sorted_compact_len(&arguments),
+        argument_json_bytes: arguments.map_or(2, sorted_compact_len),
         request_id: message.get("id").cloned().unwrap_or(Value::Null),
     }
 }
@@ -194,7 +232,8 @@ impl Telemetry {
             .and_then(|e| e.get("message"))
             .map(|m| m.as_str().map(str::to_owned).unwrap_or_else(|| m.to_string()))
             .unwrap_or_default();
-        let result = error.or_else(|| reply.get("result")).cloned().unwrap_or(Value::Null);
+        // An absent result counts as `null`.
+        let result_json_bytes = error.or_else(|| reply.get("result")).map_or(4, sorted_compact_len);
         let is_error = reply.get("result").and_then(|r| r.get("isError")) == Some(&Value::Bool(true));
         let line = json!({
             "created_at": call.created_at,
@@ -208,22 +247,30 @@ impl Telemetry {
             "error_message": error_message,
             "argument_keys": call.argument_keys,
             "argument_json_bytes": call.argument_json_bytes,
-            "result_json_bytes": sorted_compact_len(&result),
+            "result_json_bytes": result_json_bytes,
             "is_error": is_error,
         });
-        let mut text = line.to_string();
-        text.push('\n');
-        if let Err(e) = append(&self.path, text.as_bytes()) {
+        let mut text = serde_json::to_vec(&line).unwrap_or_default();
+        text.push(b'\n');
+        if let Err(e) = append(&self.path, &text) {
             tracing::warn!("harnessgym mcp-proxy could not write MCP telemetry to {}: {e}", self.path);
         }
     }
 }
 
+/// Opened per line (the file may be moved or removed between calls); its directory is created
+/// only when missing.
 fn append(path: &Utf8Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    let open = || std::fs::OpenOptions::new().create(true).append(true).open(path);
+    let mut file = match open() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            open()?
+        }
+        other => other?,
+    };
     file.write_all(bytes)
 }
 
@@ -274,7 +321,7 @@ impl Shared {
         if out.broken {
             return;
         }
-        let bytes = encode(out.framing, message);
+        let bytes = frame(out.framing, message);
         if out.out.write_all(&bytes).and_then(|()| out.out.flush()).is_err() {
             tracing::debug!("harnessgym mcp-proxy: the client stopped reading");
             out.broken = true;
@@ -443,7 +490,7 @@ fn client_loop(shared: &Shared, mut client_in: impl Read, server_in: File, serve
                         continue;
                     }
                     let Some(w) = server_in.as_mut() else { continue };
-                    let bytes = encode(server_framing, &message);
+                    let bytes = frame(server_framing, &message);
                     if w.write_all(&bytes).and_then(|()| w.flush()).is_err() {
                         // The server closed its stdin or died: what is pending is answered by the
                         // timer or when the server's stdout closes.
@@ -570,7 +617,10 @@ fn timer_loop(shared: &Shared) {
             state = lock(&shared.state);
             continue;
         }
-        state.wake_at = state.pending.values().filter_map(|p| p.deadline).min();
+        // With nothing pending, keep the planned wake-up: sleeping "until notified" would make
+        // every next request wake this thread (one context switch per call).
+        let next = state.pending.values().filter_map(|p| p.deadline).min();
+        state.wake_at = next.or(state.wake_at.filter(|w| *w > now));
         state = match state.wake_at {
             Some(at) => {
                 shared

@@ -42,6 +42,9 @@
 //!   an unwritable output file). A child that runs and fails is an
 //!   [`Outcome`], not an error.
 //!
+//! The same contract on a remote host, over the system `ssh` and `rsync` (workspace mirrored,
+//! remote process group killed on timeout): [`remote`], [`run_remote`].
+//!
 //! Worst-case time for `run` after the timeout fires is roughly
 //! `kill_grace + drain_after_exit + 2 s`.
 //!
@@ -61,11 +64,15 @@ mod files;
 mod group;
 mod piped;
 mod pump;
+pub mod remote;
 mod run;
 mod spec;
+#[cfg(feature = "test-sshd")]
+pub mod test_sshd;
 
 pub use error::ProcError;
 pub use files::{append_note, read_capped, read_capped_lossy};
 pub use piped::{DEFAULT_STDERR_TAIL_BYTES, PipedChild, PipedSpec, spawn_piped};
+pub use remote::{RemoteError, RemoteHost, RemoteOutcome, RemoteSpec, RemoteWorkspace, run_remote};
 pub use run::{run, run_with_cancel};
 pub use spec::{CommandSpec, DEFAULT_DRAIN_AFTER_EXIT, DEFAULT_KILL_GRACE, Outcome, StdinSource};

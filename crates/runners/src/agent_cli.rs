@@ -102,6 +102,10 @@ pub fn result_record(
 /// Runs the CLI with the prompt on stdin (never argv: bug B8), in its own process group, output
 /// streamed to the phase files; a timeout or cancel kills the whole group.
 pub async fn run_cli(request: &PhaseRequest, files: &PhaseFiles, invocation: &Invocation) -> RawRun {
+    // Inside a `RemoteRunner` phase the CLI runs on the remote host instead.
+    if let Some(remote) = crate::remote::current() {
+        return remote.run_cli(request, files, invocation).await;
+    }
     let started = Instant::now();
     let _ = PhaseFiles::write(&files.prompt, &request.prompt);
     let mut spec = CommandSpec::new(

@@ -9,5 +9,6 @@ mod output;
 mod qualify;
 mod real_clients;
 mod real_profiles;
+mod remote;
 mod task_file;
 mod validation;

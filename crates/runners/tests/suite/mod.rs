@@ -1,2 +1,3 @@
 mod endpoint_down;
 mod fake_clis;
+mod remote;
