@@ -27,6 +27,18 @@ pub enum Command {
     McpCall(McpCallArgs),
     /// Qualify a hand-built .harnessgym bundle in a clean room made from a task directory.
     Qualify(QualifyArgs),
+    /// Free disk space: remove snapshot-store objects that no snapshot (checkpoint, template, task state) uses.
+    Gc(GcArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Workspace whose .harnessgym/store is collected.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub workspace: String,
+    /// Report what would be removed without removing anything.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

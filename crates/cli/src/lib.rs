@@ -3,6 +3,7 @@
 
 pub mod cli;
 mod demo;
+mod gc_cmd;
 mod mcp_cmds;
 mod qualify_cmd;
 mod rehearsal;
@@ -32,6 +33,7 @@ pub async fn main_with(cli: Cli) -> ExitCode {
         Command::McpProxy(args) => mcp_cmds::mcp_proxy(args).await,
         Command::McpCall(args) => mcp_cmds::mcp_call(args).await,
         Command::Qualify(args) => qualify_cmd::qualify(args).await,
+        Command::Gc(args) => gc_cmd::gc(&args),
     };
     match result {
         Ok(code) => code,

@@ -186,9 +186,11 @@ impl Loop {
         // ones that happen before there is a run to summarise.
         if let Some(policy) = &task_state_policy {
             let snapshot = reg::harness_dir(&ws).join("task_state/initial");
-            harnessgym_snapshot::capture(&ws, &snapshot, policy).map_err(|e| {
-                RunError::Setup(format!("could not snapshot the workspace for --task-state reset: {e}"))
-            })?;
+            harnessgym_snapshot::Store::for_workspace(&ws)
+                .and_then(|store| store.capture(&ws, &snapshot, policy))
+                .map_err(|e| {
+                    RunError::Setup(format!("could not snapshot the workspace for --task-state reset: {e}"))
+                })?;
         }
         std::fs::create_dir_all(&run_dir).map_err(|e| RunError::Setup(format!("{run_dir}: {e}")))?;
 
@@ -390,8 +392,15 @@ impl Loop {
     ) {
         let dir = self.run_dir.join("checkpoints/best");
         let manifest_path = self.run_dir.join("checkpoints/best_manifest.json");
-        match harnessgym_snapshot::capture(&self.ws, &dir, &self.copy_policy) {
+        let captured = harnessgym_snapshot::Store::for_workspace(&self.ws)
+            .and_then(|store| store.capture(&self.ws, &dir, &self.copy_policy));
+        match captured {
             Ok(tree) => {
+                // Long file lists go to a side file beside the manifest (small manifests).
+                let (listing, list_error) = tree.listing_or_cut(&self.run_dir.join("checkpoints"), "best");
+                if let Some(e) = list_error {
+                    self.record(Some(iteration), "checkpoint", Some(manifest_path.clone()), e.to_string());
+                }
                 let manifest = CheckpointManifest {
                     created_at: utc_now(),
                     iteration,
@@ -400,7 +409,11 @@ impl Loop {
                     checkpoint_path: dir.to_string(),
                     manifest_path: manifest_path.to_string(),
                     file_count: tree.file_count,
-                    files: tree.files,
+                    files: listing.files,
+                    bytes: Some(tree.bytes),
+                    digest: tree.digest,
+                    files_truncated: listing.truncated.then_some(true),
+                    files_list_path: listing.list_path.map(|p| p.to_string()),
                     extra: Default::default(),
                 };
                 if let Err(e) = hjson::write_json(&manifest_path, &manifest) {
@@ -989,13 +1002,21 @@ impl Loop {
                 return;
             }
         };
+        let (listing, list_error) = tree.listing_or_cut(&self.run_dir.join("checkpoints"), "best");
+        if let Some(e) = list_error {
+            self.record(None, "restore_best", Some(dir.clone()), e.to_string());
+        }
         let mut report = RestoreReport {
             restored: true,
             restored_at: utc_now(),
             checkpoint_path: latest.checkpoint_path.clone(),
             manifest_path: latest.manifest_path.clone(),
             restored_file_count: tree.file_count,
-            restored_files: tree.files,
+            restored_files: listing.files,
+            bytes: Some(tree.bytes),
+            digest: tree.digest.clone(),
+            files_truncated: listing.truncated.then_some(true),
+            files_list_path: listing.list_path.map(|p| p.to_string()),
             iteration: Some(latest.iteration),
             score: latest.score,
             reason: Some(latest.reason.clone()),

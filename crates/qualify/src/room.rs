@@ -28,20 +28,40 @@ pub fn room_dir(run_dir: &Utf8Path) -> Utf8PathBuf {
 /// restore never touches them and the room is cleared of them explicitly.
 const ROOM_STATE: [&str; 4] = [BUNDLE_DIR, ".codex", ".agents", ".claude"];
 
-/// Captures `workspace` into `template` (replacing it) under `policy`.
+/// Captures `workspace` into `template` (replacing it) under `policy`, as a snapshot of the
+/// workspace's store (`<workspace>/.harnessgym/store`): unchanged files cost one `lstat`, the
+/// template's files are links to store objects, and rooms are copied out of it.
+///
+/// A file list longer than 1,000 entries keeps its first 1,000 in the report, with
+/// `files_truncated` and `files_list_path` (a side file beside the template) in `extra`, as
+/// checkpoint manifests do; `bytes` and `digest` are added too.
 pub fn capture_template(
     workspace: &Utf8Path,
     template: &Utf8Path,
     policy: &CopyPolicy,
 ) -> Result<TemplateReport, QualifyError> {
-    let tree = harnessgym_snapshot::capture(workspace, template, policy)?;
+    let store = harnessgym_snapshot::Store::for_workspace(workspace)?;
+    let tree = store.capture(workspace, template, policy)?;
+    let side_dir = template.parent().unwrap_or(template);
+    let listing = tree.listing(side_dir, template.file_name().unwrap_or("template"))?;
+    let mut extra = harnessgym_types::Extra::new();
+    extra.insert("bytes".into(), tree.bytes.into());
+    if let Some(digest) = &tree.digest {
+        extra.insert("digest".into(), digest.clone().into());
+    }
+    if listing.truncated {
+        extra.insert("files_truncated".into(), true.into());
+    }
+    if let Some(path) = &listing.list_path {
+        extra.insert("files_list_path".into(), path.to_string().into());
+    }
     Ok(TemplateReport {
         created_at: utc_now(),
         workspace: workspace.to_string(),
         template_path: template.to_string(),
         file_count: tree.file_count,
-        files: tree.files,
-        extra: Default::default(),
+        files: listing.files,
+        extra,
     })
 }
 

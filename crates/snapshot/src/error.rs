@@ -85,6 +85,55 @@ pub enum SnapshotError {
         message: String,
     },
 
+    /// A snapshot manifest (`<snapshot>/.harnessgym/snapshot`) cannot be read.
+    #[error(
+        "snapshot manifest {} is damaged (line {line}: {message}); the snapshot cannot be used: capture it again (for a checkpoint or template, start a new run)",
+        path.display()
+    )]
+    CorruptManifest {
+        /// The manifest file.
+        path: PathBuf,
+        /// 1-based line (0 when not tied to a line).
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// The store a snapshot's objects live in cannot be found.
+    #[error(
+        "the snapshot store of {} is missing (expected at {}); the snapshot's contents are gone: capture it again",
+        snapshot.display(),
+        store.display()
+    )]
+    StoreMissing {
+        /// The snapshot directory.
+        snapshot: PathBuf,
+        /// Where its manifest says the store is.
+        store: PathBuf,
+    },
+
+    /// A snapshot references an object its store no longer holds.
+    #[error(
+        "object {object} is missing from the snapshot store {}; the store was damaged or cleaned by hand: capture the snapshot again",
+        store.display()
+    )]
+    ObjectMissing {
+        /// Hex hash of the object.
+        object: String,
+        /// The store.
+        store: PathBuf,
+    },
+
+    /// Garbage collection needs the store to itself.
+    #[error(
+        "the snapshot store {} is in use by another harnessgym process; run gc again when it has finished",
+        store.display()
+    )]
+    StoreBusy {
+        /// The store.
+        store: PathBuf,
+    },
+
     /// A workspace entry cannot be made to match the snapshot without touching excluded paths.
     #[error("cannot restore {}: {reason}", path.display())]
     Conflict {

@@ -1,21 +1,115 @@
-//! Small filesystem helpers: atomic file/symlink writes, symlink-safe removal, listing.
+//! Small filesystem helpers: atomic file/symlink writes, symlink-safe removal, listing, stat
+//! identities.
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fs::{self, File, FileTimes, Metadata, OpenOptions};
 use std::io::{self, Read};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::SnapshotError;
 use crate::error::io_err;
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// A fresh name in `dir` for a temporary entry, later renamed over its final name.
+/// A fresh name in `dir` for a temporary entry, later renamed over its final name:
+/// `.hg-<tag>-<pid>-<n>` (see [`tmp_prefix`]).
 pub(crate) fn tmp_path(dir: &Path, tag: &str) -> PathBuf {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    dir.join(format!(".hg-{tag}-{}-{n}", std::process::id()))
+    dir.join(format!("{}{n}", tmp_prefix(tag, std::process::id())))
+}
+
+/// The prefix of every temporary name process `pid` gives with `tag`.
+pub(crate) fn tmp_prefix(tag: &str, pid: u32) -> String {
+    format!(".hg-{tag}-{pid}-")
+}
+
+/// Permission bits (including setuid/setgid/sticky) of an entry.
+pub(crate) fn mode_of(meta: &Metadata) -> u32 {
+    meta.mode() & 0o7777
+}
+
+/// Modification time of an entry, to the nanosecond.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Mtime {
+    pub secs: i64,
+    pub nanos: u32,
+}
+
+impl Mtime {
+    pub(crate) fn of(meta: &Metadata) -> Self {
+        Self { secs: meta.mtime(), nanos: u32::try_from(meta.mtime_nsec()).unwrap_or(0) }
+    }
+
+    pub(crate) fn to_system_time(self) -> Option<SystemTime> {
+        let nanos = Duration::from_nanos(u64::from(self.nanos));
+        if self.secs >= 0 {
+            UNIX_EPOCH.checked_add(Duration::from_secs(self.secs.unsigned_abs()))?.checked_add(nanos)
+        } else {
+            UNIX_EPOCH.checked_sub(Duration::from_secs(self.secs.unsigned_abs()))?.checked_add(nanos)
+        }
+    }
+}
+
+/// What one `lstat` says about a regular file, enough to tell that it was not touched since: any
+/// write, truncation, chmod, rename or replacement changes the inode, size, mtime or ctime.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Stat {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub ctime_ns: i128,
+}
+
+impl Stat {
+    pub(crate) fn of(meta: &Metadata) -> Self {
+        Self {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+            ctime_ns: i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
+        }
+    }
+}
+
+/// Now, in nanoseconds since the epoch.
+pub(crate) fn now_ns() -> i128 {
+    match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(d) => i128::try_from(d.as_nanos()).unwrap_or(i128::MAX),
+        Err(e) => -i128::try_from(e.duration().as_nanos()).unwrap_or(i128::MAX),
+    }
+}
+
+/// Opens a regular file for reading without following a symlink put in its place meanwhile.
+pub(crate) fn open_nofollow(path: &Path) -> Result<File, SnapshotError> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)
+        .map_err(io_err("open", path))
+}
+
+/// Creates a new file (never an existing one, never through a symlink) writable by us.
+pub(crate) fn create_new(path: &Path) -> Result<File, SnapshotError> {
+    OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(io_err("create", path))
+}
+
+/// Applies a snapshot entry's mode and mtime to an open file.
+pub(crate) fn apply_file_meta(file: &File, path: &Path, mode: u32, mtime: Mtime) -> Result<(), SnapshotError> {
+    if let Some(t) = mtime.to_system_time() {
+        file.set_times(FileTimes::new().set_modified(t)).map_err(io_err("set modification time of", path))?;
+    }
+    file.set_permissions(fs::Permissions::from_mode(mode)).map_err(io_err("set permissions of", path))
+}
+
+/// Whether `a` and `b` are the same inode.
+pub(crate) fn same_inode(a: &Metadata, b: &Metadata) -> bool {
+    a.dev() == b.dev() && a.ino() == b.ino()
 }
 
 /// Removes a temporary path on drop unless disarmed.
@@ -49,28 +143,6 @@ pub(crate) fn list_dir(dir: &Path, names: &mut BTreeSet<OsString>) -> Result<(),
     Ok(())
 }
 
-/// Copies the regular file `src` (whose metadata is `meta`) to `dest` by writing a temporary
-/// file next to `dest` and renaming it over `dest`; the permissions and mtime of `src` are
-/// applied. Whatever is at `dest` (file or symlink, never a directory) is replaced, never written
-/// through. Returns the number of bytes copied.
-pub(crate) fn copy_file_atomic(src: &Path, meta: &Metadata, dest: &Path) -> Result<u64, SnapshotError> {
-    let dir = dest.parent().unwrap_or(Path::new("."));
-    let tmp = tmp_path(dir, "tmp");
-    let mut input = File::open(src).map_err(io_err("open", src))?;
-    let mut out =
-        OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(io_err("create temporary file", &tmp))?;
-    let mut guard = TmpGuard { path: &tmp, armed: true };
-    let n = io::copy(&mut input, &mut out).map_err(io_err("copy into", &tmp))?;
-    if let Ok(mtime) = meta.modified() {
-        out.set_times(FileTimes::new().set_modified(mtime)).map_err(io_err("set modification time of", &tmp))?;
-    }
-    out.set_permissions(meta.permissions()).map_err(io_err("set permissions of", &tmp))?;
-    drop(out);
-    fs::rename(&tmp, dest).map_err(io_err("rename temporary file onto", dest))?;
-    guard.armed = false;
-    Ok(n)
-}
-
 /// Creates a symlink at `dest` with exactly `target` as its text (temp name + rename, so an
 /// existing file or symlink at `dest` is replaced, never followed).
 pub(crate) fn symlink_atomic(target: &Path, dest: &Path) -> Result<(), SnapshotError> {
@@ -83,20 +155,8 @@ pub(crate) fn symlink_atomic(target: &Path, dest: &Path) -> Result<(), SnapshotE
     Ok(())
 }
 
-#[cfg(unix)]
 fn make_symlink(target: &Path, link: &Path) -> io::Result<()> {
     std::os::unix::fs::symlink(target, link)
-}
-
-#[cfg(windows)]
-fn make_symlink(target: &Path, link: &Path) -> io::Result<()> {
-    // The target may dangle; guess the kind from what it points at now.
-    let base = link.parent().unwrap_or(Path::new("."));
-    if base.join(target).is_dir() {
-        std::os::windows::fs::symlink_dir(target, link)
-    } else {
-        std::os::windows::fs::symlink_file(target, link)
-    }
 }
 
 /// Whether two regular files have identical bytes (sizes already known equal or not).
@@ -136,22 +196,13 @@ fn read_full(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
 /// Gives the owner full access to the real directory `dir` if it lacks it (read-only trees such
 /// as Go's module cache), returning the permissions to put back afterwards.
 pub(crate) fn make_dir_writable(dir: &Path, meta: &Metadata) -> Result<Option<fs::Permissions>, SnapshotError> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let perms = meta.permissions();
-        let mode = perms.mode();
-        if mode & 0o700 != 0o700 {
-            fs::set_permissions(dir, fs::Permissions::from_mode(mode | 0o700)).map_err(io_err("make writable", dir))?;
-            return Ok(Some(perms));
-        }
-        Ok(None)
+    let perms = meta.permissions();
+    let mode = perms.mode();
+    if mode & 0o700 != 0o700 {
+        fs::set_permissions(dir, fs::Permissions::from_mode(mode | 0o700)).map_err(io_err("make writable", dir))?;
+        return Ok(Some(perms));
     }
-    #[cfg(not(unix))]
-    {
-        let _ = (dir, meta);
-        Ok(None)
-    }
+    Ok(None)
 }
 
 /// Removes `path` whatever it is, never following symlinks, coping with read-only directories.
@@ -172,14 +223,15 @@ pub(crate) fn remove_tree(path: &Path) -> Result<(), SnapshotError> {
     }
 }
 
-/// Posix-style relative path for reports (lossy for non-UTF-8 names).
+/// Posix-style relative path for reports and manifests, escaped (see [`crate::escape`]).
 pub(crate) fn posix(rel: &Path) -> String {
-    let mut out = String::new();
+    use std::os::unix::ffi::OsStrExt;
+    let mut bytes = Vec::with_capacity(rel.as_os_str().len());
     for c in rel.components() {
-        if !out.is_empty() {
-            out.push('/');
+        if !bytes.is_empty() {
+            bytes.push(b'/');
         }
-        out.push_str(&c.as_os_str().to_string_lossy());
+        bytes.extend_from_slice(c.as_os_str().as_bytes());
     }
-    out
+    crate::escape::escape_bytes(&bytes)
 }

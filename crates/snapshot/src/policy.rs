@@ -39,6 +39,9 @@ pub enum Purpose {
 pub struct CopyPolicy {
     purpose: Purpose,
     ignore: Gitignore,
+    /// The `.harnessgymignore` text the policy was built from (journals record it so a restore
+    /// finished by a later process uses the very same policy).
+    ignore_text: Option<String>,
 }
 
 impl CopyPolicy {
@@ -51,7 +54,13 @@ impl CopyPolicy {
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(source) => return Err(SnapshotError::IgnoreFileUnreadable { path, source }),
         };
-        let mut builder = GitignoreBuilder::new(workspace.as_std_path());
+        Self::from_text(workspace.as_std_path(), purpose, text)
+    }
+
+    /// A policy from `.harnessgymignore` text (or none), as [`CopyPolicy::load`] builds it.
+    pub(crate) fn from_text(workspace: &Path, purpose: Purpose, text: Option<String>) -> Result<Self, SnapshotError> {
+        let path = workspace.join(IGNORE_FILE);
+        let mut builder = GitignoreBuilder::new(workspace);
         if let Some(text) = &text {
             let text = text.strip_prefix('\u{feff}').unwrap_or(text);
             for (idx, line) in text.lines().enumerate() {
@@ -72,17 +81,22 @@ impl CopyPolicy {
             message: e.to_string(),
         })?;
         tracing::debug!(
-            workspace = %workspace,
+            workspace = %workspace.display(),
             ?purpose,
             patterns = ignore.num_ignores() + ignore.num_whitelists(),
             "loaded copy policy"
         );
-        Ok(Self { purpose, ignore })
+        Ok(Self { purpose, ignore, ignore_text: text })
     }
 
     /// A policy with only the built-in exclusions of `purpose` (no `.harnessgymignore`).
     pub fn builtin(purpose: Purpose) -> Self {
-        Self { purpose, ignore: Gitignore::empty() }
+        Self { purpose, ignore: Gitignore::empty(), ignore_text: None }
+    }
+
+    /// The `.harnessgymignore` text this policy was built from, if any.
+    pub(crate) fn ignore_text(&self) -> Option<&str> {
+        self.ignore_text.as_deref()
     }
 
     /// The purpose this policy was built for.

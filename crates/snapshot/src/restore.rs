@@ -1,14 +1,22 @@
-//! In-place restore of a workspace from a snapshot.
+//! In-place restore of a workspace from a snapshot: [`restore`] and the walk behind it.
 
 use std::collections::BTreeSet;
+use std::ffi::OsString;
 use std::fs::{self, File, FileTimes, Metadata};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use camino::Utf8Path;
 
 use crate::error::io_err;
-use crate::fsutil::{copy_file_atomic, list_dir, lstat, make_dir_writable, same_content, symlink_atomic};
-use crate::tree::Collector;
+use crate::fsutil::{
+    Mtime, Stat, apply_file_meta, create_new, list_dir, lstat, make_dir_writable, mode_of, same_content, same_inode,
+    symlink_atomic, tmp_path,
+};
+use crate::statcache::StatCache;
+use crate::store::{Store, hash_file};
+use crate::tree::{Collector, Content, Entry, Kind, ROOT, Tree, fill_file, node};
 use crate::{CopyPolicy, SnapshotError, TreeReport};
 
 /// Make `workspace` equal to the snapshot at `snapshot` for every NON-excluded path:
@@ -20,11 +28,17 @@ use crate::{CopyPolicy, SnapshotError, TreeReport};
 ///
 /// Symlinks in the workspace are never followed: they are removed or replaced as links, and
 /// nothing is ever written through a symlinked directory. Files are written to a temporary name
-/// and renamed into place.
+/// and renamed into place, as new inodes.
+///
+/// A store snapshot is restored by its store ([`Store::restore`]: journaled, and unchanged
+/// files are recognized by one `lstat`); a plain snapshot directory is compared byte for byte.
 ///
 /// The report lists every file and symlink of the (policy-filtered) snapshot now present in the
 /// workspace, whether it had to be rewritten or was already identical.
 pub fn restore(snapshot: &Utf8Path, workspace: &Utf8Path, policy: &CopyPolicy) -> Result<TreeReport, SnapshotError> {
+    if let Some(store) = Store::of_snapshot(snapshot.as_std_path())? {
+        return store.restore(snapshot, workspace, policy);
+    }
     let snap_meta = fs::metadata(snapshot).ok().filter(|m| m.is_dir());
     let (Some(snap_meta), Ok(snap_c)) = (snap_meta, fs::canonicalize(snapshot)) else {
         return Err(SnapshotError::SnapshotMissing { path: snapshot.to_owned() });
@@ -44,66 +58,133 @@ pub fn restore(snapshot: &Utf8Path, workspace: &Utf8Path, policy: &CopyPolicy) -
             reason: "the workspace is inside (or is) the snapshot",
         });
     }
-
-    let mut r = Restorer {
+    let (tree, _) = Tree::scan(&snap_c, &snap_meta, policy, &[])?;
+    let report = restore_tree(RestoreArgs {
+        tree: &tree,
+        target: &ws_c,
         policy,
         // A snapshot stored inside the workspace must never be deleted by its own restore.
-        skip: vec![snap_c.clone()],
-        report: Collector::default(),
-        stats: Stats::default(),
-    };
-    r.sync_dir(&snap_c, &snap_meta, &ws_c, Path::new(""))?;
-    let stats = r.stats;
-    let report = r.report.finish();
+        skip: vec![snap_c],
+        store: None,
+        cache: None,
+        stale_tmp: Vec::new(),
+    })?;
     tracing::info!(
         snapshot = %snapshot,
         workspace = %workspace,
         purpose = ?policy.purpose(),
         files = report.file_count,
-        written = stats.written,
-        removed = stats.removed,
-        kept_excluded = stats.kept_excluded,
-        "restored workspace"
+        "restored workspace (plain snapshot)"
     );
     Ok(report)
+}
+
+/// Everything [`restore_tree`] needs.
+pub(crate) struct RestoreArgs<'a> {
+    pub tree: &'a Tree,
+    /// Canonical, existing directory.
+    pub target: &'a Path,
+    pub policy: &'a CopyPolicy,
+    /// Absolute paths never touched.
+    pub skip: Vec<PathBuf>,
+    pub store: Option<&'a Store>,
+    pub cache: Option<&'a mut StatCache>,
+    /// Name prefixes of temporary files a killed restore left behind (removed wherever met).
+    pub stale_tmp: Vec<String>,
+}
+
+/// Makes `args.target` equal to `args.tree` (see [`restore`]).
+pub(crate) fn restore_tree(args: RestoreArgs<'_>) -> Result<TreeReport, SnapshotError> {
+    let mut r = Restorer {
+        tree: args.tree,
+        policy: args.policy,
+        skip: args.skip,
+        store: args.store,
+        cache: args.cache,
+        stale_tmp: args.stale_tmp,
+        report: Collector::default(),
+        stats: Stats::default(),
+    };
+    r.sync_dir(ROOT, args.tree.root_mode, args.target, Path::new(""))?;
+    let stats = r.stats;
+    tracing::debug!(
+        target = %args.target.display(),
+        written = stats.written,
+        removed = stats.removed,
+        hashed = stats.hashed,
+        kept_excluded = stats.kept_excluded,
+        "restore walk done"
+    );
+    Ok(r.report.finish())
 }
 
 #[derive(Default, Clone, Copy)]
 struct Stats {
     written: usize,
     removed: usize,
+    hashed: usize,
     kept_excluded: usize,
 }
 
 struct Restorer<'a> {
+    tree: &'a Tree,
     policy: &'a CopyPolicy,
     skip: Vec<PathBuf>,
+    store: Option<&'a Store>,
+    cache: Option<&'a mut StatCache>,
+    stale_tmp: Vec<String>,
     report: Collector,
     stats: Stats,
 }
 
 impl Restorer<'_> {
-    /// `w_dir` is a real directory (never a symlink) inside the workspace.
-    fn sync_dir(&mut self, s_dir: &Path, s_meta: &Metadata, w_dir: &Path, rel: &Path) -> Result<(), SnapshotError> {
-        if let Some(w_meta) = lstat(w_dir)? {
-            make_dir_writable(w_dir, &w_meta)?;
-        }
-        let mut names = BTreeSet::new();
-        list_dir(s_dir, &mut names)?;
-        list_dir(w_dir, &mut names)?;
-        for name in names {
-            let s = s_dir.join(&name);
+    fn is_stale_tmp(&self, name: &OsString) -> bool {
+        !self.stale_tmp.is_empty() && self.stale_tmp.iter().any(|p| name.as_bytes().starts_with(p.as_bytes()))
+    }
+
+    /// `w_dir` is a real directory (never a symlink) inside the workspace; `node` is the
+    /// snapshot directory it must equal.
+    fn sync_dir(&mut self, dir: usize, mode: u32, w_dir: &Path, rel: &Path) -> Result<(), SnapshotError> {
+        let current_mode = match lstat(w_dir)? {
+            Some(w_meta) => {
+                let made_writable = make_dir_writable(w_dir, &w_meta)?.is_some();
+                (!made_writable).then(|| mode_of(&w_meta))
+            }
+            None => None,
+        };
+        // Both sides sorted by name: walk them together.
+        let mut in_ws = BTreeSet::new();
+        list_dir(w_dir, &mut in_ws)?;
+        let mut kids = self.tree.children(dir).iter().copied().peekable();
+        let mut ws_names = in_ws.into_iter().peekable();
+        loop {
+            let kid_name = kids.peek().and_then(|&i| self.tree.entries[i].rel.file_name());
+            let (name, s) = match (kid_name, ws_names.peek()) {
+                (None, None) => break,
+                (Some(k), Some(n)) if k == n.as_os_str() => (ws_names.next().unwrap_or_default(), kids.next()),
+                (Some(k), Some(n)) if k > n.as_os_str() => (ws_names.next().unwrap_or_default(), None),
+                (Some(k), _) => (k.to_owned(), kids.next()),
+                (None, Some(_)) => (ws_names.next().unwrap_or_default(), None),
+            };
             let w = w_dir.join(&name);
             if self.skip.contains(&w) {
                 continue;
             }
             let child_rel = rel.join(&name);
             let w_meta = lstat(&w)?;
+            if s.is_none()
+                && self.is_stale_tmp(&name)
+                && let Some(wm) = &w_meta
+                && !wm.is_dir()
+            {
+                fs::remove_file(&w).map_err(io_err("remove", &w))?;
+                continue;
+            }
             if let Some(wm) = &w_meta
                 && self.policy.is_excluded(&child_rel, wm.is_dir())
             {
                 self.stats.kept_excluded += 1;
-                if lstat(&s)?.is_some_and(|sm| !self.policy.is_excluded(&child_rel, sm.is_dir())) {
+                if s.is_some_and(|i| !self.excluded(i)) {
                     tracing::warn!(
                         path = %w.display(),
                         "snapshot entry not restored: an excluded workspace entry of another type is in the way"
@@ -111,74 +192,166 @@ impl Restorer<'_> {
                 }
                 continue;
             }
-            let s_meta = lstat(&s)?.filter(|sm| !self.policy.is_excluded(&child_rel, sm.is_dir()));
-            match (s_meta, w_meta) {
+            let s = s.filter(|&i| !self.excluded(i));
+            match (s, w_meta) {
                 (None, None) => {}
                 (None, Some(wm)) => {
                     self.prune(&w, &wm, &child_rel)?;
                 }
-                (Some(sm), wm) => self.apply(&s, &sm, &w, wm.as_ref(), &child_rel)?,
+                (Some(i), wm) => self.apply(i, &w, wm.as_ref(), &child_rel)?,
             }
         }
-        fs::set_permissions(w_dir, s_meta.permissions()).map_err(io_err("set permissions of", w_dir))
+        if current_mode == Some(mode) {
+            return Ok(());
+        }
+        fs::set_permissions(w_dir, fs::Permissions::from_mode(mode)).map_err(io_err("set permissions of", w_dir))
     }
 
-    /// Makes the workspace entry `w` (absent, or not excluded) equal to snapshot entry `s`.
-    fn apply(
-        &mut self,
-        s: &Path,
-        sm: &Metadata,
-        w: &Path,
-        wm: Option<&Metadata>,
-        rel: &Path,
-    ) -> Result<(), SnapshotError> {
-        let sft = sm.file_type();
-        if sft.is_dir() {
-            match wm {
-                Some(wm) if wm.is_dir() => {}
-                other => {
-                    if let Some(wm) = other {
-                        self.prune(w, wm, rel)?; // a file or symlink: always fully removed
+    fn excluded(&self, i: usize) -> bool {
+        let e = &self.tree.entries[i];
+        self.policy.is_excluded(&e.rel, e.kind == Kind::Dir)
+    }
+
+    /// Makes the workspace entry `w` (absent, or not excluded) equal to snapshot entry `i`.
+    fn apply(&mut self, i: usize, w: &Path, wm: Option<&Metadata>, rel: &Path) -> Result<(), SnapshotError> {
+        let e: &Entry = &self.tree.entries[i];
+        match &e.kind {
+            Kind::Dir => {
+                match wm {
+                    Some(wm) if wm.is_dir() => {}
+                    other => {
+                        if let Some(wm) = other {
+                            self.prune(w, wm, rel)?; // a file or symlink: always fully removed
+                        }
+                        fs::create_dir(w).map_err(io_err("create directory", w))?;
+                        self.stats.written += 1;
                     }
-                    fs::create_dir(w).map_err(io_err("create directory", w))?;
-                    self.stats.written += 1;
                 }
+                self.report.add(e);
+                self.sync_dir(node(i), e.mode, w, rel)
             }
-            self.sync_dir(s, sm, w, rel)
-        } else if sft.is_symlink() {
-            let target = fs::read_link(s).map_err(io_err("read symlink", s))?;
-            if let Some(wm) = wm {
-                if wm.file_type().is_symlink() && fs::read_link(w).map_err(io_err("read symlink", w))? == target {
-                    self.report.add(rel, 0);
-                    return Ok(());
+            Kind::Symlink(target) => {
+                if let Some(wm) = wm {
+                    if wm.file_type().is_symlink() && fs::read_link(w).map_err(io_err("read symlink", w))? == *target {
+                        self.report.add(e);
+                        return Ok(());
+                    }
+                    if wm.is_dir() {
+                        self.clear_dir_for(w, wm, rel)?;
+                    }
                 }
-                if wm.is_dir() {
-                    self.clear_dir_for(w, wm, rel)?;
-                }
+                symlink_atomic(target, w)?;
+                self.stats.written += 1;
+                self.report.add(e);
+                Ok(())
             }
-            symlink_atomic(&target, w)?;
-            self.stats.written += 1;
-            self.report.add(rel, 0);
-            Ok(())
-        } else if sft.is_file() {
-            if let Some(wm) = wm {
-                if wm.file_type().is_file() && same_content(s, sm, w, wm)? {
-                    sync_file_metadata(sm, w, wm)?;
-                    self.report.add(rel, sm.len());
-                    return Ok(());
+            Kind::File { .. } => {
+                if let Some(wm) = wm {
+                    if wm.file_type().is_file() && self.same_file(e, w, wm)? {
+                        self.sync_file_metadata(e, w, wm)?;
+                        self.report.add(e);
+                        return Ok(());
+                    }
+                    if wm.is_dir() {
+                        self.clear_dir_for(w, wm, rel)?;
+                    }
                 }
-                if wm.is_dir() {
-                    self.clear_dir_for(w, wm, rel)?;
-                }
+                self.write_file(e, w)?;
+                self.stats.written += 1;
+                self.report.add(e);
+                Ok(())
             }
-            let n = copy_file_atomic(s, sm, w)?;
-            self.stats.written += 1;
-            self.report.add(rel, n);
-            Ok(())
-        } else {
-            tracing::warn!(path = %s.display(), "skipping special file in snapshot (socket, fifo or device)");
-            Ok(())
         }
+    }
+
+    /// Whether the regular workspace file `w` already holds the content of entry `e`.
+    fn same_file(&mut self, e: &Entry, w: &Path, wm: &Metadata) -> Result<bool, SnapshotError> {
+        let Kind::File { size, content, .. } = &e.kind else { return Ok(false) };
+        if wm.len() != *size {
+            return Ok(false);
+        }
+        match content {
+            Content::Path(p) => {
+                let Some(pm) = lstat(p)? else { return Ok(false) };
+                same_content(p, &pm, w, wm)
+            }
+            Content::Object(h) => {
+                // A file sharing the object's inode must be replaced by a copy: writing it in
+                // place would corrupt every snapshot.
+                if wm.nlink() > 1
+                    && let Some(store) = self.store
+                    && lstat(&store.object_path(h))?.is_some_and(|om| same_inode(&om, wm))
+                {
+                    return Ok(false);
+                }
+                let stat = Stat::of(wm);
+                let key = &e.path;
+                if let Some(cache) = self.cache.as_deref_mut()
+                    && let Some(known) = cache.lookup(key, &stat)
+                {
+                    if known == *h {
+                        cache.keep(key);
+                        return Ok(true);
+                    }
+                    return Ok(false);
+                }
+                self.stats.hashed += 1;
+                let (actual, seen) = hash_file(w)?;
+                if let (Some(cache), Some(seen)) = (self.cache.as_deref_mut(), seen) {
+                    cache.record(key.clone(), seen, actual);
+                }
+                Ok(actual == *h)
+            }
+        }
+    }
+
+    /// Writes entry `e` to a temporary file beside `w` and renames it over `w`.
+    fn write_file(&mut self, e: &Entry, w: &Path) -> Result<(), SnapshotError> {
+        let Kind::File { content, mtime, .. } = &e.kind else { return Ok(()) };
+        let dir = w.parent().unwrap_or(Path::new("."));
+        let tmp = tmp_path(dir, "tmp");
+        let result = (|| {
+            let file = create_new(&tmp)?;
+            fill_file(content, self.store, &file, &tmp)?;
+            apply_file_meta(&file, &tmp, e.mode, *mtime)?;
+            drop(file);
+            fs::rename(&tmp, w).map_err(io_err("rename temporary file onto", w))
+        })();
+        if let Err(err) = result {
+            let _ = fs::remove_file(&tmp);
+            return Err(err);
+        }
+        if let (Some(cache), Content::Object(h)) = (self.cache.as_deref_mut(), content) {
+            // The rename changed the ctime: record the file as it is now.
+            if let Some(m) = lstat(w)? {
+                cache.record(e.path.clone(), Stat::of(&m), *h);
+            }
+        }
+        Ok(())
+    }
+
+    /// Content already matches: bring permissions and mtime in line without rewriting.
+    fn sync_file_metadata(&mut self, e: &Entry, w: &Path, wm: &Metadata) -> Result<(), SnapshotError> {
+        let Kind::File { mtime, content, .. } = &e.kind else { return Ok(()) };
+        let mut changed = false;
+        if Mtime::of(wm) != *mtime
+            && let Some(t) = mtime.to_system_time()
+        {
+            let f = File::open(w).map_err(io_err("open", w))?;
+            f.set_times(FileTimes::new().set_modified(t)).map_err(io_err("set modification time of", w))?;
+            changed = true;
+        }
+        if mode_of(wm) != e.mode {
+            fs::set_permissions(w, fs::Permissions::from_mode(e.mode)).map_err(io_err("set permissions of", w))?;
+            changed = true;
+        }
+        if changed
+            && let (Some(cache), Content::Object(h)) = (self.cache.as_deref_mut(), content)
+            && let Some(m) = lstat(w)?
+        {
+            cache.record(e.path.clone(), Stat::of(&m), *h);
+        }
+        Ok(())
     }
 
     /// Removes the workspace directory `w` so a file or symlink can take its place.
@@ -230,18 +403,4 @@ impl Restorer<'_> {
         self.stats.removed += 1;
         Ok(true)
     }
-}
-
-/// Content already matches: bring permissions and mtime in line without rewriting.
-fn sync_file_metadata(sm: &Metadata, w: &Path, wm: &Metadata) -> Result<(), SnapshotError> {
-    if let Ok(mtime) = sm.modified()
-        && wm.modified().ok() != Some(mtime)
-    {
-        let f = File::open(w).map_err(io_err("open", w))?;
-        f.set_times(FileTimes::new().set_modified(mtime)).map_err(io_err("set modification time of", w))?;
-    }
-    if sm.permissions() != wm.permissions() {
-        fs::set_permissions(w, sm.permissions()).map_err(io_err("set permissions of", w))?;
-    }
-    Ok(())
 }

@@ -7,6 +7,11 @@ use crate::Extra;
 use crate::post::PostRecord;
 
 /// One capture: written as `best_manifest.json` and listed in summary `captures`.
+///
+/// `files` holds the whole list up to 1,000 entries; a longer list keeps its first 1,000, sets
+/// `files_truncated: true` and names the side file with every path in `files_list_path`. The
+/// reference's keys are all kept; `bytes`, `digest`, `files_truncated` and `files_list_path` are
+/// ours and absent from files the reference wrote.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CheckpointManifest {
     pub created_at: String,
@@ -17,6 +22,18 @@ pub struct CheckpointManifest {
     pub manifest_path: String,
     pub file_count: usize,
     pub files: Vec<String>,
+    /// Total bytes of the files captured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    /// `blake3:<hex>` of the captured tree (paths, types, modes, contents): equal trees, equal
+    /// digests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files_truncated: Option<bool>,
+    /// The side file listing every path, one per line (non-UTF-8 bytes escaped `\xHH`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files_list_path: Option<String>,
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -28,7 +45,17 @@ pub struct RestoreReport {
     pub checkpoint_path: String,
     pub manifest_path: String,
     pub restored_file_count: usize,
+    /// Whole up to 1,000 entries, else the first 1,000 with `files_truncated` and
+    /// `files_list_path` (as in [`CheckpointManifest`]).
     pub restored_files: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files_truncated: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files_list_path: Option<String>,
     pub iteration: Option<u32>,
     pub score: Option<f64>,
     pub reason: Option<String>,

@@ -1,6 +1,10 @@
 mod capture;
 mod common;
+mod crash;
+mod hostile;
 mod nonutf8;
 mod policy_file;
+mod props;
 mod restore;
+mod store;
 mod symlinks;

@@ -27,8 +27,9 @@ fn non_utf8_file_names_round_trip() -> TestResult {
     let snap = t.path("snap");
     let report = capture(&ws, &snap, &policy)?;
     assert_eq!(report.file_count, 2);
-    assert!(report.files.contains(&"caf\u{FFFD}.txt".to_owned()), "{:?}", report.files);
-    assert!(report.files.contains(&"d\u{FFFD}/caf\u{FFFD}.txt".to_owned()), "{:?}", report.files);
+    // Non-UTF-8 bytes are escaped, reversibly.
+    assert_eq!(report.files, ["caf\\xe9.txt", "d\\xff/caf\\xe9.txt"]);
+    assert_eq!(harnessgym_snapshot::escape::unescape_bytes(&report.files[0]), Some(b"caf\xe9.txt".to_vec()));
     assert_eq!(fs::read(snap.as_std_path().join(name))?, b"latin-1 name");
 
     fs::write(&file, "changed")?;
