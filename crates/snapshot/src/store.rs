@@ -506,6 +506,16 @@ impl Store {
         write_replace(&path, text.as_bytes()).map_err(io_err("write", &path))
     }
 
+    /// The canonical path of a snapshot of this store and its manifest.
+    fn open_snapshot(snapshot: &Utf8Path) -> Result<(PathBuf, Arc<Manifest>), SnapshotError> {
+        let snap_c = fs::canonicalize(snapshot)
+            .ok()
+            .filter(|p| Self::is_snapshot(p))
+            .ok_or_else(|| SnapshotError::SnapshotMissing { path: snapshot.to_owned() })?;
+        let manifest = read_manifest(&snap_c)?;
+        Ok((snap_c, manifest))
+    }
+
     /// Makes `target` equal to the snapshot `snapshot` for every path `policy` does not exclude
     /// (see [`crate::restore()`] for the rules). Only files whose content differs are rewritten:
     /// a file whose `lstat` matches what the store last saw there is not read. The restore is
@@ -518,11 +528,7 @@ impl Store {
     ) -> Result<TreeReport, SnapshotError> {
         let started = std::time::Instant::now();
         let _lock = self.lock(false)?;
-        let snap_c = fs::canonicalize(snapshot)
-            .ok()
-            .filter(|p| Self::is_snapshot(p))
-            .ok_or_else(|| SnapshotError::SnapshotMissing { path: snapshot.to_owned() })?;
-        let manifest = read_manifest(&snap_c)?;
+        let (snap_c, manifest) = Self::open_snapshot(snapshot)?;
         match fs::metadata(target) {
             Ok(m) if m.is_dir() => {}
             Ok(_) => return Err(SnapshotError::NotADirectory { path: target.to_owned() }),
@@ -592,11 +598,7 @@ impl Store {
     ) -> Result<TreeReport, SnapshotError> {
         let started = std::time::Instant::now();
         let _lock = self.lock(false)?;
-        let snap_c = fs::canonicalize(snapshot)
-            .ok()
-            .filter(|p| Self::is_snapshot(p))
-            .ok_or_else(|| SnapshotError::SnapshotMissing { path: snapshot.to_owned() })?;
-        let manifest = read_manifest(&snap_c)?;
+        let (snap_c, manifest) = Self::open_snapshot(snapshot)?;
         let dest_c = resolve_dest(snapshot, dest)?;
         if snap_c.starts_with(&dest_c) || dest_c.starts_with(&snap_c) {
             return Err(SnapshotError::Overlap {
