@@ -13,6 +13,32 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// Parses `argv`, noting which `run` flags were typed (`--resume` refuses the others: the
+    /// recorded configuration is the one the run goes on with).
+    pub fn parse_args<I, T>(argv: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let command = <Self as clap::CommandFactory>::command();
+        let run_flags: Vec<String> = command
+            .find_subcommand("run")
+            .map(|run| run.get_arguments().map(|a| a.get_id().as_str().to_owned()).collect())
+            .unwrap_or_default();
+        let matches = command.try_get_matches_from(argv)?;
+        let mut cli = <Self as clap::FromArgMatches>::from_arg_matches(&matches)?;
+        if let (Command::Run(args), Some(("run", sub))) = (&mut cli.command, matches.subcommand()) {
+            // Groups (`task_source`, …) are matched too; only flags count.
+            args.given = run_flags
+                .into_iter()
+                .filter(|id| sub.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
+                .collect();
+        }
+        Ok(cli)
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Drive an agent through attempt → reflect → build → qualify → activate iterations.
@@ -112,7 +138,7 @@ pub struct McpCallArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("task_source").required(true).args(["task", "task_text"]))]
+#[command(group = clap::ArgGroup::new("task_source").required(true).args(["task", "task_text", "resume"]))]
 pub struct RunArgs {
     /// Task file (markdown or text); relative paths are looked up in the current directory, then in the workspace.
     #[arg(long, value_name = "PATH")]
@@ -123,6 +149,9 @@ pub struct RunArgs {
     /// Workspace root; must exist.
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub workspace: String,
+    /// Continue interrupted run RUN_ID of --workspace from its last completed phase, with the configuration it recorded.
+    #[arg(long, value_name = "RUN_ID")]
+    pub resume: Option<String>,
     /// Maximum number of iterations (> 0).
     #[arg(long, value_name = "N", default_value_t = 3, allow_negative_numbers = true)]
     pub iterations: i64,
@@ -162,6 +191,9 @@ pub struct RunArgs {
     /// Rehearse with the real CLI against a scripted model server on 127.0.0.1 (exec or claude; zero tokens).
     #[arg(long, value_name = "FILE")]
     pub model_script: Option<String>,
+    /// The ids of the flags given on the command line (filled by [`Cli::parse_args`]).
+    #[arg(skip)]
+    pub given: Vec<String>,
     /// TOML profile describing the agent CLI for --runner command (see docs/runners.md).
     #[arg(long, value_name = "FILE")]
     pub runner_profile: Option<String>,

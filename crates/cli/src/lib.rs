@@ -24,10 +24,13 @@ use crate::cli::{Cli, Command};
 /// Exit codes: 0 success (solved or not), 1 error, 2 usage error, 130/143 interrupted.
 pub async fn main_with(cli: Cli) -> ExitCode {
     let result = match cli.command {
-        Command::Run(args) => {
-            let model_script = args.model_script.clone();
-            run_with(args.into_request(), model_script).await
-        }
+        Command::Run(args) => match args.resume.clone() {
+            Some(run_id) => resume(&args, &run_id).await,
+            None => {
+                let model_script = args.model_script.clone();
+                run_with(args.into_request(), model_script).await
+            }
+        },
         Command::Demo(args) => demo::run_demo(args).await,
         Command::Activate(args) => mcp_cmds::activate(args).await,
         Command::McpProxy(args) => mcp_cmds::mcp_proxy(args).await,
@@ -55,6 +58,44 @@ pub(crate) async fn run(request: RunRequest) -> anyhow::Result<ExitCode> {
 
 async fn run_with(request: RunRequest, model_script: Option<String>) -> anyhow::Result<ExitCode> {
     let config = RunConfig::from_request(request, &current_dir()?)?;
+    execute(config, model_script, None).await
+}
+
+/// `run --resume RUN_ID`: the recorded configuration, nothing else from the command line but the
+/// workspace that holds the run.
+async fn resume(args: &cli::RunArgs, run_id: &str) -> anyhow::Result<ExitCode> {
+    let extra: Vec<String> = args
+        .given
+        .iter()
+        .filter(|id| !matches!(id.as_str(), "resume" | "workspace" | "remote_ssh_arg"))
+        .map(|id| format!("--{}", id.replace('_', "-")))
+        .collect();
+    if !extra.is_empty() {
+        eprintln!(
+            "harnessgym: error: --resume continues run {run_id} with the configuration it recorded; drop {} (only \
+             --workspace and --remote-ssh-arg go with it; start a new run to change the configuration)",
+            extra.join(", ")
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let given = absolute_path(&args.workspace)?;
+    let workspace = std::fs::canonicalize(&given)
+        .ok()
+        .and_then(|p| Utf8PathBuf::from_path_buf(p).ok())
+        .ok_or_else(|| anyhow::anyhow!("workspace {given} does not exist"))?;
+    let mut resumable = harnessgym_core::Resumable::load(&workspace, run_id)?;
+    if args.given.iter().any(|id| id == "remote_ssh_arg") {
+        resumable.set_remote_ssh_args(args.remote_ssh_arg.clone());
+    }
+    let config = resumable.config()?;
+    execute(config, None, Some(resumable)).await
+}
+
+async fn execute(
+    config: RunConfig,
+    model_script: Option<String>,
+    resumable: Option<harnessgym_core::Resumable>,
+) -> anyhow::Result<ExitCode> {
     if model_script.is_some() && config.runner_remote.is_some() {
         anyhow::bail!(
             "--model-script cannot be combined with --runner-remote: the scripted model server listens on 127.0.0.1 \
@@ -80,12 +121,14 @@ async fn run_with(request: RunRequest, model_script: Option<String>) -> anyhow::
     let signal = Arc::new(std::sync::atomic::AtomicI32::new(0));
     spawn_signal_watcher(cancel_tx, Arc::clone(&signal))?;
     let activation = harnessgym_core::hooks::HarnessActivation { harnessgym_bin: mcp_cmds::harnessgym_bin()? };
-    let outcome = Run::new(config.clone(), runner)
+    let mut run = Run::new(config.clone(), runner)
         .with_activator(Arc::new(activation))
         .with_cancel(cancel_rx)
-        .with_events(Arc::new(render::progress))
-        .execute()
-        .await?;
+        .with_events(Arc::new(render::progress));
+    if let Some(resumable) = resumable {
+        run = run.with_resume(resumable);
+    }
+    let outcome = run.execute().await?;
     print!("{}", render::outcome_lines(&outcome, config.optimization_mode));
     if let Some(r) = rehearsal {
         println!("{}", r.finish().await);

@@ -1,9 +1,7 @@
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = harnessgym_cli::cli::Cli::parse();
+    let cli = harnessgym_cli::cli::Cli::parse_args(std::env::args_os()).unwrap_or_else(|e| e.exit());
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -11,7 +9,13 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
         )
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // mcp-proxy moves messages on threads of its own and uses the runtime only to start and stop
+    // the server: a current-thread runtime spares its start-up two worker threads.
+    let mut builder = match cli.command {
+        harnessgym_cli::cli::Command::McpProxy(_) => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("harnessgym: error: could not start the async runtime: {e}");

@@ -51,6 +51,7 @@ pub fn progress(event: &RunEvent) {
             let stop = if *solved { "; stopping: solved" } else { "" };
             eprintln!("[iteration {iteration}] result: {status}{stop}");
         }
+        RunEvent::Resumed { position } => eprintln!("resuming at {position}"),
         RunEvent::Problem(e) => {
             let at = e.path.as_deref().map(|p| format!(" ({p})")).unwrap_or_default();
             eprintln!("harnessgym: warning: {}{at}: {}", e.phase, e.message);

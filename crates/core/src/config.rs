@@ -28,7 +28,12 @@ impl TaskState {
 }
 
 /// Raw values, as typed by a user. [`RunRequest::default`] holds the reference's defaults.
-#[derive(Clone, Debug)]
+///
+/// Serializable so a run can record what it was started with (`progress.json`) and
+/// `run --resume` can rebuild the same [`RunConfig`]; keys missing from a recorded request take
+/// the defaults.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct RunRequest {
     pub task: Option<String>,
     pub task_text: Option<String>,
@@ -212,6 +217,38 @@ pub struct RunConfig {
     pub runner_remote: Option<RemoteWorkspace>,
     /// The harnessgym binary on the runner's remote host (`None`: found on its PATH).
     pub remote_harnessgym: Option<String>,
+    /// What this configuration was built from, for `run --resume`.
+    pub recorded: RecordedRequest,
+}
+
+/// The request a [`RunConfig`] was built from, with the directory that resolved its relative
+/// paths and the task text as read at the start (a resumed run uses that text even if the task
+/// file has changed or gone since).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RecordedRequest {
+    pub request: RunRequest,
+    pub cwd: Utf8PathBuf,
+}
+
+impl RecordedRequest {
+    /// The request as it may be written to disk: `--remote-ssh-arg` values that set remote
+    /// environment variables (`SetEnv=…`, often tokens) are redacted, as in run_config.json;
+    /// a resumed run needs them passed again.
+    pub fn without_secrets(&self) -> Self {
+        let mut copy = self.clone();
+        copy.request.remote_ssh_args = harnessgym_proc::remote::redact_ssh_args(&copy.request.remote_ssh_args);
+        copy
+    }
+
+    /// Whether some recorded value was redacted by [`RecordedRequest::without_secrets`].
+    pub fn has_redactions(&self) -> bool {
+        self.request.remote_ssh_args.iter().any(|a| a.ends_with("=<redacted>"))
+    }
+
+    /// Rebuilds the configuration the run started with.
+    pub fn to_config(&self) -> Result<RunConfig, ConfigError> {
+        RunConfig::from_request(self.request.clone(), &self.cwd)
+    }
 }
 
 pub fn parse_runner(name: &str) -> Option<RunnerKind> {
@@ -322,6 +359,7 @@ fn remote_targets(
 impl RunConfig {
     /// Validates in the reference's order; `cwd` resolves relative paths.
     pub fn from_request(req: RunRequest, cwd: &Utf8Path) -> Result<Self, ConfigError> {
+        let mut recorded = req.clone();
         let runner = parse_runner(&req.runner).ok_or(ConfigError::Runner)?;
         let task_state = match req.task_state.as_str() {
             "continue" => TaskState::Continue,
@@ -370,6 +408,7 @@ impl RunConfig {
         if task_text.trim().is_empty() {
             return Err(ConfigError::EmptyTask);
         }
+        recorded.task_text = Some(task_text.clone());
 
         let dur =
             |flag: &'static str, raw: &str| parse_timeout(raw).map_err(|reason| ConfigError::Duration { flag, reason });
@@ -442,6 +481,7 @@ impl RunConfig {
             post_attempt_remote,
             runner_remote,
             remote_harnessgym: req.remote_harnessgym.filter(|p| !p.trim().is_empty()),
+            recorded: RecordedRequest { request: recorded, cwd: cwd.to_owned() },
         })
     }
 
@@ -514,5 +554,34 @@ impl RunConfig {
             ("remote_ssh_args", serde_json::json!(redact_ssh_args(&any.host.ssh_args))),
             ("remote_harnessgym", serde_json::json!(self.remote_harnessgym)),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recorded_request_keeps_the_task_text_and_hides_remote_environment_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let cwd = Utf8PathBuf::from_path_buf(dir.path().canonicalize().unwrap()).unwrap();
+        std::fs::write(cwd.join("task.md"), "Do the thing.\n").unwrap();
+        let req = RunRequest {
+            task: Some("task.md".into()),
+            workspace: ".".into(),
+            post_attempt_command: Some("true".into()),
+            post_attempt_remote: Some("me@127.0.0.1".into()),
+            remote_ssh_args: vec!["-o".into(), "SetEnv=TOKEN=s3cret".into(), "-i".into(), "key".into()],
+            ..RunRequest::default()
+        };
+        let config = RunConfig::from_request(req, &cwd).unwrap();
+        assert_eq!(config.recorded.request.task_text.as_deref(), Some("Do the thing.\n"));
+        assert!(!config.recorded.has_redactions());
+        let written = config.recorded.without_secrets();
+        assert_eq!(written.request.remote_ssh_args, ["-o", "SetEnv=<redacted>", "-i", "key"]);
+        assert!(written.has_redactions());
+        assert!(!serde_json::to_string(&written).unwrap().contains("s3cret"));
+        // The recorded request rebuilds the same configuration.
+        assert_eq!(config.recorded.to_config().unwrap().task_text, config.task_text);
     }
 }

@@ -11,6 +11,10 @@ pub enum RunEvent {
         run_id: String,
         run_dir: Utf8PathBuf,
     },
+    /// A resumed run goes on from here (after `Started`).
+    Resumed {
+        position: String,
+    },
     IterationStarted {
         iteration: u32,
     },

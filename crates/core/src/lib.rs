@@ -8,9 +8,11 @@
 pub mod config;
 pub mod events;
 pub mod hooks;
+pub mod progress;
 mod result_file;
 mod run;
 pub mod usage;
 
-pub use config::{ConfigError, RunConfig, RunRequest, TaskState};
+pub use config::{ConfigError, RecordedRequest, RunConfig, RunRequest, TaskState};
+pub use progress::{Resumable, ResumeError};
 pub use run::{Run, RunError, RunOutcome, generate_run_id};

@@ -56,6 +56,13 @@ impl ResultFile {
         (current, problems)
     }
 
+    /// A handle on a result.json an earlier process wrote (a resumed run): what is in it now
+    /// counts as ours.
+    pub fn reopen(path: Utf8PathBuf) -> Self {
+        let ours = harnessgym_types::json::read_object(&path).ok().flatten().unwrap_or_default();
+        Self { path, ours }
+    }
+
     /// A handle that has not written anything (used when the file could not be created).
     pub fn detached(path: Utf8PathBuf, ours: Map<String, Value>) -> Self {
         Self { path, ours }

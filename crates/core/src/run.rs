@@ -31,12 +31,13 @@ use tokio::sync::watch;
 use crate::config::{RunConfig, TaskState};
 use crate::events::{EventSink, RunEvent};
 use crate::hooks::{Activator, CleanRoomQualifier, HarnessActivation, Qualifier, QualifyRequest, RepairHook};
+use crate::progress::{InFlight, IterationFacts, PROGRESS_FILE, Resumable, RunProgress, Stage};
 use crate::result_file::ResultFile;
 use crate::usage::{UsageInput, harness_usage};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("run id {0} already exists; pass another --run-id (or --resume {0} once resume exists)")]
+    #[error("run id {0} already exists; pass another --run-id (an interrupted run goes on with --resume {0})")]
     RunIdExists(String),
     #[error("run id {0:?} is not a plain directory name; use letters, digits, '-', '_' or '.'")]
     BadRunId(String),
@@ -64,6 +65,7 @@ pub struct Run {
     qualifier: Arc<dyn Qualifier>,
     events: Option<EventSink>,
     cancel: watch::Receiver<bool>,
+    resume: Option<Resumable>,
 }
 
 impl Run {
@@ -76,6 +78,7 @@ impl Run {
             qualifier: Arc::new(CleanRoomQualifier::from_current_exe()),
             events: None,
             cancel,
+            resume: None,
         }
     }
 
@@ -98,6 +101,14 @@ impl Run {
     /// checkpoint restored and the summary written with `final_status: "interrupted"`.
     pub fn with_cancel(mut self, cancel: watch::Receiver<bool>) -> Self {
         self.cancel = cancel;
+        self
+    }
+
+    /// Continues `resumable` instead of starting a new run (`run --resume`): build the run from
+    /// [`Resumable::config`] and a runner for it. Completed phases are not repeated; the
+    /// unfinished iteration goes on from its last completed stage, in the sessions it recorded.
+    pub fn with_resume(mut self, resumable: Resumable) -> Self {
+        self.resume = Some(resumable);
         self
     }
 
@@ -135,11 +146,38 @@ struct PhaseCall {
     result_path: Utf8PathBuf,
 }
 
-/// Per-iteration facts the summary needs.
-struct IterationFacts {
-    row: IterationRow,
-    usage: Option<HarnessUsageRow>,
-    gate: Option<QualityGateRow>,
+/// The working state of one iteration between its stages (see [`Loop::iteration`]).
+struct IterationWork {
+    iteration: u32,
+    /// The last completed stage.
+    stage: Stage,
+    dir: Utf8PathBuf,
+    result: ResultFile,
+    doc: Map<String, Value>,
+    /// The activation the attempt ran with.
+    activation: ActivationReport,
+    attempt: RunnerResult,
+    reflection: Option<RunnerResult>,
+    build: Option<RunnerResult>,
+    telemetry: TelemetrySummary,
+    post: Option<PostRecord>,
+    usage: Value,
+    solved_first: bool,
+}
+
+impl IterationWork {
+    fn in_flight(&self) -> InFlight {
+        InFlight {
+            iteration: self.iteration,
+            stage: self.stage,
+            attempt: self.attempt.clone(),
+            reflection: self.reflection.clone(),
+            build: self.build.clone(),
+            telemetry: self.telemetry.clone(),
+            post: self.post.clone(),
+            solved_first: self.solved_first,
+        }
+    }
 }
 
 struct Loop {
@@ -160,10 +198,21 @@ struct Loop {
     facts: Vec<IterationFacts>,
     last_result: Option<ResultFile>,
     interrupted: bool,
+    /// Digest of the task-state snapshot, recorded for `--resume`.
+    task_state_digest: Option<String>,
+    /// A resumed run's unfinished iteration.
+    in_flight: Option<InFlight>,
+    /// The loop is over; only the end of the run is left.
+    loop_finished: bool,
+    /// This is a resumed run.
+    resumed: bool,
 }
 
 impl Loop {
-    async fn setup(run: Run) -> Result<Self, RunError> {
+    async fn setup(mut run: Run) -> Result<Self, RunError> {
+        if let Some(resumable) = run.resume.take() {
+            return Self::setup_resumed(run, resumable);
+        }
         let ws = run.config.workspace.clone();
         let run_id = run.config.run_id.clone().unwrap_or_else(generate_run_id);
         if !valid_run_id(&run_id) {
@@ -174,44 +223,24 @@ impl Loop {
         if run_dir.exists() {
             return Err(RunError::RunIdExists(run_id));
         }
-        let copy_policy = CopyPolicy::load(&ws, Purpose::Copy).map_err(|e| RunError::Setup(e.to_string()))?;
-        let task_state_policy = match run.config.task_state {
-            TaskState::Reset => {
-                Some(CopyPolicy::load(&ws, Purpose::TaskState).map_err(|e| RunError::Setup(e.to_string()))?)
-            }
-            TaskState::Continue => None,
-        };
+        let (copy_policy, task_state_policy) = Self::policies(&run)?;
         reg::ensure_artifact_dirs(&ws).map_err(|e| RunError::Setup(e.to_string()))?;
         // The snapshot is taken before the run directory exists: the only fatal errors are the
         // ones that happen before there is a run to summarise.
+        let mut task_state_digest = None;
         if let Some(policy) = &task_state_policy {
             let snapshot = reg::harness_dir(&ws).join("task_state/initial");
-            harnessgym_snapshot::Store::for_workspace(&ws)
+            let tree = harnessgym_snapshot::Store::for_workspace(&ws)
                 .and_then(|store| store.capture(&ws, &snapshot, policy))
                 .map_err(|e| {
                     RunError::Setup(format!("could not snapshot the workspace for --task-state reset: {e}"))
                 })?;
+            task_state_digest = tree.digest;
         }
         std::fs::create_dir_all(&run_dir).map_err(|e| RunError::Setup(format!("{run_dir}: {e}")))?;
 
-        let mut state = Self {
-            ws,
-            run_id,
-            run_dir,
-            copy_policy,
-            task_state_policy,
-            errors: Vec::new(),
-            baseline: None,
-            baseline_score: None,
-            best_verified: None,
-            best_unverified: None,
-            checkpoint: BestCheckpointReport::default(),
-            qualification: QualificationSummary::default(),
-            facts: Vec::new(),
-            last_result: None,
-            interrupted: false,
-            run,
-        };
+        let mut state = Self::new(run, ws, run_id, run_dir, copy_policy, task_state_policy);
+        state.task_state_digest = task_state_digest;
         state.emit(RunEvent::Started { run_id: state.run_id.clone(), run_dir: state.run_dir.clone() });
 
         let mut registry = state.load_registry(None);
@@ -235,7 +264,122 @@ impl Loop {
         if cfg.optimization_mode && cfg.post_attempt_command.is_some() {
             state.run_baseline().await;
         }
+        state.save_progress(None);
         Ok(state)
+    }
+
+    /// Set-up of a resumed run: the recorded state instead of a new snapshot, template and
+    /// baseline; the run directory, run_config.json and the qualification template are reused.
+    fn setup_resumed(run: Run, resumable: Resumable) -> Result<Self, RunError> {
+        let position = resumable.position();
+        let progress = resumable.progress;
+        let ws = run.config.workspace.clone();
+        let run_dir = reg::harness_dir(&ws).join("runs").join(&progress.run_id);
+        let (copy_policy, task_state_policy) = Self::policies(&run)?;
+        if task_state_policy.is_some() {
+            // Another run in this workspace replaces the task-state snapshot; resetting to a
+            // different one would silently change the task.
+            let snapshot = reg::harness_dir(&ws).join("task_state/initial");
+            let found = harnessgym_snapshot::snapshot_digest(&snapshot).ok().flatten();
+            if found.is_none() || found != progress.task_state_digest {
+                return Err(RunError::Setup(format!(
+                    "the task-state snapshot {snapshot} is not the one run {} took (another run in this workspace \
+                     replaced it, or it is gone); this run cannot be resumed with --task-state reset",
+                    progress.run_id
+                )));
+            }
+        }
+        let mut state = Self::new(run, ws, progress.run_id.clone(), run_dir, copy_policy, task_state_policy);
+        state.task_state_digest = progress.task_state_digest;
+        state.baseline = progress.baseline;
+        state.baseline_score = progress.baseline_score;
+        state.best_verified = progress.best_verified;
+        state.best_unverified = progress.best_unverified;
+        state.checkpoint = progress.checkpoint;
+        state.qualification = progress.qualification;
+        state.errors = progress.errors;
+        state.facts = progress.iterations;
+        state.last_result = progress.last_result_path.map(ResultFile::reopen);
+        state.in_flight = progress.in_flight;
+        state.loop_finished = progress.loop_finished;
+        state.emit(RunEvent::Started { run_id: state.run_id.clone(), run_dir: state.run_dir.clone() });
+        state.resumed = true;
+        state.emit(RunEvent::Resumed { position });
+        Ok(state)
+    }
+
+    fn policies(run: &Run) -> Result<(CopyPolicy, Option<CopyPolicy>), RunError> {
+        let ws = &run.config.workspace;
+        let copy_policy = CopyPolicy::load(ws, Purpose::Copy).map_err(|e| RunError::Setup(e.to_string()))?;
+        let task_state_policy = match run.config.task_state {
+            TaskState::Reset => {
+                Some(CopyPolicy::load(ws, Purpose::TaskState).map_err(|e| RunError::Setup(e.to_string()))?)
+            }
+            TaskState::Continue => None,
+        };
+        Ok((copy_policy, task_state_policy))
+    }
+
+    fn new(
+        run: Run,
+        ws: Utf8PathBuf,
+        run_id: String,
+        run_dir: Utf8PathBuf,
+        copy_policy: CopyPolicy,
+        task_state_policy: Option<CopyPolicy>,
+    ) -> Self {
+        Self {
+            ws,
+            run_id,
+            run_dir,
+            copy_policy,
+            task_state_policy,
+            errors: Vec::new(),
+            baseline: None,
+            baseline_score: None,
+            best_verified: None,
+            best_unverified: None,
+            checkpoint: BestCheckpointReport::default(),
+            qualification: QualificationSummary::default(),
+            facts: Vec::new(),
+            last_result: None,
+            interrupted: false,
+            task_state_digest: None,
+            in_flight: None,
+            loop_finished: false,
+            resumed: false,
+            run,
+        }
+    }
+
+    /// Rewrites `progress.json` (atomically). Nothing is saved once the run is cancelled: the
+    /// phase that was cut short is not complete, and a resumed run repeats it.
+    fn save_progress(&mut self, in_flight: Option<&IterationWork>) {
+        if self.cancelled() {
+            return;
+        }
+        let progress = RunProgress {
+            format: crate::progress::FORMAT,
+            run_id: self.run_id.clone(),
+            updated_at: utc_now(),
+            started_with: self.run.config.recorded.without_secrets(),
+            task_state_digest: self.task_state_digest.clone(),
+            baseline: self.baseline.clone(),
+            baseline_score: self.baseline_score,
+            best_verified: self.best_verified,
+            best_unverified: self.best_unverified,
+            checkpoint: self.checkpoint.clone(),
+            qualification: self.qualification.clone(),
+            errors: self.errors.clone(),
+            iterations: self.facts.clone(),
+            last_result_path: self.last_result.as_ref().map(|r| r.path.clone()),
+            in_flight: in_flight.map(IterationWork::in_flight),
+            loop_finished: self.loop_finished,
+        };
+        let path = self.run_dir.join(PROGRESS_FILE);
+        if let Err(e) = hjson::write_json(&path, &progress) {
+            self.record(None, "progress", Some(path), e.to_string());
+        }
     }
 
     fn cfg(&self) -> &RunConfig {
@@ -431,12 +575,20 @@ impl Loop {
     }
 
     async fn run_iterations(&mut self) {
-        for iteration in 1..=self.cfg().iterations {
+        if self.loop_finished {
+            return;
+        }
+        let mut in_flight = self.in_flight.take();
+        // A resumed run repeats an interrupted attempt from the task state it would have had.
+        let resumed = self.resumed;
+        let first = self.facts.last().map_or(1, |f| f.row.iteration + 1);
+        for iteration in in_flight.as_ref().map_or(first, |f| f.iteration)..=self.cfg().iterations {
             if self.cancelled() {
                 self.interrupted = true;
                 break;
             }
-            let next = self.iteration(iteration).await;
+            let restore_task_state = iteration > 1 || (resumed && in_flight.is_none());
+            let next = self.iteration(iteration, in_flight.take(), restore_task_state).await;
             if self.cancelled() {
                 self.interrupted = true;
                 break;
@@ -444,6 +596,10 @@ impl Loop {
             if matches!(next, Next::Stop) {
                 break;
             }
+        }
+        if !self.interrupted {
+            self.loop_finished = true;
+            self.save_progress(None);
         }
     }
 
@@ -542,10 +698,34 @@ impl Loop {
         harness_usage(&UsageInput { activation, result, registry, sources: &sources, telemetry })
     }
 
-    /// One iteration. Faults are recorded; the loop goes on.
-    async fn iteration(&mut self, iteration: u32) -> Next {
+    /// One iteration, or the rest of one a resumed run left in flight. Faults are recorded; the
+    /// loop goes on. Progress is saved after each stage that completes without a cancel.
+    async fn iteration(&mut self, iteration: u32, in_flight: Option<InFlight>, restore_task_state: bool) -> Next {
+        let mut work = match in_flight {
+            Some(f) => self.reload_iteration(f),
+            None => match self.attempt_stage(iteration, restore_task_state).await {
+                Ok(work) => work,
+                Err(next) => return next,
+            },
+        };
+        if work.stage < Stage::Reflected
+            && let Some(next) = self.reflect_stage(&mut work).await
+        {
+            return next;
+        }
+        if work.stage < Stage::Built
+            && let Some(next) = self.build_stage(&mut work).await
+        {
+            return next;
+        }
+        self.finalize_stage(work).await
+    }
+
+    /// Task-state reset, activation, the attempt, the post command, scores and checkpoint.
+    /// `Err` when the iteration ended there (stop rules, `--attempt-only`, a cancel).
+    async fn attempt_stage(&mut self, iteration: u32, restore_task_state: bool) -> Result<IterationWork, Next> {
         self.emit(RunEvent::IterationStarted { iteration });
-        if let (true, Some(policy)) = (iteration > 1, &self.task_state_policy) {
+        if let (true, Some(policy)) = (restore_task_state, &self.task_state_policy) {
             let snapshot = self.task_state_dir();
             if let Err(e) = harnessgym_snapshot::restore(&snapshot, &self.ws, policy) {
                 self.record(Some(iteration), "task_state", Some(snapshot), e.to_string());
@@ -635,7 +815,6 @@ impl Loop {
         } else {
             self.post(&iteration_dir, "post_attempt", self.run.cancel.clone()).await
         };
-        let post_configured = self.cfg().post_attempt_command.is_some();
         let post_passed = post.as_ref().is_some_and(post_command_passed);
         if let Some(record) = &post {
             if let Some(message) = &record.message {
@@ -646,41 +825,96 @@ impl Loop {
             doc = self.update_result(&mut result, iteration, update);
         }
 
-        let mut usage = self.usage_value(&activation, &doc, &registry, &attempt, &telemetry);
+        let usage = self.usage_value(&activation, &doc, &registry, &attempt, &telemetry);
         doc = self.update_result(&mut result, iteration, json!({"harness_usage": usage}));
 
         // Score, best and checkpoint: only verified scores count.
-        let score = verified_score(&doc, post.as_ref(), post_configured, &self.cfg().score_key);
+        let score = verified_score(&doc, post.as_ref(), self.post_configured(), &self.cfg().score_key);
         self.track_scores(iteration, &doc, post.as_ref(), score, &mut result);
 
-        let solved_verified =
-            |doc: &Map<String, Value>| is_solved_and_verified(doc) && (!post_configured || post_passed);
         let stop = self.cfg().stop_score;
-        let hib = self.cfg().higher_is_better;
-        let reached = reached_stop_score(score, stop, hib);
-        let mut phases = (Some(attempt), None, None);
-
+        let reached = reached_stop_score(score, stop, self.cfg().higher_is_better);
+        let solved_verified = self.solved_verified(&doc, post.as_ref());
+        let phases = (Some(attempt.clone()), None, None);
         if self.cfg().attempt_only || self.cancelled() {
-            let solved = solved_verified(&doc) || reached;
+            let solved = solved_verified || reached;
             self.finish_iteration(iteration, result, &doc, phases, solved, Some(&usage), None);
-            return if solved { Next::Stop } else { Next::Continue };
+            return Err(if solved { Next::Stop } else { Next::Continue });
         }
         if reached {
             self.finish_iteration(iteration, result, &doc, phases, true, Some(&usage), None);
-            return Next::Stop;
+            return Err(Next::Stop);
         }
-        let solved_first = solved_verified(&doc) && stop.is_none();
+        let solved_first = solved_verified && stop.is_none();
         if solved_first && !self.cfg().build_after_solve {
             self.finish_iteration(iteration, result, &doc, phases, true, Some(&usage), None);
-            return Next::Stop;
+            return Err(Next::Stop);
         }
+        let work = IterationWork {
+            iteration,
+            stage: Stage::Attempted,
+            dir: iteration_dir,
+            result,
+            doc,
+            activation,
+            attempt,
+            reflection: None,
+            build: None,
+            telemetry,
+            post,
+            usage,
+            solved_first,
+        };
+        self.save_progress(Some(&work));
+        Ok(work)
+    }
 
-        // Reflect and build in the attempt's session.
-        let attempt_session = phases.0.as_ref().and_then(|a| a.session_id.clone());
+    /// Picks up an iteration a resumed run left in flight: its result.json and activation report
+    /// from disk, the rest from the progress file.
+    fn reload_iteration(&mut self, f: InFlight) -> IterationWork {
+        let iteration = f.iteration;
+        self.emit(RunEvent::IterationStarted { iteration });
+        let dir = self.iteration_dir(iteration);
+        let result = ResultFile::reopen(dir.join("result.json"));
+        let (doc, problem) = result.read();
+        if let Some(message) = problem {
+            self.record(Some(iteration), "result", Some(result.path.clone()), message);
+        }
+        let activation_path = dir.join("activation.json");
+        let activation = match hjson::read_typed::<ActivationReport>(&activation_path) {
+            Ok(Some(report)) => report,
+            Ok(None) => ActivationReport::default(),
+            Err(e) => {
+                self.record(Some(iteration), "activation", Some(activation_path), e.to_string());
+                ActivationReport::default()
+            }
+        };
+        let usage = doc.get("harness_usage").cloned().unwrap_or(Value::Null);
+        IterationWork {
+            iteration,
+            stage: f.stage,
+            dir,
+            result,
+            doc,
+            activation,
+            attempt: f.attempt,
+            reflection: f.reflection,
+            build: f.build,
+            telemetry: f.telemetry,
+            post: f.post,
+            usage,
+            solved_first: f.solved_first,
+        }
+    }
+
+    /// Reflection in the attempt's session. `Some` when the iteration ended (a cancel).
+    async fn reflect_stage(&mut self, w: &mut IterationWork) -> Option<Next> {
+        let iteration = w.iteration;
+        let result_path = w.result.path.clone();
         let reflection_prompt = prompts::reflection_prompt(&ReflectionPromptInput {
             agent: self.agent(),
             iteration,
-            result_json: &Value::Object(doc.clone()),
+            result_json: &Value::Object(w.doc.clone()),
             result_path: &result_path,
             depth: self.cfg().harness_depth,
         });
@@ -689,23 +923,33 @@ impl Loop {
                 iteration,
                 PhaseCall {
                     phase: Phase::Reflection,
-                    phase_dir: iteration_dir.clone(),
+                    phase_dir: w.dir.clone(),
                     prompt: reflection_prompt,
-                    session_id: attempt_session.clone(),
+                    session_id: w.attempt.session_id.clone(),
                     timeout_seconds: self.cfg().reflection_timeout_seconds,
-                    result_path: result_path.clone(),
+                    result_path,
                 },
             )
             .await;
-        doc = self.update_result(&mut result, iteration, json!({"phases": {"reflection": reflection}}));
-        phases.1 = Some(reflection.clone());
+        w.doc = self.update_result(&mut w.result, iteration, json!({"phases": {"reflection": reflection}}));
+        w.reflection = Some(reflection);
         if self.cancelled() {
-            self.finish_iteration(iteration, result, &doc, phases, false, Some(&usage), None);
-            return Next::Stop;
+            self.end_cancelled(w);
+            return Some(Next::Stop);
         }
-        let reflection_stdout = reflection.stdout_path.as_ref().and_then(|p| std::fs::read(p).ok());
+        w.stage = Stage::Reflected;
+        self.save_progress(Some(w));
+        None
+    }
+
+    /// Build in the reflection's session (else the attempt's). `Some` when the iteration ended.
+    async fn build_stage(&mut self, w: &mut IterationWork) -> Option<Next> {
+        let iteration = w.iteration;
+        let result_path = w.result.path.clone();
+        let reflection_stdout =
+            w.reflection.as_ref().and_then(|r| r.stdout_path.as_ref()).and_then(|p| std::fs::read(p).ok());
         let selected = prompts::selected_improvement_text(
-            &Value::Object(doc.clone()),
+            &Value::Object(w.doc.clone()),
             reflection_stdout.as_deref().map(String::from_utf8_lossy).as_deref(),
         );
         let build_prompt = prompts::build_prompt(&BuildPromptInput {
@@ -715,37 +959,69 @@ impl Loop {
             result_path: &result_path,
             depth: self.cfg().harness_depth,
         });
-        let build_session = reflection.session_id.clone().or(attempt_session);
+        let build_session =
+            w.reflection.as_ref().and_then(|r| r.session_id.clone()).or_else(|| w.attempt.session_id.clone());
         let build = self
             .phase(
                 iteration,
                 PhaseCall {
                     phase: Phase::Build,
-                    phase_dir: iteration_dir.clone(),
+                    phase_dir: w.dir.clone(),
                     prompt: build_prompt,
                     session_id: build_session,
                     timeout_seconds: self.cfg().build_timeout_seconds,
-                    result_path: result_path.clone(),
+                    result_path,
                 },
             )
             .await;
-        doc = self.update_result(&mut result, iteration, json!({"phases": {"build": build}}));
-        phases.2 = Some(build.clone());
+        w.doc = self.update_result(&mut w.result, iteration, json!({"phases": {"build": build}}));
+        w.build = Some(build);
         if self.cancelled() {
-            self.finish_iteration(iteration, result, &doc, phases, false, Some(&usage), None);
-            return Next::Stop;
+            self.end_cancelled(w);
+            return Some(Next::Stop);
         }
+        w.stage = Stage::Built;
+        self.save_progress(Some(w));
+        None
+    }
 
-        // Finalize artifacts: register, qualify, activate for the next session.
+    /// A cancel during reflection or build: the iteration is reported as far as it got (not
+    /// saved as progress, so a resumed run repeats the interrupted phase).
+    fn end_cancelled(&mut self, w: &mut IterationWork) {
+        let phases = (Some(w.attempt.clone()), w.reflection.clone(), w.build.clone());
+        let placeholder = ResultFile::detached(w.result.path.clone(), Map::new());
+        let result = std::mem::replace(&mut w.result, placeholder);
+        self.finish_iteration(w.iteration, result, &w.doc, phases, false, Some(&w.usage), None);
+    }
+
+    /// Register, qualify and activate the built artifacts for the next session; final status.
+    async fn finalize_stage(&mut self, w: IterationWork) -> Next {
+        let IterationWork {
+            iteration,
+            mut result,
+            activation,
+            attempt,
+            reflection,
+            build,
+            telemetry,
+            post,
+            mut usage,
+            solved_first,
+            ..
+        } = w;
+        let build_completed = build.as_ref().is_some_and(|b| b.status == PhaseStatus::Completed);
         let mut registry = self.sync_registry(iteration, Some(i64::from(iteration)));
         if self.cfg().qualify_artifacts {
-            let session = build.session_id.clone().or_else(|| reflection.session_id.clone());
+            let session = build
+                .as_ref()
+                .and_then(|b| b.session_id.clone())
+                .or_else(|| reflection.as_ref().and_then(|r| r.session_id.clone()));
             self.qualify(iteration, &mut result, session).await;
             registry = self.load_registry(Some(iteration));
         }
         let post_build = self.activate(iteration, &registry, "post_build_activation.json").await;
         let gate = serde_json::to_value(&post_build.quality_gate).unwrap_or(Value::Null);
-        doc = self.update_result(
+        let mut doc = self.update_result(
             &mut result,
             iteration,
             json!({
@@ -761,6 +1037,7 @@ impl Loop {
             inactive_mcp_count: post_build.quality_gate.inactive_mcp_count,
             active_tool_count: post_build.quality_gate.active_tool_count,
         };
+        let phases = (Some(attempt.clone()), reflection, build);
 
         if solved_first {
             // --build-after-solve: the task was solved before building.
@@ -773,21 +1050,28 @@ impl Loop {
             return Next::Stop;
         }
 
-        if let Some(attempt) = &phases.0 {
-            usage = self.usage_value(&activation, &doc, &registry, attempt, &telemetry);
-            doc = self.update_result(&mut result, iteration, json!({"harness_usage": usage}));
-        }
+        usage = self.usage_value(&activation, &doc, &registry, &attempt, &telemetry);
+        doc = self.update_result(&mut result, iteration, json!({"harness_usage": usage}));
         let status = harnessgym_types::result::status(&doc);
         let unfinished = status.is_none_or(|s| matches!(s, "running" | "blocked" | "incomplete"));
-        if unfinished && build.status == PhaseStatus::Completed && !solved_verified(&doc) {
+        if unfinished && build_completed && !self.solved_verified(&doc, post.as_ref()) {
             doc = self.update_result(&mut result, iteration, json!({"status": "tooling_built"}));
         }
         // The agent may have edited result.json during reflect/build; re-check the stop rules.
-        let score = verified_score(&doc, post.as_ref(), post_configured, &self.cfg().score_key);
-        let reached = reached_stop_score(score, stop, hib);
-        let solved = (solved_verified(&doc) && stop.is_none()) || reached;
+        let score = verified_score(&doc, post.as_ref(), self.post_configured(), &self.cfg().score_key);
+        let reached = reached_stop_score(score, self.cfg().stop_score, self.cfg().higher_is_better);
+        let solved = (self.solved_verified(&doc, post.as_ref()) && self.cfg().stop_score.is_none()) || reached;
         self.finish_iteration(iteration, result, &doc, phases, solved, Some(&usage), Some(gate_row));
         if solved { Next::Stop } else { Next::Continue }
+    }
+
+    fn post_configured(&self) -> bool {
+        self.cfg().post_attempt_command.is_some()
+    }
+
+    /// Solved by the agent's result and, when a post command is configured, verified by it.
+    fn solved_verified(&self, doc: &Map<String, Value>, post: Option<&PostRecord>) -> bool {
+        is_solved_and_verified(doc) && (!self.post_configured() || post.is_some_and(post_command_passed))
     }
 
     /// The update merged into result.json after the post-attempt command.
@@ -918,6 +1202,7 @@ impl Loop {
             gate,
         });
         self.last_result = Some(result);
+        self.save_progress(None);
     }
 
     async fn qualify(&mut self, iteration: u32, result: &mut ResultFile, session: Option<String>) {
@@ -1044,6 +1329,12 @@ impl Loop {
     }
 
     fn summary(&self) -> Summary {
+        let mut summary = self.full_summary();
+        list_each_snapshot_once(&mut summary);
+        summary
+    }
+
+    fn full_summary(&self) -> Summary {
         let cfg = self.cfg();
         let hib = cfg.higher_is_better;
         let best = self.best_verified;
@@ -1088,6 +1379,50 @@ impl Loop {
             harness_quality_gates: self.facts.iter().filter_map(|f| f.gate.clone()).collect(),
             errors: self.errors.clone(),
             extra: Default::default(),
+        }
+    }
+}
+
+/// summary.json carries the file list of a snapshot once. The template, the captures, the latest
+/// capture, the restore report and `optimization.best_checkpoint` often describe the same tree
+/// (same digest); a list longer than the inline limit is already cut to its first 1,000 entries
+/// with a side file, and repeating those 1,000 entries in every place made summaries of big
+/// workspaces ~5× larger than one list. So a cut list (`files_truncated: true`) keeps its entries
+/// only the first time its digest appears, in the order of the file (sorted keys:
+/// `artifact_qualification`, `best_checkpoint.captures`, `.latest`, `.restore`,
+/// `optimization.best_checkpoint`); later places keep `files` (empty), `file_count`, `digest`,
+/// `files_truncated` and `files_list_path`. Whole lists (≤ 1,000 entries) are never touched.
+fn list_each_snapshot_once(summary: &mut Summary) {
+    let mut seen = std::collections::HashSet::new();
+    // Whether a list of `digest` was already written (and this one should be emptied).
+    let mut repeated = |digest: Option<&str>, truncated: Option<bool>| match (truncated, digest) {
+        (Some(true), Some(digest)) => !seen.insert(digest.to_owned()),
+        _ => false,
+    };
+    let fields = |digest: Option<&Value>, truncated: Option<&Value>| {
+        (digest.and_then(Value::as_str).map(str::to_owned), truncated.and_then(Value::as_bool))
+    };
+    if let Some(t) = &mut summary.artifact_qualification.template {
+        let (digest, truncated) = fields(t.extra.get("digest"), t.extra.get("files_truncated"));
+        if repeated(digest.as_deref(), truncated) {
+            t.files.clear();
+        }
+    }
+    let checkpoint = &mut summary.best_checkpoint;
+    for m in checkpoint.captures.iter_mut().chain(checkpoint.latest.as_mut()) {
+        if repeated(m.digest.as_deref(), m.files_truncated) {
+            m.files.clear();
+        }
+    }
+    if let Some(r) = &mut checkpoint.restore
+        && repeated(r.digest.as_deref(), r.files_truncated)
+    {
+        r.restored_files.clear();
+    }
+    if let Some(Value::Object(m)) = &mut summary.optimization.best_checkpoint {
+        let (digest, truncated) = fields(m.get("digest"), m.get("files_truncated"));
+        if repeated(digest.as_deref(), truncated) {
+            m.insert("files".into(), Value::Array(Vec::new()));
         }
     }
 }

@@ -77,6 +77,15 @@ pub use restore::restore;
 pub use store::{GcReport, RecoveryReport, Store};
 pub use tree::{capture, copy_tree};
 
+/// The digest of the store snapshot at `snapshot` (`None` when it is not a store snapshot),
+/// read from its manifest: how a resumed run checks that a snapshot is still the one it took.
+pub fn snapshot_digest(snapshot: &Utf8Path) -> Result<Option<String>, SnapshotError> {
+    if !Store::is_snapshot(snapshot.as_std_path()) {
+        return Ok(None);
+    }
+    Ok(store::read_manifest(snapshot.as_std_path())?.report.digest.clone())
+}
+
 /// What a copy produced.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TreeReport {

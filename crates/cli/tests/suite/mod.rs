@@ -10,5 +10,6 @@ mod qualify;
 mod real_clients;
 mod real_profiles;
 mod remote;
+mod resume;
 mod task_file;
 mod validation;

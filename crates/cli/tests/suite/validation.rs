@@ -128,7 +128,7 @@ fn reused_run_id_is_refused() {
     assert_eq!(second.stdout, "");
     assert_eq!(
         second.stderr,
-        "harnessgym: error: run id first-run already exists; pass another --run-id (or --resume first-run once resume exists)\n"
+        "harnessgym: error: run id first-run already exists; pass another --run-id (an interrupted run goes on with --resume first-run)\n"
     );
     assert_eq!(std::fs::read(&summary).expect("summary"), before, "the refused run touched the first run");
 }

@@ -9,6 +9,7 @@ mod optimization;
 mod post_attempt;
 mod prompts;
 mod qualification;
+mod resume;
 mod robustness;
 mod support;
 mod task_state;

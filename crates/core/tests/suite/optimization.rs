@@ -232,3 +232,42 @@ async fn b14_end_of_run_restore_never_deletes_excluded_paths() {
         "{files:?}"
     );
 }
+
+/// Small manifests (snapshot issue, item 5): a cut file list appears in summary.json once per
+/// snapshot digest; every other place describing the same tree keeps its count, digest and side
+/// file but an empty list. The checkpoint's own manifest keeps its first 1,000 entries.
+#[tokio::test]
+async fn summary_lists_the_files_of_a_big_snapshot_once() {
+    let ws = Ws::with_files(&[("post.json", r#"{"status": "passed", "best_cycles": 10}"#)]);
+    for i in 0..1_200 {
+        ws.write(&format!("src/d{}/f{i}.txt", i % 7), "x");
+    }
+    let agent = ScriptedAgent::new().arc();
+    let done = run(optimization(&ws, 1, true), &agent).await;
+    let summary = done.summary();
+    let places = [
+        ("template", &summary["artifact_qualification"]["template"], "files"),
+        ("capture", &summary["best_checkpoint"]["captures"][0], "files"),
+        ("latest", &summary["best_checkpoint"]["latest"], "files"),
+        ("restore", &summary["best_checkpoint"]["restore"], "restored_files"),
+        ("optimization", &summary["optimization"]["best_checkpoint"], "files"),
+    ];
+    let digest = &summary["best_checkpoint"]["latest"]["digest"];
+    assert!(digest.as_str().is_some_and(|d| d.starts_with("blake3:")), "{digest}");
+    let mut lengths = Vec::new();
+    for (name, place, key) in places {
+        assert_eq!(&place["digest"], digest, "{name}: the same tree");
+        assert_eq!(place["files_truncated"], true, "{name}");
+        let side = place["files_list_path"].as_str().unwrap_or_else(|| panic!("{name}: no side file"));
+        assert_eq!(
+            std::fs::read_to_string(side).unwrap().lines().count(),
+            1_201,
+            "{name}: every path in the side file"
+        );
+        lengths.push(place[key].as_array().unwrap_or_else(|| panic!("{name}: {key} is kept")).len());
+    }
+    assert_eq!(lengths, [1_000, 0, 0, 0, 0], "listed once, in the first place it appears");
+    let manifest = super::support::read_json(&done.outcome.run_dir.join("checkpoints/best_manifest.json"));
+    assert_eq!(manifest["files"].as_array().unwrap().len(), 1_000);
+    assert_eq!(manifest["file_count"], 1_201);
+}

@@ -1,0 +1,222 @@
+//! `run --resume` (snapshot issue, item 7): a run cut short goes on from its last completed phase
+//! with the recorded configuration, state and session ids; completed phases are not repeated.
+
+use std::sync::{Arc, Mutex};
+
+use harnessgym_core::{Resumable, ResumeError, Run, RunRequest};
+use harnessgym_runners::{Phase, Runner};
+use serde_json::Value;
+use tokio::sync::watch;
+
+use super::support::*;
+
+/// A step that interrupts the run (as Ctrl-C would) while the phase is running.
+fn interrupting(tx: &Arc<Mutex<Option<watch::Sender<bool>>>>) -> impl Fn(&mut Ctx<'_>) + Send + Sync + 'static {
+    let tx = Arc::clone(tx);
+    move |_ctx| {
+        if let Some(tx) = tx.lock().unwrap().as_ref() {
+            tx.send(true).ok();
+        }
+    }
+}
+
+/// Runs `req` with `agent`, interrupted by whatever step sends on the returned channel.
+async fn run_interrupted(
+    req: RunRequest,
+    agent: impl FnOnce(&Arc<Mutex<Option<watch::Sender<bool>>>>) -> Arc<ScriptedAgent>,
+) -> (Done, Arc<ScriptedAgent>) {
+    let (tx, rx) = watch::channel(false);
+    let tx = Arc::new(Mutex::new(Some(tx)));
+    let agent = agent(&tx);
+    let runner: Arc<dyn Runner> = agent.clone();
+    let done = execute(build_run(req, runner).with_cancel(rx)).await;
+    assert!(done.outcome.interrupted, "the first run was meant to be interrupted");
+    (done, agent)
+}
+
+async fn resume(ws: &Ws, agent: &Arc<ScriptedAgent>) -> Done {
+    let resumable = Resumable::load(&ws.root, RUN_ID).expect("resumable");
+    let config = resumable.config().expect("recorded config");
+    let runner: Arc<dyn Runner> = agent.clone();
+    execute(Run::new(config, runner).with_resume(resumable)).await
+}
+
+fn progress(ws: &Ws) -> Value {
+    read_json(&ws.path(&format!(".harnessgym/runs/{RUN_ID}/progress.json")))
+}
+
+fn sessions_of(agent: &ScriptedAgent, iteration: u32) -> Vec<(Phase, Option<String>)> {
+    agent.calls().into_iter().filter(|c| c.iteration == iteration).map(|c| (c.phase, c.session_id)).collect()
+}
+
+#[tokio::test]
+async fn an_interrupted_reflection_is_repeated_in_the_attempts_session_and_the_attempt_is_not() {
+    let ws = Ws::new();
+    let req = RunRequest { iterations: 2, ..request(&ws) };
+    let (first, _) = run_interrupted(req, |tx| {
+        ScriptedAgent::new().on_every(Phase::Attempt, blocked).on(Phase::Reflection, 1, interrupting(tx)).arc()
+    })
+    .await;
+    assert_eq!(first.summary()["final_status"], "interrupted");
+    let p = progress(&ws);
+    assert_eq!(p["in_flight"]["iteration"], 1);
+    assert_eq!(p["in_flight"]["stage"], "attempted", "the interrupted reflection is not a completed phase");
+    assert_eq!(p["loop_finished"], false);
+
+    let again = ScriptedAgent::new().on_every(Phase::Attempt, blocked).arc();
+    let done = resume(&ws, &again).await;
+    assert!(!done.outcome.interrupted);
+    assert_eq!(
+        sessions_of(&again, 1),
+        [(Phase::Reflection, Some("scripted-1".into())), (Phase::Build, Some("scripted-1".into()))],
+        "iteration 1 goes on in the attempt's recorded session, without a new attempt"
+    );
+    assert_eq!(again.phases_of(2), [Phase::Attempt, Phase::Reflection, Phase::Build]);
+    let summary = done.summary();
+    assert_eq!(summary["final_status"], "tooling_built");
+    let rows = summary["iterations"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["attempt"]["status"], "blocked", "the first run's attempt is kept");
+    assert_eq!(rows[0]["reflection"]["status"], "completed");
+    assert_eq!(done.result(1)["phases"]["attempt"]["status"], "blocked");
+    assert_eq!(done.result(1)["phases"]["build"]["status"], "completed");
+    assert_eq!(progress(&ws)["loop_finished"], true);
+}
+
+#[tokio::test]
+async fn an_interrupted_build_is_repeated_in_the_reflections_session() {
+    let ws = Ws::new();
+    let req = RunRequest { iterations: 1, ..request(&ws) };
+    let (_, first_agent) = run_interrupted(req, |tx| {
+        ScriptedAgent::new().on_every(Phase::Attempt, blocked).on(Phase::Build, 1, interrupting(tx)).arc()
+    })
+    .await;
+    assert_eq!(first_agent.phases_of(1), [Phase::Attempt, Phase::Reflection, Phase::Build]);
+    assert_eq!(progress(&ws)["in_flight"]["stage"], "reflected");
+
+    let again = ScriptedAgent::new().arc();
+    let done = resume(&ws, &again).await;
+    assert_eq!(sessions_of(&again, 1), [(Phase::Build, Some("scripted-1".into()))]);
+    assert_eq!(done.statuses(), ["tooling_built"]);
+}
+
+#[tokio::test]
+async fn an_interrupted_attempt_starts_its_iteration_over_from_the_task_state() {
+    let ws = Ws::with_files(&[("work.txt", "todo\n")]);
+    let req = RunRequest { iterations: 2, task_state: "reset".into(), ..request(&ws) };
+    let (first, _) = run_interrupted(req, |tx| {
+        let interrupt = interrupting(tx);
+        ScriptedAgent::new()
+            .on(Phase::Attempt, 1, move |ctx| {
+                ctx.write("work.txt", "half-done edit\n");
+                interrupt(ctx);
+            })
+            .arc()
+    })
+    .await;
+    assert_eq!(first.summary()["iterations"].as_array().unwrap().len(), 1, "the summary shows how far it got");
+    assert_eq!(progress(&ws)["iterations"], serde_json::json!([]), "nothing of iteration 1 completed");
+    assert_eq!(progress(&ws)["in_flight"], Value::Null);
+
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let seen_in_attempt = Arc::clone(&seen);
+    let again = ScriptedAgent::new()
+        .on_every(Phase::Attempt, move |ctx| seen_in_attempt.lock().unwrap().push(ctx.read("work.txt")))
+        .arc();
+    let done = resume(&ws, &again).await;
+    assert_eq!(again.phases_of(1), [Phase::Attempt, Phase::Reflection, Phase::Build]);
+    assert_eq!(seen.lock().unwrap()[0].as_deref(), Some("todo\n"), "the resumed attempt starts from the task state");
+    assert_eq!(done.summary()["iterations"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn the_baseline_and_best_score_are_not_recomputed_on_resume() {
+    let ws = Ws::with_files(&[("post.json", "{\"status\": \"passed\", \"score\": 10}\n")]);
+    let req = RunRequest {
+        iterations: 2,
+        optimization_mode: true,
+        higher_is_better: true,
+        post_attempt_command: Some("echo run >> post_runs.log; cat post.json".into()),
+        ..request(&ws)
+    };
+    let (_, _) = run_interrupted(req, |tx| {
+        let interrupt = interrupting(tx);
+        ScriptedAgent::new()
+            .on(Phase::Attempt, 1, |ctx| post_passes(ctx, "score", 5.0))
+            .on(Phase::Attempt, 2, move |ctx| {
+                post_passes(ctx, "score", 7.0);
+                interrupt(ctx);
+            })
+            .arc()
+    })
+    .await;
+    // Baseline and iteration 1: two post runs before the interrupt (none after it).
+    let runs_before = ws.read("post_runs.log").lines().count();
+
+    let again = ScriptedAgent::new().on(Phase::Attempt, 2, |ctx| post_passes(ctx, "score", 30.0)).arc();
+    let done = resume(&ws, &again).await;
+    assert_eq!(again.phases_of(1), Vec::<Phase>::new());
+    let summary = done.summary();
+    assert_eq!(summary["optimization"]["baseline_score"], 10.0, "the recorded baseline");
+    assert_eq!(summary["best_score"], 30.0);
+    let captures = summary["best_checkpoint"]["captures"].as_array().unwrap();
+    let reasons: Vec<&str> = captures.iter().map(|c| c["reason"].as_str().unwrap()).collect();
+    assert_eq!(reasons, ["baseline_post_attempt_passed", "post_attempt_best_score"]);
+    assert_eq!(captures[1]["iteration"], 2);
+    // Resumed: iteration 2's post command and the check after restoring the best checkpoint.
+    assert_eq!(ws.read("post_runs.log").lines().count(), runs_before + 2);
+}
+
+#[tokio::test]
+async fn a_finished_run_an_unknown_run_and_a_run_without_progress_are_refused() {
+    let ws = Ws::new();
+    let agent = ScriptedAgent::new().on_every(Phase::Attempt, blocked).arc();
+    run(request(&ws), &agent).await;
+
+    let finished = Resumable::load(&ws.root, RUN_ID).unwrap_err();
+    assert!(matches!(finished, ResumeError::Finished { .. }), "{finished}");
+    assert!(finished.to_string().contains("already finished"), "{finished}");
+
+    let unknown = Resumable::load(&ws.root, "no-such-run").unwrap_err();
+    assert!(matches!(unknown, ResumeError::NoRun { .. }), "{unknown}");
+
+    std::fs::create_dir_all(ws.path(".harnessgym/runs/old")).unwrap();
+    let old = Resumable::load(&ws.root, "old").unwrap_err();
+    assert!(matches!(old, ResumeError::NoProgress { .. }), "{old}");
+    assert!(old.to_string().contains("progress.json"), "{old}");
+
+    ws.write(".harnessgym/runs/old/progress.json", "{not json");
+    let broken = Resumable::load(&ws.root, "old").unwrap_err();
+    assert!(matches!(broken, ResumeError::Unreadable { .. }), "{broken}");
+}
+
+#[tokio::test]
+async fn a_replaced_task_state_snapshot_refuses_the_resume() {
+    let ws = Ws::with_files(&[("work.txt", "todo\n")]);
+    let req = RunRequest { iterations: 2, task_state: "reset".into(), ..request(&ws) };
+    run_interrupted(req, |tx| ScriptedAgent::new().on(Phase::Attempt, 2, interrupting(tx)).arc()).await;
+    // Another run in the same workspace takes a new task-state snapshot of a changed tree.
+    ws.write("work.txt", "changed by hand\n");
+    let other = RunRequest { run_id: Some("other".into()), task_state: "reset".into(), ..request(&ws) };
+    run(other, &ScriptedAgent::new().arc()).await;
+
+    let resumable = Resumable::load(&ws.root, RUN_ID).expect("loads");
+    let config = resumable.config().unwrap();
+    let runner: Arc<dyn Runner> = ScriptedAgent::new().arc();
+    let err = Run::new(config, runner).with_resume(resumable).execute().await.expect_err("refused");
+    assert!(err.to_string().contains("task-state snapshot"), "{err}");
+}
+
+#[tokio::test]
+async fn the_recorded_task_text_is_used_even_after_the_task_file_changes() {
+    let ws = Ws::with_files(&[("task.md", "The original task.\n")]);
+    let req = RunRequest { task: Some("task.md".into()), task_text: None, iterations: 2, ..request(&ws) };
+    run_interrupted(req, |tx| ScriptedAgent::new().on(Phase::Attempt, 2, interrupting(tx)).arc()).await;
+    ws.write("task.md", "A different task.\n");
+
+    let again = ScriptedAgent::new().arc();
+    resume(&ws, &again).await;
+    let prompt = &again.calls()[0].prompt;
+    assert!(prompt.contains("The original task."), "{prompt}");
+    assert!(!prompt.contains("A different task."));
+}
