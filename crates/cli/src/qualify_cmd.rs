@@ -43,7 +43,7 @@ pub async fn qualify(args: QualifyArgs) -> anyhow::Result<ExitCode> {
             "--out {out} is inside --template {template}; the room would be copied into itself: choose a directory outside the task directory"
         );
     }
-    let policy = CopyPolicy::load(&template, Purpose::Copy)?;
+    let policy = CopyPolicy::load_from_snapshot(&template, Purpose::Copy)?;
     let source_workspace = match bundle.file_name() {
         Some(".harnessgym") => bundle.parent().map(Utf8Path::to_owned).unwrap_or_else(|| bundle.clone()),
         _ => bundle.clone(),

@@ -3,6 +3,8 @@
 //! (`harnessgym-qualify`). The placeholders [`NoActivation`] and [`NotRunQualifier`] stay for
 //! embedders and tests that want a loop without processes.
 
+use std::sync::{Arc, Mutex};
+
 use async_trait::async_trait;
 use camino::Utf8PathBuf;
 use harnessgym_qualify::{QualifyOptions, Scope};
@@ -96,16 +98,36 @@ pub trait Qualifier: Send + Sync {
 /// The clean-room qualifier (`harnessgym-qualify`): the template captured at run start, one room
 /// per run at `<run dir>/qualification/room/`, a verdict per artifact, the repair loop through
 /// the [`RepairHook`], precise quarantine in the workspace's registry.
+///
+/// The room is copied out of the template in the background as soon as the template exists, so
+/// the copy (a full copy of the workspace where the filesystem has no reflinks) overlaps the
+/// agent's attempt, reflection and build instead of delaying the first qualification.
 #[derive(Debug, Clone)]
 pub struct CleanRoomQualifier {
     /// The `harnessgym` binary activation in the room points agent configs at.
     pub harnessgym_bin: Utf8PathBuf,
+    /// The background copy of the room, awaited before the room is used or removed.
+    warming: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 impl CleanRoomQualifier {
+    pub fn new(harnessgym_bin: Utf8PathBuf) -> Self {
+        Self { harnessgym_bin, warming: Arc::default() }
+    }
+
     /// Uses the running executable as the `harnessgym` binary.
     pub fn from_current_exe() -> Self {
-        Self { harnessgym_bin: HarnessActivation::from_current_exe().harnessgym_bin }
+        Self::new(HarnessActivation::from_current_exe().harnessgym_bin)
+    }
+
+    /// Waits for the background room copy, if one is running. Its outcome does not matter:
+    /// qualification makes the room equal to the template anyway (a finished copy makes that a
+    /// stat-only check; a failed one is redone and reported there).
+    async fn room_ready(&self) {
+        let handle = self.warming.lock().ok().and_then(|mut h| h.take());
+        if let Some(handle) = handle {
+            let _ = handle.await;
+        }
     }
 }
 
@@ -118,15 +140,25 @@ impl Qualifier for CleanRoomQualifier {
     ) -> Result<Option<TemplateReport>, String> {
         let policy = CopyPolicy::load(workspace, Purpose::Copy).map_err(|e| e.to_string())?;
         let template = harnessgym_qualify::template_dir(run_dir);
-        harnessgym_qualify::capture_template(workspace, &template, &policy)
-            .map(Some)
-            .map_err(|e| format!("could not capture the clean qualification template {template}: {e}"))
+        let report = harnessgym_qualify::capture_template(workspace, &template, &policy)
+            .map_err(|e| format!("could not capture the clean qualification template {template}: {e}"))?;
+        let room = harnessgym_qualify::room_dir(run_dir);
+        let warm = tokio::task::spawn_blocking(move || {
+            if let Err(e) = harnessgym_qualify::prepare_room(&template, &room, &policy) {
+                tracing::debug!(error = %e, %room, "background room copy failed; qualification will make the room");
+            }
+        });
+        if let Ok(mut slot) = self.warming.lock() {
+            *slot = Some(warm);
+        }
+        Ok(Some(report))
     }
 
     async fn qualify(&self, request: &QualifyRequest, repair: &mut dyn RepairHook) -> QualificationOutcome {
+        self.room_ready().await;
         let template = harnessgym_qualify::template_dir(&request.run_dir);
         // The template holds the workspace's .harnessgymignore as it was at run start.
-        let policy = CopyPolicy::load(&template, Purpose::Copy).unwrap_or_else(|e| {
+        let policy = CopyPolicy::load_from_snapshot(&template, Purpose::Copy).unwrap_or_else(|e| {
             tracing::warn!(error = %e, "qualification template policy; using the built-in copy policy");
             CopyPolicy::builtin(Purpose::Copy)
         });
@@ -147,6 +179,7 @@ impl Qualifier for CleanRoomQualifier {
     }
 
     async fn finish(&self, run_dir: &camino::Utf8Path, keep_rooms: bool) -> Result<(), String> {
+        self.room_ready().await;
         if keep_rooms {
             return Ok(());
         }

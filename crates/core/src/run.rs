@@ -14,7 +14,7 @@ use harnessgym_scoring::{
     OptimizationInput, PostCommand, extract_score, is_better, optimization_block, post_command_passed,
     reached_stop_score, run_post_command, verified_score,
 };
-use harnessgym_snapshot::{CopyPolicy, Purpose};
+use harnessgym_snapshot::{CopyPolicy, Purpose, SnapshotView};
 use harnessgym_types::activation::ActivationReport;
 use harnessgym_types::checkpoint::{BestCheckpointReport, CheckpointManifest, RestoreReport};
 use harnessgym_types::post::PostRecord;
@@ -230,8 +230,9 @@ impl Loop {
         let mut task_state_digest = None;
         if let Some(policy) = &task_state_policy {
             let snapshot = reg::harness_dir(&ws).join("task_state/initial");
+            // Internal: restores read the manifest and the store, nobody browses it.
             let tree = harnessgym_snapshot::Store::for_workspace(&ws)
-                .and_then(|store| store.capture(&ws, &snapshot, policy))
+                .and_then(|store| store.capture_as(&ws, &snapshot, policy, SnapshotView::ManifestOnly))
                 .map_err(|e| {
                     RunError::Setup(format!("could not snapshot the workspace for --task-state reset: {e}"))
                 })?;

@@ -30,7 +30,7 @@ const ROOM_STATE: [&str; 4] = [BUNDLE_DIR, ".codex", ".agents", ".claude"];
 
 /// Captures `workspace` into `template` (replacing it) under `policy`, as a snapshot of the
 /// workspace's store (`<workspace>/.harnessgym/store`): unchanged files cost one `lstat`, the
-/// template's files are links to store objects, and rooms are copied out of it.
+/// template holds only its manifest (no view: nobody browses it), and rooms are copied out of it.
 ///
 /// A file list longer than 1,000 entries keeps its first 1,000 in the report, with
 /// `files_truncated` and `files_list_path` (a side file beside the template) in `extra`, as
@@ -41,7 +41,8 @@ pub fn capture_template(
     policy: &CopyPolicy,
 ) -> Result<TemplateReport, QualifyError> {
     let store = harnessgym_snapshot::Store::for_workspace(workspace)?;
-    let tree = store.capture(workspace, template, policy)?;
+    // Internal: rooms are restored and copied from the manifest and the store.
+    let tree = store.capture_as(workspace, template, policy, harnessgym_snapshot::SnapshotView::ManifestOnly)?;
     let side_dir = template.parent().unwrap_or(template);
     let listing = tree.listing(side_dir, template.file_name().unwrap_or("template"))?;
     let mut extra = harnessgym_types::Extra::new();

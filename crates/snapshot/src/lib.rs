@@ -74,8 +74,15 @@ pub use policy::{
     COPY_EXCLUDED_NAMES, COPY_EXCLUDED_SUFFIXES, CopyPolicy, IGNORE_FILE, Purpose, TASK_STATE_EXCLUDED_TOP_LEVEL,
 };
 pub use restore::restore;
-pub use store::{GcReport, RecoveryReport, Store};
+pub use store::{GcReport, RecoveryReport, SnapshotView, Store};
 pub use tree::{capture, copy_tree};
+
+/// The contents of the regular file `rel` (a `/`-free relative path is fine, as is `a/b`) of the
+/// store snapshot at `snapshot`, read from the store (snapshots without a view have no files of
+/// their own); `None` when it has no such file or is not a store snapshot.
+pub fn snapshot_file(snapshot: &Utf8Path, rel: &str) -> Result<Option<Vec<u8>>, SnapshotError> {
+    store::snapshot_file(snapshot.as_std_path(), rel)
+}
 
 /// The digest of the store snapshot at `snapshot` (`None` when it is not a store snapshot),
 /// read from its manifest: how a resumed run checks that a snapshot is still the one it took.

@@ -57,6 +57,18 @@ impl CopyPolicy {
         Self::from_text(workspace.as_std_path(), purpose, text)
     }
 
+    /// The policy of a directory that may be a store snapshot: for a snapshot, the
+    /// `.harnessgymignore` it captured (read from the store, so snapshots without a view work
+    /// too); for a plain directory, [`CopyPolicy::load`].
+    pub fn load_from_snapshot(snapshot: &Utf8Path, purpose: Purpose) -> Result<Self, SnapshotError> {
+        if !crate::Store::is_snapshot(snapshot.as_std_path()) {
+            return Self::load(snapshot, purpose);
+        }
+        let bytes = crate::store::snapshot_file(snapshot.as_std_path(), IGNORE_FILE)?;
+        let text = bytes.map(|b| String::from_utf8_lossy(&b).into_owned());
+        Self::from_text(snapshot.as_std_path(), purpose, text)
+    }
+
     /// A policy from `.harnessgymignore` text (or none), as [`CopyPolicy::load`] builds it.
     pub(crate) fn from_text(workspace: &Path, purpose: Purpose, text: Option<String>) -> Result<Self, SnapshotError> {
         let path = workspace.join(IGNORE_FILE);

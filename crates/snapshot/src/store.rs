@@ -81,6 +81,24 @@ pub struct RecoveryReport {
     pub abandoned: Vec<String>,
 }
 
+/// What a snapshot directory holds besides its manifest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SnapshotView {
+    /// The captured tree as hard links to the objects (browsable; `du` counts them once).
+    Browsable,
+    /// Only the manifest (`.harnessgym/snapshot`) and a marker saying so.
+    ManifestOnly,
+}
+
+/// Marker file beside the manifest of a [`SnapshotView::ManifestOnly`] snapshot.
+const NO_VIEW_MARKER: &str = "manifest-only";
+
+impl SnapshotView {
+    fn of(snapshot: &Path) -> Self {
+        if snapshot.join(META_DIR).join(NO_VIEW_MARKER).exists() { Self::ManifestOnly } else { Self::Browsable }
+    }
+}
+
 /// A held lock on the store.
 struct StoreLock {
     _file: File,
@@ -305,6 +323,20 @@ impl Store {
         snapshot: &Utf8Path,
         policy: &CopyPolicy,
     ) -> Result<TreeReport, SnapshotError> {
+        self.capture_as(src, snapshot, policy, SnapshotView::Browsable)
+    }
+
+    /// [`Store::capture`] with the choice of view: an internal snapshot nobody browses (the
+    /// task-state snapshot, the qualification template) skips the 1 hard link per file and 1
+    /// directory per directory of a browsable one; restores and copies read only the manifest
+    /// and the objects either way.
+    pub fn capture_as(
+        &self,
+        src: &Utf8Path,
+        snapshot: &Utf8Path,
+        policy: &CopyPolicy,
+        view: SnapshotView,
+    ) -> Result<TreeReport, SnapshotError> {
         let started = std::time::Instant::now();
         let _lock = self.lock(false)?;
         let (src_c, src_meta, dest_c) = resolve_copy(src, snapshot)?;
@@ -346,7 +378,7 @@ impl Store {
         }
 
         // Nothing changed since the snapshot already there was taken: keep it as it is.
-        if let Some(existing) = self.unchanged_snapshot(&dest_c, &tree, policy.purpose()) {
+        if let Some(existing) = self.unchanged_snapshot(&dest_c, &tree, policy.purpose(), view) {
             self.write_ref(&dest_c)?;
             cache.save();
             tracing::info!(
@@ -364,7 +396,7 @@ impl Store {
             &Intent::Install { staging: staging.clone(), dest: dest_c.clone(), old: old.clone() },
         )?;
         fs::create_dir(&staging).map_err(io_err("create directory", &staging))?;
-        let built = self.build_view(&tree, &src_c, &staging, policy.purpose(), &dest_c);
+        let built = self.build_view(&tree, &src_c, &staging, policy.purpose(), &dest_c, view);
         let (report, manifest) = match built {
             Ok(built) => built,
             Err(e) => {
@@ -395,8 +427,14 @@ impl Store {
 
     /// The snapshot at `dest` when it is exactly `tree` (same entries, modes, mtimes and contents,
     /// same purpose, this store, every object present).
-    fn unchanged_snapshot(&self, dest: &Path, tree: &Tree, purpose: Purpose) -> Option<Arc<Manifest>> {
-        if !Self::is_snapshot(dest) {
+    fn unchanged_snapshot(
+        &self,
+        dest: &Path,
+        tree: &Tree,
+        purpose: Purpose,
+        view: SnapshotView,
+    ) -> Option<Arc<Manifest>> {
+        if !Self::is_snapshot(dest) || SnapshotView::of(dest) != view {
             return None;
         }
         let m = read_manifest(dest).ok()?;
@@ -416,19 +454,32 @@ impl Store {
         staging: &Path,
         purpose: Purpose,
         final_path: &Path,
+        view: SnapshotView,
     ) -> Result<(TreeReport, Arc<Manifest>), SnapshotError> {
         let mut tree = tree.clone();
         let mut files = Vec::new();
         for (i, e) in tree.entries.iter().enumerate() {
             let path = staging.join(&e.rel);
             match &e.kind {
-                Kind::Dir => fs::create_dir(&path).map_err(io_err("create directory", &path))?,
-                Kind::Symlink(target) => {
+                Kind::Dir if view == SnapshotView::Browsable => {
+                    fs::create_dir(&path).map_err(io_err("create directory", &path))?;
+                }
+                Kind::Symlink(target) if view == SnapshotView::Browsable => {
                     std::os::unix::fs::symlink(target, &path).map_err(io_err("create symlink", &path))?;
                 }
                 Kind::File { .. } => files.push(i),
+                Kind::Dir | Kind::Symlink(_) => {}
             }
         }
+        // Each file's object is linked into the view, or (manifest only) checked to exist.
+        let place = |h: &Hash, path: &Path| match view {
+            SnapshotView::Browsable => self.link_object(h, path),
+            SnapshotView::ManifestOnly => match lstat(&self.object_path(h)) {
+                Ok(Some(_)) => Ok(()),
+                Ok(None) => Err(LinkError::Missing),
+                Err(e) => Err(LinkError::Io(e)),
+            },
+        };
         let fixes = parallel(
             &files,
             |&i| dir_key(&tree, i),
@@ -438,12 +489,12 @@ impl Store {
                     return Ok(None);
                 };
                 let path = staging.join(&e.rel);
-                match self.link_object(h, &path) {
+                match place(h, &path) {
                     Ok(()) => Ok(None),
                     Err(LinkError::Missing) => {
                         // The cache knew the file but its object is gone (collected): read it again.
                         let (h2, size, _) = self.ingest(&src.join(&e.rel))?;
-                        match self.link_object(&h2, &path) {
+                        match place(&h2, &path) {
                             Ok(()) => Ok(Some((i, h2, size))),
                             Err(LinkError::Missing) => {
                                 Err(SnapshotError::ObjectMissing { object: hex(&h2), store: self.root.clone() })
@@ -472,6 +523,11 @@ impl Store {
         };
         let meta = staging.join(META_DIR);
         fs::create_dir(&meta).map_err(io_err("create directory", &meta))?;
+        if view == SnapshotView::ManifestOnly {
+            let marker = meta.join(NO_VIEW_MARKER);
+            fs::write(&marker, b"the files of this snapshot are in the manifest and the store only\n")
+                .map_err(io_err("write", &marker))?;
+        }
         let path = meta.join(crate::manifest::MANIFEST);
         let mut f = OpenOptions::new().write(true).create_new(true).open(&path).map_err(io_err("create", &path))?;
         f.write_all(manifest.to_text().as_bytes()).map_err(io_err("write", &path))?;
@@ -812,6 +868,21 @@ static MANIFESTS: Mutex<Vec<(PathBuf, FileKey, Arc<Manifest>)>> = Mutex::new(Vec
 const MANIFESTS_KEPT: usize = 8;
 
 /// The manifest of snapshot directory `snapshot`.
+/// The contents of the regular file `rel` of store snapshot `snapshot`, from its object (so it
+/// works for snapshots without a view); `None` when the snapshot has no such file.
+pub(crate) fn snapshot_file(snapshot: &Path, rel: &str) -> Result<Option<Vec<u8>>, SnapshotError> {
+    let Some(store) = Store::of_snapshot(snapshot)? else {
+        return Ok(None);
+    };
+    let manifest = read_manifest(snapshot)?;
+    let found = manifest.tree.entries.iter().find(|e| e.rel == Path::new(rel));
+    let Some(Kind::File { content: Content::Object(h), .. }) = found.map(|e| &e.kind) else {
+        return Ok(None);
+    };
+    let path = store.object_path(h);
+    fs::read(&path).map(Some).map_err(io_err("read", &path))
+}
+
 pub(crate) fn read_manifest(snapshot: &Path) -> Result<Arc<Manifest>, SnapshotError> {
     let path = manifest_path(snapshot);
     let key = FileKey::of(&path);

@@ -193,6 +193,8 @@ fn run_keeps_the_room_only_with_keep_qualification_rooms() {
         let summary = read_json(&run_dir.join("summary.json"));
         assert_eq!(summary["artifact_qualification"]["reports"][0]["status"], "passed", "{summary}");
         assert_eq!(run_dir.join("qualification/room").exists(), keep, "keep = {keep}");
-        assert!(run_dir.join("qualification/workspace_template/task.md").is_file());
+        // The template is internal: its manifest, with the files in the workspace's store.
+        assert!(run_dir.join("qualification/workspace_template/.harnessgym/snapshot").is_file());
+        assert!(run_dir.join("qualification/room/task.md").is_file() == keep);
     }
 }

@@ -111,7 +111,8 @@ async fn statement_59_q1_failing_self_test_is_repaired_in_the_same_session_then_
     }
     // The room is gone at the end; the template stays.
     assert!(!room(&done).exists());
-    assert!(done.outcome.run_dir.join("qualification/workspace_template/task.md").is_file());
+    let template = done.outcome.run_dir.join("qualification/workspace_template");
+    assert!(harnessgym_snapshot::snapshot_file(&template, "task.md").unwrap().is_some());
     assert_eq!(done.summary()["artifact_qualification"]["template"]["files"], json!(["task.md"]));
 }
 

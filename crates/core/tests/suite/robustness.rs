@@ -117,7 +117,9 @@ async fn b15_reusing_a_run_id_fails_and_leaves_the_old_run_alone() {
     assert!(matches!(&err, RunError::RunIdExists(id) if id == RUN_ID), "{err:?}");
     assert_eq!(
         err.to_string(),
-        format!("run id {RUN_ID} already exists; pass another --run-id (an interrupted run goes on with --resume {RUN_ID})")
+        format!(
+            "run id {RUN_ID} already exists; pass another --run-id (an interrupted run goes on with --resume {RUN_ID})"
+        )
     );
     assert_eq!(agent.calls().len(), calls_before, "no phase ran");
     assert_eq!(std::fs::read_to_string(&first.outcome.summary_path).unwrap(), summary_before);

@@ -31,7 +31,10 @@ async fn statement_31_reset_restores_the_task_but_keeps_artifacts() {
 
     assert_eq!(*seen.lock().unwrap(), ["original", "original"], "iteration 2 started from the original");
     assert_eq!(ws.read("work.txt"), "original 2", "the work file ends as the last iteration wrote it");
-    assert_eq!(ws.read(".harnessgym/task_state/initial/work.txt"), "original");
+    let snapshot = ws.path(".harnessgym/task_state/initial");
+    let captured = harnessgym_snapshot::snapshot_file(&snapshot, "work.txt").unwrap().expect("in the snapshot");
+    assert_eq!(captured, b"original");
+    assert!(!snapshot.join("work.txt").exists(), "an internal snapshot has no browsable view");
     // .harnessgym survives the reset, so iteration 1's artifact reaches iteration 2's prompt.
     assert_eq!(ws.read(".harnessgym/tools/marker.txt"), "MARKER-FROM-ITERATION-1");
     let prompt = done.iteration_text(2, "attempt.prompt.txt");

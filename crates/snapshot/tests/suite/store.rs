@@ -4,7 +4,9 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
-use harnessgym_snapshot::{CopyPolicy, INLINE_FILES_MAX, Purpose, SnapshotError, Store, copy_tree, restore};
+use harnessgym_snapshot::{
+    CopyPolicy, INLINE_FILES_MAX, Purpose, SnapshotError, SnapshotView, Store, copy_tree, restore, snapshot_file,
+};
 
 use super::common::*;
 
@@ -35,6 +37,43 @@ fn capture_makes_a_browsable_view_of_hard_links_and_a_manifest() -> TestResult {
     // ... but the workspace's own files never are.
     assert_eq!(fs::metadata(ws.join("big.bin"))?.nlink(), 1);
     assert!(Store::is_snapshot(snap.as_std_path()));
+    Ok(())
+}
+
+#[test]
+fn a_manifest_only_snapshot_restores_copies_and_survives_gc_like_a_browsable_one() -> TestResult {
+    let (t, ws, store) = setup()?;
+    write(&ws, ".harnessgymignore", "README.md\n")?;
+    let policy = CopyPolicy::load(&ws, Purpose::Copy)?;
+    let internal = t.path("internal");
+    let report = store.capture_as(&ws, &internal, &policy, SnapshotView::ManifestOnly)?;
+    let browsable = store.capture(&ws, &t.path("browsable"), &policy)?;
+    assert_eq!(report, browsable, "the same tree, the same report");
+    // Only the manifest and its marker: no directory or link per entry.
+    let names: Vec<String> = tree(&internal)?.into_keys().collect();
+    assert_eq!(names, [".harnessgym", ".harnessgym/manifest-only", ".harnessgym/snapshot"]);
+    assert_eq!(snapshot_file(&internal, "src/main.py")?.as_deref(), Some(&b"print(1)\n"[..]));
+    assert_eq!(snapshot_file(&internal, "missing.txt")?, None);
+    // Its captured .harnessgymignore is read from the store.
+    let from_snapshot = CopyPolicy::load_from_snapshot(&internal, Purpose::Copy)?;
+    assert!(from_snapshot.is_excluded(std::path::Path::new("README.md"), false));
+
+    fs::remove_dir_all(t.path("browsable"))?;
+    assert_eq!(store.gc(false)?.objects_removed, 0, "its objects are referenced by it alone");
+    write(&ws, "src/main.py", "edited\n")?;
+    write(&ws, "added.txt", "new\n")?;
+    restore(&internal, &ws, &policy)?;
+    assert_eq!(read(&ws, "src/main.py")?, "print(1)\n");
+    assert!(!exists(&ws, "added.txt"));
+    let room = t.path("room");
+    copy_tree(&internal, &room, &policy)?;
+    assert_eq!(read(&room, "big.bin")?.len(), 3 << 20);
+    assert_eq!(read(&room, "src/main.py")?, "print(1)\n");
+
+    // The same path captured browsable later gets its view (never the view-less one reused).
+    store.capture(&ws, &internal, &policy)?;
+    assert_eq!(read(&internal, "src/main.py")?, "print(1)\n");
+    assert!(!exists(&internal, ".harnessgym/manifest-only"));
     Ok(())
 }
 
