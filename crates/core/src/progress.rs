@@ -3,8 +3,8 @@
 //! SIGTERM) or killed outright.
 //!
 //! A phase counts as completed only when it finished without the run being cancelled: an
-//! interrupted phase is run again on resume. The points recorded are: set-up done (baseline
-//! scored), attempt stage done (attempt, post command, scores, checkpoint), reflection done,
+//! interrupted phase is run again on resume. The points recorded are: the run directory set up
+//! (before the baseline), set-up done (baseline scored), attempt stage done (attempt, post command, scores, checkpoint), reflection done,
 //! build done, iteration finished, and the loop finished (only the end of the run is left).
 //! The file is ours; the reference has no such file.
 
@@ -90,6 +90,9 @@ pub(crate) struct RunProgress {
     pub iterations: Vec<IterationFacts>,
     pub last_result_path: Option<Utf8PathBuf>,
     pub in_flight: Option<InFlight>,
+    /// Set-up is complete (the baseline was scored); a run interrupted before that scores it on
+    /// resume.
+    pub setup_finished: bool,
     /// The loop is over (iterations used up or a stop rule met): only the end of the run is left.
     pub loop_finished: bool,
 }
@@ -208,6 +211,9 @@ impl Resumable {
         let p = &self.progress;
         if p.loop_finished {
             return "the end of the run (all iterations done)".into();
+        }
+        if !p.setup_finished {
+            return "its baseline score, before iteration 1".into();
         }
         match &p.in_flight {
             Some(f) => format!("iteration {}, {}", f.iteration, f.stage.describe()),

@@ -206,12 +206,14 @@ struct Loop {
     loop_finished: bool,
     /// This is a resumed run.
     resumed: bool,
+    /// The baseline has been scored (set-up is complete).
+    setup_finished: bool,
 }
 
 impl Loop {
     async fn setup(mut run: Run) -> Result<Self, RunError> {
         if let Some(resumable) = run.resume.take() {
-            return Self::setup_resumed(run, resumable);
+            return Self::setup_resumed(run, resumable).await;
         }
         let ws = run.config.workspace.clone();
         let run_id = run.config.run_id.clone().unwrap_or_else(generate_run_id);
@@ -262,16 +264,25 @@ impl Loop {
         if cfg.optimization_mode && !cfg.restore_best {
             state.checkpoint.reason = Some("disabled_by_config".into());
         }
-        if cfg.optimization_mode && cfg.post_attempt_command.is_some() {
-            state.run_baseline().await;
-        }
+        // Recorded before the baseline, so a run interrupted there can be resumed (and scores it).
         state.save_progress(None);
+        state.finish_setup().await;
         Ok(state)
+    }
+
+    /// The baseline score (optimisation mode with a post command), then set-up is complete.
+    async fn finish_setup(&mut self) {
+        let cfg = self.cfg();
+        if cfg.optimization_mode && cfg.post_attempt_command.is_some() {
+            self.run_baseline().await;
+        }
+        self.setup_finished = true;
+        self.save_progress(None);
     }
 
     /// Set-up of a resumed run: the recorded state instead of a new snapshot, template and
     /// baseline; the run directory, run_config.json and the qualification template are reused.
-    fn setup_resumed(run: Run, resumable: Resumable) -> Result<Self, RunError> {
+    async fn setup_resumed(run: Run, resumable: Resumable) -> Result<Self, RunError> {
         let position = resumable.position();
         let progress = resumable.progress;
         let ws = run.config.workspace.clone();
@@ -303,9 +314,13 @@ impl Loop {
         state.last_result = progress.last_result_path.map(ResultFile::reopen);
         state.in_flight = progress.in_flight;
         state.loop_finished = progress.loop_finished;
+        state.setup_finished = progress.setup_finished;
         state.emit(RunEvent::Started { run_id: state.run_id.clone(), run_dir: state.run_dir.clone() });
         state.resumed = true;
         state.emit(RunEvent::Resumed { position });
+        if !progress.setup_finished {
+            state.finish_setup().await;
+        }
         Ok(state)
     }
 
@@ -349,6 +364,7 @@ impl Loop {
             in_flight: None,
             loop_finished: false,
             resumed: false,
+            setup_finished: false,
             run,
         }
     }
@@ -375,6 +391,7 @@ impl Loop {
             iterations: self.facts.clone(),
             last_result_path: self.last_result.as_ref().map(|r| r.path.clone()),
             in_flight: in_flight.map(IterationWork::in_flight),
+            setup_finished: self.setup_finished,
             loop_finished: self.loop_finished,
         };
         let path = self.run_dir.join(PROGRESS_FILE);

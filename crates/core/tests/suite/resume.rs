@@ -220,3 +220,36 @@ async fn the_recorded_task_text_is_used_even_after_the_task_file_changes() {
     assert!(prompt.contains("The original task."), "{prompt}");
     assert!(!prompt.contains("A different task."));
 }
+
+#[tokio::test]
+async fn a_run_interrupted_during_its_baseline_scores_it_on_resume() {
+    let ws = Ws::with_files(&[("post.json", "{\"status\": \"passed\", \"score\": 10}\n")]);
+    let req = RunRequest {
+        iterations: 1,
+        optimization_mode: true,
+        post_attempt_command: Some("if [ -e release ]; then cat post.json; else sleep 30; fi".into()),
+        post_attempt_timeout: "5m".into(),
+        ..request(&ws)
+    };
+    let (tx, rx) = watch::channel(false);
+    let interrupter = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        tx.send(true).ok();
+        tx
+    });
+    let first_agent = ScriptedAgent::new().arc();
+    let runner: Arc<dyn Runner> = first_agent.clone();
+    let first = execute(build_run(req, runner).with_cancel(rx)).await;
+    drop(interrupter.await);
+    assert!(first.outcome.interrupted);
+    assert!(first_agent.calls().is_empty());
+    assert_eq!(progress(&ws)["setup_finished"], false);
+
+    ws.write("release", "");
+    let again = ScriptedAgent::new().arc();
+    let done = resume(&ws, &again).await;
+    let summary = done.summary();
+    assert_eq!(summary["optimization"]["baseline_score"], 10.0, "scored on resume");
+    assert_eq!(summary["best_checkpoint"]["captures"][0]["reason"], "baseline_post_attempt_passed");
+    assert_eq!(again.phases_of(1), [Phase::Attempt, Phase::Reflection, Phase::Build]);
+}
