@@ -138,7 +138,7 @@ impl Resumable {
     pub fn load(workspace: &Utf8Path, run_id: &str) -> Result<Self, ResumeError> {
         let runs_dir = harnessgym_artifacts::registry::harness_dir(workspace).join("runs");
         let run_dir = runs_dir.join(run_id);
-        if run_id.contains('/') || !run_dir.is_dir() {
+        if !crate::run::valid_run_id(run_id) || !run_dir.is_dir() {
             return Err(ResumeError::NoRun { run_id: run_id.to_owned(), runs_dir });
         }
         let path = run_dir.join(PROGRESS_FILE);

@@ -119,7 +119,7 @@ impl Run {
     }
 }
 
-fn valid_run_id(id: &str) -> bool {
+pub(crate) fn valid_run_id(id: &str) -> bool {
     !id.is_empty()
         && id != "."
         && id != ".."

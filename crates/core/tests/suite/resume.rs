@@ -179,6 +179,10 @@ async fn a_finished_run_an_unknown_run_and_a_run_without_progress_are_refused() 
 
     let unknown = Resumable::load(&ws.root, "no-such-run").unwrap_err();
     assert!(matches!(unknown, ResumeError::NoRun { .. }), "{unknown}");
+    for not_a_run in ["..", ".", "../runs", ""] {
+        let err = Resumable::load(&ws.root, not_a_run).unwrap_err();
+        assert!(matches!(err, ResumeError::NoRun { .. }), "{not_a_run:?}: {err}");
+    }
 
     std::fs::create_dir_all(ws.path(".harnessgym/runs/old")).unwrap();
     let old = Resumable::load(&ws.root, "old").unwrap_err();
