@@ -63,6 +63,7 @@ pub async fn qualify(args: QualifyArgs) -> anyhow::Result<ExitCode> {
         repair_attempts: 0,
         harnessgym_bin: crate::mcp_cmds::harnessgym_bin()?,
         mark_registry: false,
+        room_prepared: false,
     };
     let reports = harnessgym_qualify::qualify(&options, &mut NoRepair).await;
     let Some(report) = reports.last() else {

@@ -67,6 +67,10 @@ pub struct QualifyRequest {
     pub run_dir: Utf8PathBuf,
     pub iteration_dir: Utf8PathBuf,
     pub repair_attempts: u32,
+    /// `--keep-qualification-rooms`: the room is left as its last use left it.
+    pub keep_rooms: bool,
+    /// Another iteration may qualify after this one (false in the last iteration).
+    pub more_iterations: bool,
 }
 
 /// Every qualification attempt's report (last one final), with `report_path` set.
@@ -79,11 +83,15 @@ pub struct QualificationOutcome {
 /// embedder can qualify elsewhere (a container, a remote sandbox).
 #[async_trait]
 pub trait Qualifier: Send + Sync {
-    /// Called once at run start (e.g. to capture the clean template).
+    /// Called once at run start (e.g. to capture the clean template). `start_snapshot` is a
+    /// store snapshot of the workspace taken just before under the task-state policy (with
+    /// `--task-state reset`), which a template can be derived from instead of reading the
+    /// workspace again.
     async fn prepare(
         &self,
         workspace: &camino::Utf8Path,
         run_dir: &camino::Utf8Path,
+        start_snapshot: Option<&camino::Utf8Path>,
     ) -> Result<Option<TemplateReport>, String>;
 
     async fn qualify(&self, request: &QualifyRequest, repair: &mut dyn RepairHook) -> QualificationOutcome;
@@ -106,8 +114,9 @@ pub trait Qualifier: Send + Sync {
 pub struct CleanRoomQualifier {
     /// The `harnessgym` binary activation in the room points agent configs at.
     pub harnessgym_bin: Utf8PathBuf,
-    /// The background copy of the room, awaited before the room is used or removed.
-    warming: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
+    /// The background copy (or clean-up) of the room, awaited before the room is used or
+    /// removed; it yields whether the room now equals the template.
+    warming: Arc<Mutex<Option<tokio::task::JoinHandle<bool>>>>,
 }
 
 impl CleanRoomQualifier {
@@ -120,13 +129,31 @@ impl CleanRoomQualifier {
         Self::new(HarnessActivation::from_current_exe().harnessgym_bin)
     }
 
-    /// Waits for the background room copy, if one is running. Its outcome does not matter:
-    /// qualification makes the room equal to the template anyway (a finished copy makes that a
-    /// stat-only check; a failed one is redone and reported there).
-    async fn room_ready(&self) {
+    /// Waits for the background room work, if any; true when it left the room equal to the
+    /// template (nothing else touches the room between uses). A failure is not reported here:
+    /// qualification then prepares the room itself and reports what goes wrong.
+    async fn room_ready(&self) -> bool {
         let handle = self.warming.lock().ok().and_then(|mut h| h.take());
-        if let Some(handle) = handle {
-            let _ = handle.await;
+        match handle {
+            Some(handle) => handle.await.unwrap_or(false),
+            None => false,
+        }
+    }
+
+    /// Makes the room equal to the template on a blocking thread, so the copy or clean-up
+    /// overlaps the agent's next phases.
+    fn warm_room(&self, template: Utf8PathBuf, room: Utf8PathBuf, policy: CopyPolicy) {
+        let warm = tokio::task::spawn_blocking(move || {
+            match harnessgym_qualify::prepare_room(&template, &room, &policy) {
+                Ok(_) => true,
+                Err(e) => {
+                    tracing::debug!(error = %e, %room, "background room preparation failed; qualification will redo it");
+                    false
+                }
+            }
+        });
+        if let Ok(mut slot) = self.warming.lock() {
+            *slot = Some(warm);
         }
     }
 }
@@ -137,25 +164,21 @@ impl Qualifier for CleanRoomQualifier {
         &self,
         workspace: &camino::Utf8Path,
         run_dir: &camino::Utf8Path,
+        start_snapshot: Option<&camino::Utf8Path>,
     ) -> Result<Option<TemplateReport>, String> {
         let policy = CopyPolicy::load(workspace, Purpose::Copy).map_err(|e| e.to_string())?;
         let template = harnessgym_qualify::template_dir(run_dir);
-        let report = harnessgym_qualify::capture_template(workspace, &template, &policy)
-            .map_err(|e| format!("could not capture the clean qualification template {template}: {e}"))?;
-        let room = harnessgym_qualify::room_dir(run_dir);
-        let warm = tokio::task::spawn_blocking(move || {
-            if let Err(e) = harnessgym_qualify::prepare_room(&template, &room, &policy) {
-                tracing::debug!(error = %e, %room, "background room copy failed; qualification will make the room");
-            }
-        });
-        if let Ok(mut slot) = self.warming.lock() {
-            *slot = Some(warm);
+        let report = match start_snapshot {
+            Some(start) => harnessgym_qualify::derive_template(start, workspace, &template, &policy),
+            None => harnessgym_qualify::capture_template(workspace, &template, &policy),
         }
+        .map_err(|e| format!("could not capture the clean qualification template {template}: {e}"))?;
+        self.warm_room(template, harnessgym_qualify::room_dir(run_dir), policy);
         Ok(Some(report))
     }
 
     async fn qualify(&self, request: &QualifyRequest, repair: &mut dyn RepairHook) -> QualificationOutcome {
-        self.room_ready().await;
+        let room_prepared = self.room_ready().await;
         let template = harnessgym_qualify::template_dir(&request.run_dir);
         // The template holds the workspace's .harnessgymignore as it was at run start.
         let policy = CopyPolicy::load_from_snapshot(&template, Purpose::Copy).unwrap_or_else(|e| {
@@ -174,8 +197,14 @@ impl Qualifier for CleanRoomQualifier {
             repair_attempts: request.repair_attempts,
             harnessgym_bin: self.harnessgym_bin.clone(),
             mark_registry: true,
+            room_prepared,
         };
-        QualificationOutcome { reports: harnessgym_qualify::qualify(&options, repair).await }
+        let reports = harnessgym_qualify::qualify(&options, repair).await;
+        if request.more_iterations && !request.keep_rooms {
+            // Cleaned for the next use while the agent works on the next iteration.
+            self.warm_room(options.template, options.room, options.policy);
+        }
+        QualificationOutcome { reports }
     }
 
     async fn finish(&self, run_dir: &camino::Utf8Path, keep_rooms: bool) -> Result<(), String> {
@@ -183,7 +212,11 @@ impl Qualifier for CleanRoomQualifier {
         if keep_rooms {
             return Ok(());
         }
-        harnessgym_qualify::remove_room(&harnessgym_qualify::room_dir(run_dir)).map_err(|e| e.to_string())
+        // On a blocking thread: the loop restores the best checkpoint meanwhile.
+        let room = harnessgym_qualify::room_dir(run_dir);
+        tokio::task::spawn_blocking(move || harnessgym_qualify::remove_room(&room).map_err(|e| e.to_string()))
+            .await
+            .map_err(|e| format!("removing the qualification room: {e}"))?
     }
 }
 
@@ -197,7 +230,12 @@ pub const NOT_RUN_REASON: &str =
 
 #[async_trait]
 impl Qualifier for NotRunQualifier {
-    async fn prepare(&self, _: &camino::Utf8Path, _: &camino::Utf8Path) -> Result<Option<TemplateReport>, String> {
+    async fn prepare(
+        &self,
+        _: &camino::Utf8Path,
+        _: &camino::Utf8Path,
+        _: Option<&camino::Utf8Path>,
+    ) -> Result<Option<TemplateReport>, String> {
         Ok(None)
     }
 

@@ -250,7 +250,9 @@ impl Loop {
         state.save_registry(None, &mut registry);
 
         if state.run.config.qualify_artifacts {
-            match state.run.qualifier.prepare(&state.ws, &state.run_dir).await {
+            // The task-state snapshot was taken a moment ago: the template is derived from it.
+            let start = state.task_state_policy.is_some().then(|| state.task_state_dir());
+            match state.run.qualifier.prepare(&state.ws, &state.run_dir, start.as_deref()).await {
                 Ok(template) => state.qualification.template = template,
                 Err(message) => state.record(None, "qualification", None, message),
             }
@@ -1230,6 +1232,8 @@ impl Loop {
             run_dir: self.run_dir.clone(),
             iteration_dir: self.iteration_dir(iteration),
             repair_attempts: self.cfg().artifact_repair_attempts,
+            keep_rooms: self.cfg().keep_qualification_rooms,
+            more_iterations: iteration < self.cfg().iterations,
         };
         let qualifier = Arc::clone(&self.run.qualifier);
         let mut hook = SessionRepair { state: self, result, session, iteration };
@@ -1262,16 +1266,22 @@ impl Loop {
 
     async fn finish(mut self) -> RunOutcome {
         self.run.runner.close().await;
-        if self.cfg().qualify_artifacts {
-            // The room is kept until the run ends so a repair could inspect it (also after Ctrl-C).
-            let keep = self.cfg().keep_qualification_rooms;
-            let qualifier = Arc::clone(&self.run.qualifier);
-            if let Err(e) = qualifier.finish(&self.run_dir, keep).await {
-                self.record(None, "qualification", Some(harnessgym_qualify::room_dir(&self.run_dir)), e);
+        // The room is kept until the run ends so a repair could inspect it (also after Ctrl-C).
+        // Removing it (a whole workspace of files) and restoring the best checkpoint touch
+        // different trees: they run side by side.
+        let qualifier = Arc::clone(&self.run.qualifier);
+        let run_dir = self.run_dir.clone();
+        let (qualify, keep) = (self.cfg().qualify_artifacts, self.cfg().keep_qualification_rooms);
+        let restore = self.cfg().optimization_mode && self.cfg().restore_best;
+        let remove_room = async { if qualify { qualifier.finish(&run_dir, keep).await } else { Ok(()) } };
+        let restore_best = async {
+            if restore {
+                self.restore_best().await;
             }
-        }
-        if self.cfg().optimization_mode && self.cfg().restore_best {
-            self.restore_best().await;
+        };
+        let (removed, ()) = tokio::join!(remove_room, restore_best);
+        if let Err(e) = removed {
+            self.record(None, "qualification", Some(harnessgym_qualify::room_dir(&self.run_dir)), e);
         }
         if self.cancelled() {
             self.interrupted = true;

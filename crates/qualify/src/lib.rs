@@ -33,7 +33,7 @@ use harnessgym_types::timefmt::utc_now;
 use serde_json::{Value, json};
 
 pub use bundle::{BundleCopy, BundleError, Refusal, copy_bundle};
-pub use room::{capture_template, prepare_room, remove_room, room_dir, template_dir};
+pub use room::{capture_template, derive_template, prepare_room, remove_room, room_dir, template_dir};
 pub use verdict::Verdict;
 
 /// Asked by [`qualify`] to repair the failing artifacts (e.g. by resuming the agent's build
@@ -113,6 +113,9 @@ pub struct QualifyOptions {
     pub harnessgym_bin: Utf8PathBuf,
     /// Write qualification / quarantine metadata into the source workspace's registry.
     pub mark_registry: bool,
+    /// The room already equals the template (the caller made it so since its last use, e.g. in
+    /// the background): the first attempt uses it as it is.
+    pub room_prepared: bool,
 }
 
 /// `<reports_dir>/attempt_<k>/qualification.json`.
@@ -180,7 +183,7 @@ async fn attempt(options: &QualifyOptions, k: u32) -> Attempt {
         extra: Default::default(),
     };
     report.extra.insert("attempt".into(), json!(k));
-    let verdicts = match run_attempt(options, &mut report).await {
+    let verdicts = match run_attempt(options, options.room_prepared && k == 1, &mut report).await {
         Ok(verdicts) => verdicts,
         Err(e) => {
             report.reason = Some(format!("qualification could not run: {e}"));
@@ -191,10 +194,16 @@ async fn attempt(options: &QualifyOptions, k: u32) -> Attempt {
     Attempt { report, verdicts }
 }
 
-async fn run_attempt(options: &QualifyOptions, report: &mut QualificationReport) -> Result<Vec<Verdict>, QualifyError> {
+async fn run_attempt(
+    options: &QualifyOptions,
+    room_prepared: bool,
+    report: &mut QualificationReport,
+) -> Result<Vec<Verdict>, QualifyError> {
     let room = &options.room;
-    let state = room::prepare_room(&options.template, room, &options.policy)?;
-    tracing::debug!(%room, ?state, "room ready");
+    if !room_prepared {
+        let state = room::prepare_room(&options.template, room, &options.policy)?;
+        tracing::debug!(%room, ?state, "room ready");
+    }
     let copy = copy_bundle(&options.bundle, room)?;
     report.copied_artifacts = copy.files.clone();
     if !copy.refused.is_empty() {

@@ -43,6 +43,28 @@ pub fn capture_template(
     let store = harnessgym_snapshot::Store::for_workspace(workspace)?;
     // Internal: rooms are restored and copied from the manifest and the store.
     let tree = store.capture_as(workspace, template, policy, harnessgym_snapshot::SnapshotView::ManifestOnly)?;
+    template_report(workspace, template, &tree)
+}
+
+/// [`capture_template`] without reading the workspace again: the template is derived from
+/// `start_snapshot`, a snapshot of the workspace's store taken a moment before under a policy
+/// that keeps at least what `policy` keeps (the run's task-state snapshot).
+pub fn derive_template(
+    start_snapshot: &Utf8Path,
+    workspace: &Utf8Path,
+    template: &Utf8Path,
+    policy: &CopyPolicy,
+) -> Result<TemplateReport, QualifyError> {
+    let store = harnessgym_snapshot::Store::for_workspace(workspace)?;
+    let tree = store.derive(start_snapshot, template, policy, harnessgym_snapshot::SnapshotView::ManifestOnly)?;
+    template_report(workspace, template, &tree)
+}
+
+fn template_report(
+    workspace: &Utf8Path,
+    template: &Utf8Path,
+    tree: &harnessgym_snapshot::TreeReport,
+) -> Result<TemplateReport, QualifyError> {
     let side_dir = template.parent().unwrap_or(template);
     let listing = tree.listing(side_dir, template.file_name().unwrap_or("template"))?;
     let mut extra = harnessgym_types::Extra::new();

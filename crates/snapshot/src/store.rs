@@ -340,10 +340,8 @@ impl Store {
         let started = std::time::Instant::now();
         let _lock = self.lock(false)?;
         let (src_c, src_meta, dest_c) = resolve_copy(src, snapshot)?;
-        let parent = dest_c.parent().unwrap_or(Path::new("/")).to_path_buf();
-        let staging = tmp_path(&parent, "partial");
-        let old = tmp_path(&parent, "old");
-        let skip = vec![staging.clone(), dest_c.clone(), self.root.clone()];
+        // The snapshot's staging directory is made after the scan, so only these can be in it.
+        let skip = vec![dest_c.clone(), self.root.clone()];
         let (mut tree, stats) = Tree::scan(&src_c, &src_meta, policy, &skip)?;
         let mut cache = StatCache::load(&self.statcache_dir(), &src_c);
 
@@ -377,40 +375,7 @@ impl Store {
             }
         }
 
-        // Nothing changed since the snapshot already there was taken: keep it as it is.
-        if let Some(existing) = self.unchanged_snapshot(&dest_c, &tree, policy.purpose(), view) {
-            self.write_ref(&dest_c)?;
-            cache.save();
-            tracing::info!(
-                src = %src,
-                snapshot = %snapshot,
-                files = existing.report.file_count,
-                elapsed_ms = started.elapsed().as_millis(),
-                "snapshot unchanged"
-            );
-            return Ok(existing.report.clone());
-        }
-
-        let journal = Journal::begin(
-            &self.journal_dir(),
-            &Intent::Install { staging: staging.clone(), dest: dest_c.clone(), old: old.clone() },
-        )?;
-        fs::create_dir(&staging).map_err(io_err("create directory", &staging))?;
-        let built = self.build_view(&tree, &src_c, &staging, policy.purpose(), &dest_c, view);
-        let (report, manifest) = match built {
-            Ok(built) => built,
-            Err(e) => {
-                let _ = remove_tree(&staging);
-                return Err(e);
-            }
-        };
-        self.write_ref(&dest_c)?;
-        install_dir(&staging, &dest_c, &old)?;
-        journal.finish()?;
-        let manifest_file = manifest_path(&dest_c);
-        if let Some(key) = FileKey::of(&manifest_file) {
-            remember_manifest(manifest_file, key, &manifest);
-        }
+        let report = self.install(&tree, &src_c, &dest_c, policy.purpose(), view)?;
         cache.save();
         tracing::info!(
             src = %src,
@@ -422,6 +387,79 @@ impl Store {
             elapsed_ms = started.elapsed().as_millis(),
             "captured snapshot"
         );
+        Ok(report)
+    }
+
+    /// A new snapshot at `snapshot` of the part of snapshot `from` (of this store) that `policy`
+    /// keeps: the tree `from` recorded, filtered, without reading the tree it came from. Used for
+    /// the qualification template at run start, which is the task-state snapshot taken a moment
+    /// before under the narrower copy policy.
+    pub fn derive(
+        &self,
+        from: &Utf8Path,
+        snapshot: &Utf8Path,
+        policy: &CopyPolicy,
+        view: SnapshotView,
+    ) -> Result<TreeReport, SnapshotError> {
+        let started = std::time::Instant::now();
+        let _lock = self.lock(false)?;
+        let (from_c, manifest) = Self::open_snapshot(from)?;
+        if manifest.store_id != self.id {
+            return Err(SnapshotError::SnapshotMissing { path: from.to_owned() });
+        }
+        let dest_c = resolve_dest(from, snapshot)?;
+        let tree = filter_tree(&manifest.tree, policy);
+        let report = self.install(&tree, &from_c, &dest_c, policy.purpose(), view)?;
+        tracing::info!(
+            from = %from,
+            snapshot = %snapshot,
+            files = report.file_count,
+            elapsed_ms = started.elapsed().as_millis(),
+            "derived snapshot"
+        );
+        Ok(report)
+    }
+
+    /// Puts `tree` (contents already objects) at `dest_c` as a snapshot, unless the snapshot
+    /// there is exactly it: built beside the old one and swapped in atomically (journaled).
+    /// `src_c` is where a file whose object has gone missing is read again.
+    fn install(
+        &self,
+        tree: &Tree,
+        src_c: &Path,
+        dest_c: &Path,
+        purpose: Purpose,
+        view: SnapshotView,
+    ) -> Result<TreeReport, SnapshotError> {
+        // Nothing changed since the snapshot already there was taken: keep it as it is.
+        if let Some(existing) = self.unchanged_snapshot(dest_c, tree, purpose, view) {
+            self.write_ref(dest_c)?;
+            tracing::debug!(snapshot = %dest_c.display(), "snapshot unchanged");
+            return Ok(existing.report.clone());
+        }
+        let parent = dest_c.parent().unwrap_or(Path::new("/")).to_path_buf();
+        let staging = tmp_path(&parent, "partial");
+        let old = tmp_path(&parent, "old");
+        let journal = Journal::begin(
+            &self.journal_dir(),
+            &Intent::Install { staging: staging.clone(), dest: dest_c.to_path_buf(), old: old.clone() },
+        )?;
+        fs::create_dir(&staging).map_err(io_err("create directory", &staging))?;
+        let built = self.build_view(tree, src_c, &staging, purpose, dest_c, view);
+        let (report, manifest) = match built {
+            Ok(built) => built,
+            Err(e) => {
+                let _ = remove_tree(&staging);
+                return Err(e);
+            }
+        };
+        self.write_ref(dest_c)?;
+        install_dir(&staging, dest_c, &old)?;
+        journal.finish()?;
+        let manifest_file = manifest_path(dest_c);
+        if let Some(key) = FileKey::of(&manifest_file) {
+            remember_manifest(manifest_file, key, &manifest);
+        }
         Ok(report)
     }
 

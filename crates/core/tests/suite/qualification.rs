@@ -260,3 +260,60 @@ async fn qualification_off_makes_no_template_and_no_room() {
     assert!(!done.outcome.run_dir.join("qualification").exists());
     assert_eq!(done.summary()["artifact_qualification"], json!({"template": null, "reports": []}));
 }
+
+/// The template is derived from the task-state snapshot (`--task-state reset`), under the copy
+/// policy; the room is cleaned in the background between uses, and every qualification still
+/// starts from a room equal to the template: each iteration's new server has a self-test that
+/// fails when it finds what an earlier iteration's self-test left in the room.
+#[tokio::test]
+async fn every_qualification_gets_a_clean_room_and_a_derived_template_follows_the_copy_policy() {
+    let ws = Ws::with_files(&[
+        ("keep.txt", "kept\n"),
+        (".git/HEAD", "ref: refs/heads/main\n"),
+        ("src/__pycache__/m.cpython-311.pyc", "bytecode"),
+        ("src/m.py", "x = 1\n"),
+    ]);
+    let agent = ScriptedAgent::new()
+        .on_every(Phase::Attempt, blocked)
+        .on_every(Phase::Build, move |cx| {
+            let i = cx.req.iteration;
+            let dir = format!(".harnessgym/mcp/tools-{i}");
+            cx.write(&format!("{dir}/server.py"), &fixture_server());
+            // Every qualification re-tests every artifact in the room (its working directory):
+            // this self-test fails when its own mark from an earlier qualification is still there.
+            let script = format!(
+                "import os, sys\np = 'scribble-{i}.txt'\nfound = os.path.exists(p)\nopen(p, 'w').write('x')\n\
+                 sys.exit(1 if found else 0)\n"
+            );
+            let manifest = json!({
+                "name": format!("tools-{i}"), "command": "python3", "args": [format!("{dir}/server.py")],
+                "self_test": ["python3", "-c", script],
+            });
+            cx.write(&format!("{dir}/harnessgym-mcp.json"), &manifest.to_string());
+        })
+        .arc();
+    let req = RunRequest { iterations: 3, task_state: "reset".into(), artifact_repair_attempts: 0, ..request(&ws) };
+    let done = run(req, &agent).await;
+    let summary = done.summary();
+    let statuses: Vec<&str> = summary["artifact_qualification"]["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["passed", "passed", "passed"], "{summary}");
+    for i in 1..=3 {
+        let report = read_json(&done.iteration_dir(i).join("qualification/attempt_1/qualification.json"));
+        let names: Vec<&str> =
+            report["copied_artifacts"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+        assert!(names.iter().any(|n| n.contains(&format!("tools-{i}"))), "iteration {i}: {names:?}");
+        let servers = report["activation"]["mcp_servers"].as_array().unwrap();
+        assert!(servers.iter().all(|s| s["cwd"] == room(&done).as_str()), "self-tests run in the room");
+        assert_eq!(servers.len(), i as usize, "iteration {i} re-tests every server");
+        for server in servers {
+            assert_eq!(server["self_test"]["status"], "passed", "iteration {i}: {server}");
+        }
+    }
+    assert_eq!(summary["artifact_qualification"]["template"]["files"], json!(["keep.txt", "src/m.py"]));
+    assert!(!room(&done).exists(), "removed at the end");
+}

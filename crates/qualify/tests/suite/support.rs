@@ -143,6 +143,7 @@ impl Setup {
             repair_attempts,
             harnessgym_bin: Utf8PathBuf::from("/usr/local/bin/harnessgym"),
             mark_registry: true,
+            room_prepared: false,
         }
     }
 

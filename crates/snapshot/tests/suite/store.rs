@@ -78,6 +78,29 @@ fn a_manifest_only_snapshot_restores_copies_and_survives_gc_like_a_browsable_one
 }
 
 #[test]
+fn a_snapshot_derived_under_a_narrower_policy_equals_a_capture_under_it() -> TestResult {
+    let (t, ws, store) = setup()?;
+    write(&ws, ".harnessgymignore", "README.md\n")?;
+    symlink("src/main.py", &ws, "link.py")?;
+    let task = CopyPolicy::load(&ws, Purpose::TaskState)?;
+    let copy = CopyPolicy::load(&ws, Purpose::Copy)?;
+    let start = t.path("task_state");
+    store.capture_as(&ws, &start, &task, SnapshotView::ManifestOnly)?;
+    let derived = store.derive(&start, &t.path("derived"), &copy, SnapshotView::ManifestOnly)?;
+    let captured = store.capture(&ws, &t.path("captured"), &copy)?;
+    assert_eq!(derived, captured, "same files, bytes and digest");
+    assert!(derived.files.iter().all(|f| !f.contains("__pycache__") && !f.starts_with(".git")), "{derived:?}");
+    // It is a snapshot like any other: a room made from it is the captured tree.
+    copy_tree(&t.path("derived"), &t.path("room"), &copy)?;
+    assert_eq!(read(&t.path("room"), "src/main.py")?, "print(1)\n");
+    assert!(!exists(&t.path("room"), "README.md"), "ignored by .harnessgymignore");
+    // Only snapshots of this store can be derived from.
+    let other = Store::open(&t.path("other-store"))?;
+    assert!(other.derive(&start, &t.path("nope"), &copy, SnapshotView::ManifestOnly).is_err());
+    Ok(())
+}
+
+#[test]
 fn equal_trees_have_equal_digests_and_a_change_changes_it() -> TestResult {
     let (t, ws, store) = setup()?;
     let policy = CopyPolicy::load(&ws, Purpose::Copy)?;
