@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 
 const USAGE: &str = "usage: cargo xtask test [cargo test args] | cargo xtask bench overhead [--keep] [--make-workspace PATH/make_workspace.py]
-       cargo xtask bench mcp [--mcpbench DIR] [--rounds N] [--calls N] [--payload BYTES]
+       cargo xtask bench mcp [--mcpbench DIR] [--rounds N] [--calls N] [--payload BYTES] [--startup-rounds N]
        cargo xtask relay --framing nd|cl -- CMD... (the bench's minimal relay)";
 
 fn main() -> anyhow::Result<()> {
@@ -37,6 +37,20 @@ fn run(cmd: &mut Command) -> anyhow::Result<()> {
         bail!("{cmd:?} failed with {status}");
     }
     Ok(())
+}
+
+/// The interpreter `python3` on PATH runs (`sys.executable`), so benchmarks can run it directly
+/// instead of through launcher shims (pyenv's cost ~0.3 s per start here).
+pub(crate) fn python_executable() -> anyhow::Result<PathBuf> {
+    let out = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .context("running python3 to find its interpreter")?;
+    let path = PathBuf::from(String::from_utf8(out.stdout)?.trim());
+    if !path.is_file() {
+        bail!("python3 reported {} as its interpreter, which is not a file", path.display());
+    }
+    Ok(path)
 }
 
 fn du_bytes(path: &Path) -> anyhow::Result<u64> {
@@ -104,10 +118,7 @@ fn bench_overhead(args: &[String]) -> anyhow::Result<()> {
     run(Command::new("python3").arg(&maker).arg(&ws))?;
     run(Command::new("cp").arg("-a").arg(&ws).arg(&ws_resolved))?;
     let ws_bytes = du_bytes(&ws)?;
-    let python =
-        String::from_utf8(Command::new("python3").args(["-c", "import sys; print(sys.executable)"]).output()?.stdout)?
-            .trim()
-            .to_owned();
+    let python = python_executable()?.display().to_string();
 
     let mut rows = Vec::new();
     for (label, workspace, post) in [

@@ -123,6 +123,7 @@ pub fn bench_mcp(root: &Path, args: &[String]) -> anyhow::Result<()> {
         flag(args, name).map_or(Ok(default), |v| v.parse().with_context(|| format!("{name} {v}")))
     };
     let rounds = number("--rounds", 9)?;
+    let startup_rounds = number("--startup-rounds", 30)?;
     let calls = number("--calls", 3000)?;
     let payload = number("--payload", 64)?;
 
@@ -145,18 +146,30 @@ pub fn bench_mcp(root: &Path, args: &[String]) -> anyhow::Result<()> {
     let server_path = server.to_str().context("non-UTF-8 path")?;
     let scratch_str = scratch.to_str().context("non-UTF-8 path")?;
 
+    // The interpreter itself, not a `python3` found on PATH: on a machine with pyenv that is a
+    // chain of bash shims adding tens of milliseconds, with tens of milliseconds of jitter, to
+    // every start-up measured.
+    let python = super::python_executable()?;
     let configs: Vec<(Wire, Path3)> = [Wire::Nd, Wire::Cl]
         .into_iter()
         .flat_map(|w| [Path3::Direct, Path3::Relay, Path3::Proxy].into_iter().map(move |p| (w, p)))
         .collect();
     let mut samples: BTreeMap<(Wire, Path3), Vec<Sample>> = BTreeMap::new();
-    eprintln!("{rounds} rounds × {} configurations × {calls} sequential calls ({payload}-byte payload)", configs.len());
-    for round in 0..rounds {
+    let mut startups: BTreeMap<(Wire, Path3), Vec<f64>> = BTreeMap::new();
+    eprintln!(
+        "{rounds} rounds × {} configurations × {calls} sequential calls ({payload}-byte payload), then \
+         {startup_rounds} start-up rounds",
+        configs.len()
+    );
+    for round in 0..rounds + startup_rounds {
+        // The first rounds measure calls; the rest start a server for one call each, for the
+        // start-up figures (many short samples: start-up jitters by milliseconds).
+        let n = if round < rounds { calls } else { 1 };
         for k in 0..configs.len() {
             let (wire, path) = configs[(k + round) % configs.len()];
-            let mut cmd = Command::new("python3");
+            let mut cmd = Command::new(&python);
             cmd.arg(&client)
-                .args(["--framing", wire.client_flag(), "-n", &calls.to_string(), "--payload", &payload.to_string()])
+                .args(["--framing", wire.client_flag(), "-n", &n.to_string(), "--payload", &payload.to_string()])
                 .arg("--");
             match path {
                 Path3::Direct => {}
@@ -180,7 +193,7 @@ pub fn bench_mcp(root: &Path, args: &[String]) -> anyhow::Result<()> {
                     ]);
                 }
             }
-            cmd.args(["python3", server_path]).env_remove("HARNESSGYM_MCP_TELEMETRY_PATH");
+            cmd.arg(&python).arg(server_path).env_remove("HARNESSGYM_MCP_TELEMETRY_PATH");
             let out = cmd.stderr(Stdio::inherit()).output().context("running bench_client.py")?;
             if !out.status.success() {
                 bail!("bench_client.py failed ({}) for {wire:?}/{path:?}", out.status);
@@ -193,18 +206,29 @@ pub fn bench_mcp(root: &Path, args: &[String]) -> anyhow::Result<()> {
                 p99_us: get("p99_us"),
                 calls_per_s: get("calls_per_s"),
             };
-            samples.entry((wire, path)).or_default().push(sample);
+            if round < rounds {
+                samples.entry((wire, path)).or_default().push(sample);
+            } else {
+                startups.entry((wire, path)).or_default().push(sample.startup_ms);
+            }
         }
-        eprintln!("round {}/{rounds} done", round + 1);
+        if round + 1 == rounds || round + 1 == rounds + startup_rounds {
+            eprintln!("round {}/{} done", round + 1, rounds + startup_rounds);
+        }
     }
     let telemetry_lines =
         std::fs::read_to_string(scratch.join(".harnessgym/mcp_calls.jsonl")).map(|t| t.lines().count()).unwrap_or(0);
-    let expected_lines = rounds * calls * 2;
+    let expected_lines = (rounds * calls + startup_rounds) * 2;
     if telemetry_lines != expected_lines {
         bail!("the proxy logged {telemetry_lines} telemetry lines, expected {expected_lines}");
     }
 
-    println!("Machine: {}; {rounds} rounds × {calls} calls, payload {payload} bytes.", machine());
+    println!(
+        "Machine: {}; {rounds} rounds × {calls} calls, payload {payload} bytes; start-up over {startup_rounds} rounds \
+         of one call; interpreter {}.",
+        machine(),
+        python.display()
+    );
     println!();
     println!("| framing | path | p50 µs | p99 µs | added p50 µs | calls/s | start-up ms | added start-up ms |");
     println!("|---|---|---|---|---|---|---|---|");
@@ -218,7 +242,9 @@ pub fn bench_mcp(root: &Path, args: &[String]) -> anyhow::Result<()> {
             let s = &samples[&(wire, path)];
             let m = |f: fn(&Sample) -> f64| median(s.iter().map(f).collect());
             let paired = |f: fn(&Sample) -> f64| median(s.iter().zip(direct).map(|(a, b)| f(a) - f(b)).collect());
-            let (add_p50, add_start) = (paired(|x| x.p50_us), paired(|x| x.startup_ms));
+            let add_p50 = paired(|x| x.p50_us);
+            let (starts, direct_starts) = (&startups[&(wire, path)], &startups[&(wire, Path3::Direct)]);
+            let add_start = median(starts.iter().zip(direct_starts).map(|(a, b)| a - b).collect());
             added_p50.insert(path, add_p50);
             cps.insert(path, m(|x| x.calls_per_s));
             added_start.insert(path, add_start);
@@ -231,7 +257,7 @@ pub fn bench_mcp(root: &Path, args: &[String]) -> anyhow::Result<()> {
                 m(|x| x.p99_us),
                 dash(add_p50),
                 m(|x| x.calls_per_s),
-                m(|x| x.startup_ms),
+                median(starts.clone()),
                 dash(add_start),
             );
         }

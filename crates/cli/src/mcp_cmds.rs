@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use camino::Utf8PathBuf;
 use harnessgym_activation::call::{CallRequest, decode_payload, resolve};
-use harnessgym_mcp::proxy::{ProxyOptions, run_proxy};
+use harnessgym_mcp::proxy::{ProxyExit, ProxyOptions, run_proxy};
 use serde_json::Value;
 
 use crate::cli::{ActivateArgs, McpCallArgs, McpProxyArgs};
@@ -69,8 +69,11 @@ pub async fn mcp_proxy(args: McpProxyArgs) -> anyhow::Result<ExitCode> {
     // message into two writes.
     let stdin = std::fs::File::from(std::io::stdin().as_fd().try_clone_to_owned().context("duplicating stdin")?);
     let stdout = std::fs::File::from(std::io::stdout().as_fd().try_clone_to_owned().context("duplicating stdout")?);
-    run_proxy(options, stdin, stdout).await?;
-    Ok(ExitCode::SUCCESS)
+    Ok(match run_proxy(options, stdin, stdout).await? {
+        // Stopped by a signal, every telemetry line written: the shell's code for that signal.
+        ProxyExit::Signal(number) => ExitCode::from(u8::try_from(128 + number).unwrap_or(1)),
+        ProxyExit::ClientClosed | ProxyExit::ServerExited => ExitCode::SUCCESS,
+    })
 }
 
 fn print_error(message: &str) -> ExitCode {

@@ -15,6 +15,7 @@
 //! offending line / header block / body and stays usable.
 
 use std::fmt;
+use std::io::Write as _;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
@@ -110,17 +111,32 @@ pub enum FramingError {
 /// `value` as compact JSON in `framing`: ndjson appends `\n`; Content-Length
 /// prefixes `Content-Length: N\r\n\r\n`.
 pub fn encode(framing: Framing, value: &Value) -> Vec<u8> {
-    let body = value.to_string();
+    let mut out = Vec::new();
+    encode_into(framing, value, &mut out);
+    out
+}
+
+/// [`encode`] into `out`, which is cleared first and whose capacity is reused
+/// (a relay encodes every message into the same buffer). serde_json writes
+/// straight into the bytes: `Value`'s `Display` goes through `fmt::Write`
+/// and costs several µs a message.
+pub fn encode_into(framing: Framing, value: &Value, out: &mut Vec<u8>) {
+    out.clear();
+    // Cannot fail: a `Vec` never refuses bytes and a `Value`'s keys are strings.
+    let _ = serde_json::to_writer(&mut *out, value);
     match framing {
-        Framing::Ndjson => {
-            let mut out = body.into_bytes();
-            out.push(b'\n');
-            out
-        }
+        Framing::Ndjson => out.push(b'\n'),
         Framing::ContentLength => {
-            let mut out = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
-            out.extend_from_slice(body.as_bytes());
-            out
+            // The body is written first (its length is known only then), then
+            // moved up behind the header: one buffer, no second copy of it.
+            let mut header = [0u8; 48];
+            let mut cursor = std::io::Cursor::new(&mut header[..]);
+            let _ = write!(cursor, "Content-Length: {}\r\n\r\n", out.len());
+            let header_len = usize::try_from(cursor.position()).unwrap_or(0);
+            let body_len = out.len();
+            out.resize(body_len + header_len, 0);
+            out.copy_within(..body_len, header_len);
+            out[..header_len].copy_from_slice(&header[..header_len]);
         }
     }
 }
@@ -409,6 +425,23 @@ mod tests {
     fn encode_content_length_counts_body_bytes() {
         let bytes = encode(Framing::ContentLength, &json!({"t": "é"}));
         assert_eq!(bytes, "Content-Length: 10\r\n\r\n{\"t\":\"é\"}".as_bytes());
+    }
+
+    #[test]
+    fn encode_into_reuses_the_buffer_and_matches_encode() {
+        let mut out = b"stale bytes from the previous message".to_vec();
+        for framing in [Framing::Ndjson, Framing::ContentLength] {
+            for value in [json!({"t": "é", "n": [1, 2.5, null]}), json!(1), json!({"big": "x".repeat(100_000)})] {
+                encode_into(framing, &value, &mut out);
+                assert_eq!(out, encode(framing, &value));
+                let body = value.to_string();
+                let expected = match framing {
+                    Framing::Ndjson => format!("{body}\n"),
+                    Framing::ContentLength => format!("Content-Length: {}\r\n\r\n{body}", body.len()),
+                };
+                assert_eq!(String::from_utf8(out.clone()).unwrap(), expected);
+            }
+        }
     }
 
     #[test]

@@ -700,3 +700,108 @@ async fn missing_server_command_exits_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing wrapped server command"));
 }
+
+/// The telemetry thread writes lines behind the replies: a client that leaves the moment it has
+/// its last reply (here after 300 calls in flight at once) still finds every line in the file once
+/// the proxy has exited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_line_is_written_when_the_client_leaves_right_after_the_last_reply() {
+    for (wire, server_framing) in [(Wire::Nd, "ndjson"), (Wire::Cl, "content-length")] {
+        let dir = tempdir();
+        let mut proxy = Spec::fixture(dir.path(), server_framing, &[]).start(wire);
+        proxy.initialize().await;
+        for id in 1..=300 {
+            proxy.call(id, "echo", json!({"n": id})).await;
+        }
+        let mut seen = BTreeSet::new();
+        for _ in 0..300 {
+            let reply = proxy.recv().await.expect("reply");
+            assert!(seen.insert(reply["id"].as_i64().expect("numeric id")), "{reply}");
+        }
+        let (rest, status) = proxy.finish().await;
+        assert!(rest.is_empty() && status.success(), "{rest:?} {status:?}");
+        let lines = telemetry(dir.path());
+        assert_eq!(lines.len(), 300, "{wire:?}: one line per call, none lost at exit");
+        let ids: BTreeSet<i64> = lines.iter().map(|l| l["request_id"].as_i64().expect("id")).collect();
+        assert_eq!(ids, (1..=300).collect());
+        assert!(lines.iter().all(|l| l["status"] == "completed"));
+    }
+}
+
+/// Lines do not wait for the proxy to exit: a reply's line is in the file shortly after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_lands_while_the_proxy_is_still_running() {
+    let dir = tempdir();
+    let mut proxy = Spec::fixture(dir.path(), "ndjson", &[]).start(Wire::Nd);
+    proxy.initialize().await;
+    for id in 1..=3 {
+        proxy.call(id, "echo", json!({"n": id})).await;
+        proxy.only_reply(json!(id)).await;
+        let started = Instant::now();
+        while telemetry(dir.path()).len() < id as usize {
+            assert!(started.elapsed() < Duration::from_secs(5), "line {id} not written while the proxy runs");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    proxy.finish().await;
+    assert_eq!(telemetry(dir.path()).len(), 3);
+}
+
+/// SIGTERM, SIGINT or SIGHUP: the proxy stops the server, answers the call still waiting (with
+/// its line), writes every line and exits 128 + the signal's number.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_signal_answers_pending_calls_writes_every_line_and_exits() {
+    for (signal, code) in [("TERM", 143), ("INT", 130), ("HUP", 129)] {
+        let dir = tempdir();
+        let mut proxy = Spec::fixture(dir.path(), "ndjson", &[]).start(Wire::Nd);
+        proxy.initialize().await;
+        proxy.call(1, "pid", json!({})).await;
+        let server_pid: u32 = text_of(&proxy.only_reply(json!(1)).await).parse().expect("pid");
+        proxy.call(2, "sleep", json!({"seconds": 30})).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let proxy_pid = proxy.child.id().expect("proxy pid").to_string();
+        let started = Instant::now();
+        let sent = std::process::Command::new("kill").args([&format!("-{signal}"), &proxy_pid]).status();
+        assert!(sent.expect("run kill").success());
+
+        let reply = proxy.only_reply(json!(2)).await;
+        assert_eq!(reply["error"]["code"], -32000, "{reply}");
+        assert_eq!(
+            reply["error"]["message"],
+            "wrapped MCP server was stopped before replying (the proxy was told to stop)"
+        );
+        assert!(proxy.recv().await.is_none(), "stdout closes");
+        let status = tokio::time::timeout(LIMIT, proxy.child.wait()).await.expect("proxy exits").expect("wait");
+        assert_eq!(status.code(), Some(code), "SIG{signal}: {status:?}");
+        assert!(started.elapsed() < Duration::from_secs(6), "SIG{signal}: took {:?}", started.elapsed());
+        assert!(wait_dead(server_pid).await, "SIG{signal}: server {server_pid} still alive");
+
+        let lines = telemetry(dir.path());
+        let got: Vec<(&Value, &Value)> = lines.iter().map(|l| (&l["request_id"], &l["status"])).collect();
+        assert_eq!(got, [(&json!(1), &json!("completed")), (&json!(2), &json!("error"))], "SIG{signal}");
+    }
+}
+
+/// Calls still waiting when the client leaves are answered on the way out, and their lines are
+/// the last thing the proxy writes: all of them are in the file once it has exited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lines_of_calls_answered_on_the_way_out_are_all_written() {
+    let dir = tempdir();
+    let mut proxy = Spec::fixture(dir.path(), "ndjson", &[]).start(Wire::Nd);
+    proxy.initialize().await;
+    // The fixture serves one request at a time: everything after the sleep stays pending.
+    proxy.call(1, "sleep", json!({"seconds": 30})).await;
+    for id in 2..=400 {
+        proxy.call(id, "echo", json!({"n": id})).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (rest, status) = proxy.finish().await;
+    assert!(status.success(), "{status:?}");
+    assert_eq!(rest.len(), 400, "every pending call is answered");
+    assert!(rest.iter().all(|r| r["error"]["code"] == -32000), "{:?}", rest.first());
+    let lines = telemetry(dir.path());
+    assert_eq!(lines.len(), 400, "no line lost at exit");
+    let ids: BTreeSet<i64> = lines.iter().map(|l| l["request_id"].as_i64().expect("id")).collect();
+    assert_eq!(ids, (1..=400).collect());
+    assert!(lines.iter().all(|l| l["status"] == "error"));
+}
