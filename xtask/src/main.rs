@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
-const USAGE: &str = "usage: cargo xtask test [cargo test args] | cargo xtask bench overhead [--keep] [--make-workspace PATH/make_workspace.py]
+const USAGE: &str = "usage: cargo xtask test [cargo test args] | cargo xtask bench overhead [--keep] [--repeat N] [--make-workspace PATH/make_workspace.py]
        cargo xtask bench mcp [--mcpbench DIR] [--rounds N] [--calls N] [--payload BYTES] [--startup-rounds N]
        cargo xtask relay --framing nd|cl -- CMD... (the bench's minimal relay)";
 
@@ -53,6 +53,15 @@ pub(crate) fn python_executable() -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
+fn remove_if_present(path: &Path) -> anyhow::Result<()> {
+    match std::fs::remove_dir_all(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("removing {}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn du_bytes(path: &Path) -> anyhow::Result<u64> {
     let out = Command::new("du").arg("-sb").arg(path).output().context("running du")?;
     let text = String::from_utf8_lossy(&out.stdout);
@@ -63,23 +72,39 @@ fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
-/// Runs `program args…` under `/usr/bin/time` and returns (seconds, peak RSS in KiB): the
-/// largest resident set of the process and the children it waited for.
-fn timed_with_rss(cwd: &Path, program: &Path, args: &[&str], scratch: &Path) -> anyhow::Result<(f64, u64)> {
-    let rss_file = scratch.join("rss.txt");
+/// What `/usr/bin/time` saw of a command.
+struct Timed {
+    wall_secs: f64,
+    /// User + system CPU time of the process and the children it waited for.
+    cpu_secs: f64,
+    /// Largest resident set among them, KiB.
+    rss_kib: u64,
+}
+
+/// Runs `program args…` under `/usr/bin/time`.
+fn timed(cwd: &Path, program: &Path, args: &[&str], scratch: &Path) -> anyhow::Result<Timed> {
+    let out_file = scratch.join("time.txt");
     let start = Instant::now();
     run(Command::new("/usr/bin/time")
         .current_dir(cwd)
         .arg("-f")
-        .arg("%M")
+        .arg("%M %U %S")
         .arg("-o")
-        .arg(&rss_file)
+        .arg(&out_file)
         .arg(program)
         .args(args))?;
-    let secs = start.elapsed().as_secs_f64();
-    let text = std::fs::read_to_string(&rss_file)?;
-    let kib = text.lines().last().and_then(|l| l.trim().parse().ok()).context("parsing /usr/bin/time output")?;
-    Ok((secs, kib))
+    let wall_secs = start.elapsed().as_secs_f64();
+    let text = std::fs::read_to_string(&out_file)?;
+    let fields: Vec<f64> = text
+        .lines()
+        .last()
+        .context("empty /usr/bin/time output")?
+        .split_whitespace()
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .context("parsing /usr/bin/time output")?;
+    let [rss, user, sys] = fields[..] else { bail!("unexpected /usr/bin/time output {text:?}") };
+    Ok(Timed { wall_secs, cpu_secs: user + sys, rss_kib: rss as u64 })
 }
 
 /// The spine's overhead on a 483 MB / 20k-file workspace: 3 fake iterations with task-state
@@ -120,75 +145,110 @@ fn bench_overhead(args: &[String]) -> anyhow::Result<()> {
     let ws_bytes = du_bytes(&ws)?;
     let python = python_executable()?.display().to_string();
 
-    let mut rows = Vec::new();
-    for (label, workspace, post) in [
+    let repeat: usize = args
+        .iter()
+        .position(|a| a == "--repeat")
+        .and_then(|i| args.get(i + 1))
+        .map(|v| v.parse())
+        .transpose()
+        .context("--repeat N")?
+        .unwrap_or(3);
+    let variants = [
         ("`python3 score.py` (PATH)", &ws, "python3 score.py".to_owned()),
         ("`python3` resolved", &ws_resolved, format!("{python} score.py")),
-    ] {
-        // The operation the loop's copies are compared with: one `cp -a` of the same workspace,
-        // timed right before each run so both meet the same disk (this disk's speed drifts by
-        // several times within minutes). Copies are removed only after the runs (see above).
-        run(&mut Command::new("sync"))?;
-        let copy = bench_dir.join(format!("cp-copy-{}", rows.len()));
-        let start = Instant::now();
-        run(Command::new("cp").arg("-a").arg(workspace).arg(&copy))?;
-        let cp_secs = start.elapsed().as_secs_f64();
-        run(&mut Command::new("sync"))?;
-        let ws_str = workspace.to_str().context("non-UTF-8 path")?;
-        let args = [
-            "run",
-            "--task",
-            "task.md",
-            "--workspace",
-            ws_str,
-            "--iterations",
-            "3",
-            "--runner",
-            "fake",
-            "--attempt-timeout",
-            "60s",
-            "--build-timeout",
-            "60s",
-            "--task-state",
-            "reset",
-            "--optimization-mode",
-            "--score-key",
-            "best_cycles",
-            "--stop-score",
-            "1",
-            "--post-attempt-command",
-            &post,
-            "--post-attempt-score-key",
-            "best_cycles",
-            "--run-id",
-            "bench",
-        ];
-        let (run_secs, rss_kib) = timed_with_rss(workspace, &binary, &args, &bench_dir)?;
-        run(&mut Command::new("sync"))?;
-        let harness = workspace.join(".harnessgym");
-        let harness_bytes = du_bytes(&harness)?;
-        let summary_bytes = std::fs::metadata(harness.join("runs/bench/summary.json"))?.len();
-        rows.push((label, cp_secs, run_secs, rss_kib, harness_bytes, summary_bytes));
+    ];
+    let mut rows = Vec::new();
+    for round in 0..repeat {
+        for (label, workspace, post) in &variants {
+            let copy = bench_dir.join("cp-copy");
+            if !rows.is_empty() {
+                // Start over: the workspace without the last run's state, no copy. The last run
+                // removed its qualification room (20k files) as it ended, and these deletes
+                // are as many: settle (see above).
+                remove_if_present(&workspace.join(".harnessgym"))?;
+                remove_if_present(&copy)?;
+                std::thread::sleep(std::time::Duration::from_secs(11));
+            }
+            // The operation the loop's copies are compared with: one `cp -a` of the same
+            // workspace, timed right before each run so both meet the same disk (this disk's
+            // speed drifts by several times within minutes).
+            run(&mut Command::new("sync"))?;
+            let (ws_arg, copy_arg) =
+                (workspace.to_str().context("non-UTF-8 path")?, copy.to_str().context("non-UTF-8")?);
+            let cp = timed(&bench_dir, Path::new("cp"), &["-a", ws_arg, copy_arg], &bench_dir)?;
+            run(&mut Command::new("sync"))?;
+            let ws_str = workspace.to_str().context("non-UTF-8 path")?;
+            let args = [
+                "run",
+                "--task",
+                "task.md",
+                "--workspace",
+                ws_str,
+                "--iterations",
+                "3",
+                "--runner",
+                "fake",
+                "--attempt-timeout",
+                "60s",
+                "--build-timeout",
+                "60s",
+                "--task-state",
+                "reset",
+                "--optimization-mode",
+                "--score-key",
+                "best_cycles",
+                "--stop-score",
+                "1",
+                "--post-attempt-command",
+                post,
+                "--post-attempt-score-key",
+                "best_cycles",
+                "--run-id",
+                "bench",
+            ];
+            let hg = timed(workspace, &binary, &args, &bench_dir)?;
+            run(&mut Command::new("sync"))?;
+            let harness = workspace.join(".harnessgym");
+            let harness_bytes = du_bytes(&harness)?;
+            let summary_bytes = std::fs::metadata(harness.join("runs/bench/summary.json"))?.len();
+            eprintln!(
+                "round {}/{repeat}, {label}: {:.2} s against cp -a {:.2} s",
+                round + 1,
+                hg.wall_secs,
+                cp.wall_secs
+            );
+            rows.push((*label, cp, hg, harness_bytes, summary_bytes));
+        }
     }
-    for i in 0..rows.len() {
-        std::fs::remove_dir_all(bench_dir.join(format!("cp-copy-{i}")))?;
-    }
+    remove_if_present(&bench_dir.join("cp-copy"))?;
 
-    println!("workspace (`du -sb`): {}; interpreter: {python}", mib(ws_bytes));
+    println!("workspace (`du -sb`): {}; interpreter: {python}; {repeat} rounds", mib(ws_bytes));
     println!();
     println!(
-        "| post command | one `cp -a` | `harnessgym run` | × `cp -a` | peak RSS | `.harnessgym` (`du -sb`) | × workspace \
-         | summary.json |"
+        "| post command | one `cp -a` | `harnessgym run` | × `cp -a` | CPU: `cp -a` / run | peak RSS | `.harnessgym` \
+         (`du -sb`) | × workspace | summary.json |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
-    for (label, cp_secs, run_secs, rss_kib, harness_bytes, summary_bytes) in rows {
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for (label, cp, hg, harness_bytes, summary_bytes) in &rows {
         println!(
-            "| {label} | {cp_secs:.2} s | {run_secs:.2} s | {:.2}× | {:.1} MiB | {} | {:.2}× | {summary_bytes} B |",
-            run_secs / cp_secs,
-            rss_kib as f64 / 1024.0,
-            mib(harness_bytes),
-            harness_bytes as f64 / ws_bytes as f64,
+            "| {label} | {:.2} s | {:.2} s | {:.2}× | {:.2} s / {:.2} s | {:.1} MiB | {} | {:.2}× | {summary_bytes} B |",
+            cp.wall_secs,
+            hg.wall_secs,
+            hg.wall_secs / cp.wall_secs,
+            cp.cpu_secs,
+            hg.cpu_secs,
+            hg.rss_kib as f64 / 1024.0,
+            mib(*harness_bytes),
+            *harness_bytes as f64 / ws_bytes as f64,
         );
+    }
+    println!();
+    for (label, _, _) in &variants {
+        let mut ratios: Vec<f64> =
+            rows.iter().filter(|r| r.0 == *label).map(|r| r.2.wall_secs / r.1.wall_secs).collect();
+        ratios.sort_by(f64::total_cmp);
+        let median = ratios.get(ratios.len() / 2).copied().unwrap_or(f64::NAN);
+        println!("- {label}: median {median:.2}× one `cp -a` over {} runs (goal ≤ 2.5×)", ratios.len());
     }
     if !keep {
         std::fs::remove_dir_all(&bench_dir)?;

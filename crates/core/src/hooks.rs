@@ -140,6 +140,19 @@ impl CleanRoomQualifier {
         }
     }
 
+    /// Removes the room on a blocking thread.
+    fn drop_room(&self, room: Utf8PathBuf) {
+        let removal = tokio::task::spawn_blocking(move || {
+            if let Err(e) = harnessgym_qualify::remove_room(&room) {
+                tracing::debug!(error = %e, %room, "background room removal failed; the end of the run retries");
+            }
+            false
+        });
+        if let Ok(mut slot) = self.warming.lock() {
+            *slot = Some(removal);
+        }
+    }
+
     /// Makes the room equal to the template on a blocking thread, so the copy or clean-up
     /// overlaps the agent's next phases.
     fn warm_room(&self, template: Utf8PathBuf, room: Utf8PathBuf, policy: CopyPolicy) {
@@ -200,9 +213,12 @@ impl Qualifier for CleanRoomQualifier {
             room_prepared,
         };
         let reports = harnessgym_qualify::qualify(&options, repair).await;
-        if request.more_iterations && !request.keep_rooms {
+        match (request.keep_rooms, request.more_iterations) {
+            (true, _) => {}
             // Cleaned for the next use while the agent works on the next iteration.
-            self.warm_room(options.template, options.room, options.policy);
+            (false, true) => self.warm_room(options.template, options.room, options.policy),
+            // Not used again: removed while the run finishes (`finish` waits for it).
+            (false, false) => self.drop_room(options.room),
         }
         QualificationOutcome { reports }
     }
