@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
-const USAGE: &str = "usage: cargo xtask test [cargo test args] | cargo xtask bench overhead [--keep] [--repeat N] [--make-workspace PATH/make_workspace.py]
+const USAGE: &str = "usage: cargo xtask test [cargo test args] | cargo xtask bench overhead [--keep] [--repeat N] [--only path|resolved] [--dir DIR] [--make-workspace PATH/make_workspace.py]
        cargo xtask bench mcp [--mcpbench DIR] [--rounds N] [--calls N] [--payload BYTES] [--startup-rounds N]
        cargo xtask relay --framing nd|cl -- CMD... (the bench's minimal relay)";
 
@@ -128,7 +128,14 @@ fn bench_overhead(args: &[String]) -> anyhow::Result<()> {
     }
     run(Command::new("cargo").current_dir(&root).args(["build", "--release", "-p", "harnessgym-cli"]))?;
     let binary = root.join("target/release/harnessgym");
-    let bench_dir = root.join("target/bench/overhead");
+    // `--dir DIR`: where the workspaces go (default target/bench/overhead), e.g. a tmpfs to
+    // take this disk's noise out of the comparison.
+    let bench_dir = args
+        .iter()
+        .position(|a| a == "--dir")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target/bench/overhead"));
     if bench_dir.exists() {
         std::fs::remove_dir_all(&bench_dir)?;
         // ext4 (without a journal, as here) skips inodes freed in the last seconds when it
@@ -153,10 +160,20 @@ fn bench_overhead(args: &[String]) -> anyhow::Result<()> {
         .transpose()
         .context("--repeat N")?
         .unwrap_or(3);
-    let variants = [
-        ("`python3 score.py` (PATH)", &ws, "python3 score.py".to_owned()),
-        ("`python3` resolved", &ws_resolved, format!("{python} score.py")),
-    ];
+    // `--only path|resolved`: one variant (each round's first run is the one measured on a disk
+    // no earlier round has deleted 40k files from).
+    let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).map(String::as_str);
+    let variants: Vec<_> = [
+        ("path", "`python3 score.py` (PATH)", &ws, "python3 score.py".to_owned()),
+        ("resolved", "`python3` resolved", &ws_resolved, format!("{python} score.py")),
+    ]
+    .into_iter()
+    .filter(|v| only.is_none_or(|o| o == v.0))
+    .map(|(_, label, ws, post)| (label, ws, post))
+    .collect();
+    if variants.is_empty() {
+        bail!("--only takes path or resolved");
+    }
     let mut rows = Vec::new();
     for round in 0..repeat {
         for (label, workspace, post) in &variants {
