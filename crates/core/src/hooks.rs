@@ -142,31 +142,31 @@ impl CleanRoomQualifier {
 
     /// Removes the room on a blocking thread.
     fn drop_room(&self, room: Utf8PathBuf) {
-        let removal = tokio::task::spawn_blocking(move || {
+        self.in_background(move || {
             if let Err(e) = harnessgym_qualify::remove_room(&room) {
                 tracing::debug!(error = %e, %room, "background room removal failed; the end of the run retries");
             }
             false
         });
-        if let Ok(mut slot) = self.warming.lock() {
-            *slot = Some(removal);
-        }
     }
 
     /// Makes the room equal to the template on a blocking thread, so the copy or clean-up
     /// overlaps the agent's next phases.
     fn warm_room(&self, template: Utf8PathBuf, room: Utf8PathBuf, policy: CopyPolicy) {
-        let warm = tokio::task::spawn_blocking(move || {
-            match harnessgym_qualify::prepare_room(&template, &room, &policy) {
-                Ok(_) => true,
-                Err(e) => {
-                    tracing::debug!(error = %e, %room, "background room preparation failed; qualification will redo it");
-                    false
-                }
+        self.in_background(move || match harnessgym_qualify::prepare_room(&template, &room, &policy) {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::debug!(error = %e, %room, "background room preparation failed; qualification will redo it");
+                false
             }
         });
+    }
+
+    /// Runs room work on a blocking thread; [`CleanRoomQualifier::room_ready`] waits for it.
+    fn in_background(&self, work: impl FnOnce() -> bool + Send + 'static) {
+        let handle = tokio::task::spawn_blocking(work);
         if let Ok(mut slot) = self.warming.lock() {
-            *slot = Some(warm);
+            *slot = Some(handle);
         }
     }
 }
