@@ -335,6 +335,7 @@ impl RunArgs {
             remote_root: self.remote_root,
             remote_ssh_args: self.remote_ssh_arg,
             remote_harnessgym: self.remote_harnessgym,
+            model_script: self.model_script,
         }
     }
 }

@@ -88,6 +88,12 @@ async fn resume(args: &cli::RunArgs, run_id: &str) -> anyhow::Result<ExitCode> {
         resumable.set_remote_ssh_args(args.remote_ssh_arg.clone());
     }
     let config = resumable.config()?;
+    if let Some(script) = &config.recorded.request.model_script {
+        anyhow::bail!(
+            "run {run_id} was a rehearsal against a scripted model (--model-script {script}); a rehearsal cannot be \
+             resumed (resuming it would call the real model endpoint): start the rehearsal again"
+        );
+    }
     execute(config, None, Some(resumable)).await
 }
 

@@ -88,6 +88,9 @@ pub struct RunRequest {
     pub remote_ssh_args: Vec<String>,
     /// `--remote-harnessgym`: the harnessgym binary on the runner's host [default: its PATH].
     pub remote_harnessgym: Option<String>,
+    /// `--model-script`: the run is a rehearsal against a scripted model server (set up by the
+    /// CLI; recorded so a rehearsal is never resumed against the real model endpoint).
+    pub model_script: Option<String>,
 }
 
 impl Default for RunRequest {
@@ -135,6 +138,7 @@ impl Default for RunRequest {
             remote_root: None,
             remote_ssh_args: Vec::new(),
             remote_harnessgym: None,
+            model_script: None,
         }
     }
 }

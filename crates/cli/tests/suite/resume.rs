@@ -98,3 +98,40 @@ fn resume_refuses_configuration_flags_and_a_task() {
     assert_eq!(missing.code, Some(1));
     assert!(missing.stderr.contains("there is no run some-run in"), "{}", missing.stderr);
 }
+
+#[test]
+fn a_rehearsal_is_never_resumed_against_the_real_model() {
+    let tmp = Tmp::new();
+    let ws = workspace_with_task(&tmp, "A task.\n");
+    let first = output(harnessgym(&tmp.root).args([
+        "run",
+        "--runner",
+        "fake",
+        "--task",
+        "task.md",
+        "--workspace",
+        s(&ws),
+        "--iterations",
+        "1",
+        "--run-id",
+        "rehearsed",
+    ]));
+    assert_eq!(first.code, Some(0), "{}", first.stderr);
+    // As a killed `--model-script` rehearsal leaves it: progress recorded, no summary.
+    let run_dir = ws.join(".harnessgym/runs/rehearsed");
+    let mut progress = read_json(&run_dir.join("progress.json"));
+    assert_eq!(progress["started_with"]["request"]["model_script"], serde_json::Value::Null);
+    progress["started_with"]["request"]["model_script"] = "script.json".into();
+    progress["loop_finished"] = false.into();
+    write(&run_dir.join("progress.json"), &progress.to_string());
+    std::fs::remove_file(run_dir.join("summary.json")).unwrap();
+
+    let out = output(harnessgym(&tmp.root).args(["run", "--resume", "rehearsed", "--workspace", s(&ws)]));
+    assert_eq!(out.code, Some(1));
+    assert!(
+        out.stderr.contains("was a rehearsal against a scripted model (--model-script script.json)"),
+        "{}",
+        out.stderr
+    );
+    assert!(!run_dir.join("summary.json").exists(), "nothing ran");
+}
