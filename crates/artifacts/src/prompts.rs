@@ -649,10 +649,13 @@ fail after the last attempt are quarantined and hidden from future sessions.
 
 - Do not keep solving the task. Change only files under `.harnessgym/` so that the harness \
 activates and passes in a fresh copy.
-- Fix the reported failure first. Read `quality_gate`, `failed_artifacts`, the activation \
-warnings and each MCP server's `smoke`, `self_test` and `quality_gate` entries. Typical causes: \
-a failing self-test, broken framing, non-portable paths, missing fixtures, brittle benchmark \
-assertions, JSON-RPC errors.
+- Fix the reported failure first. Read `failed_artifacts` and `verdicts` (one per artifact, \
+with the reason it failed), `quality_gate`, the activation warnings and each MCP server's \
+`smoke`, `self_test` and `quality_gate` entries. `refused`, when present, lists bundle entries \
+that were not copied into the fresh workspace at all (symlinks or registry paths that leave \
+`.harnessgym/`): replace them with real files inside it. Typical causes: a failing self-test, \
+broken framing, non-portable paths, missing fixtures, brittle benchmark assertions, JSON-RPC \
+errors.
 - Reproduce before you fix: the fresh copy named by `fresh_workspace` in the report is still on \
 disk, so rerun the failing command there. Make the fixes here, under this workspace's \
 `.harnessgym/`; the fresh copy is rebuilt for the next qualification.
