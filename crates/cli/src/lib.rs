@@ -140,6 +140,10 @@ async fn execute(
         println!("{}", r.finish().await);
     }
     if outcome.interrupted {
+        eprintln!(
+            "harnessgym: run {} interrupted; go on later with: harnessgym run --resume {} --workspace {}",
+            outcome.run_id, outcome.run_id, config.workspace
+        );
         let code = match signal.load(std::sync::atomic::Ordering::SeqCst) {
             15 => 143,
             _ => 130,

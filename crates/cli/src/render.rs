@@ -51,6 +51,8 @@ pub fn progress(event: &RunEvent) {
             let stop = if *solved { "; stopping: solved" } else { "" };
             eprintln!("[iteration {iteration}] result: {status}{stop}");
         }
+        // First, so a run that is killed later still said which id to resume.
+        RunEvent::Started { run_id, run_dir } => eprintln!("[run {run_id}] {run_dir}"),
         RunEvent::Resumed { position } => eprintln!("resuming at {position}"),
         RunEvent::Problem(e) => {
             let at = e.path.as_deref().map(|p| format!(" ({p})")).unwrap_or_default();

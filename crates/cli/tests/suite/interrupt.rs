@@ -147,6 +147,7 @@ fn interrupt_during_post_command(signal: &str, sleep_seconds: &'static str, expe
     assert_eq!(summary["final_status"], "interrupted");
     assert!(stdout.contains("Final status: interrupted\n"), "{stdout}");
     assert!(stderr.contains("harnessgym: interrupted;"), "{stderr}");
+    assert!(stderr.contains(" interrupted; go on later with: harnessgym run --resume "), "{stderr}");
 }
 
 #[test]

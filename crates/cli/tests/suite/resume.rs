@@ -52,6 +52,7 @@ fn a_run_killed_mid_iteration_is_resumed_from_its_last_completed_phase() {
     let out = output(harnessgym(&tmp.root).args(["run", "--resume", "killed", "--workspace", s(&ws)]));
     assert_eq!(out.code, Some(0), "stdout: {}\nstderr: {}", out.stdout, out.stderr);
     assert!(out.stderr.contains("resuming at iteration 2, from its start"), "{}", out.stderr);
+    assert!(out.stderr.starts_with(&format!("[run killed] {}\n", s(&run_dir))), "{}", out.stderr);
     assert!(out.stdout.contains("Run id: killed"), "{}", out.stdout);
     let summary = read_json(&run_dir.join("summary.json"));
     let statuses: Vec<&str> =
