@@ -107,9 +107,12 @@ pub trait Qualifier: Send + Sync {
 /// per run at `<run dir>/qualification/room/`, a verdict per artifact, the repair loop through
 /// the [`RepairHook`], precise quarantine in the workspace's registry.
 ///
-/// The room is copied out of the template in the background as soon as the template exists, so
-/// the copy (a full copy of the workspace where the filesystem has no reflinks) overlaps the
-/// agent's attempt, reflection and build instead of delaying the first qualification.
+/// A room that will hold the task's files (the bundle has an MCP server or an artifact outside
+/// `.harnessgym/`, see [`harnessgym_qualify::needs_task_files`]) is copied out of the template in
+/// the background as soon as the template exists, and cleaned in the background after each use,
+/// so the copy (a full copy of the workspace where the filesystem has no reflinks) overlaps the
+/// agent's attempt, reflection and build instead of delaying qualification. A bundle of skills
+/// and tools is qualified in a room holding only the bundle: no copy at all.
 #[derive(Debug, Clone)]
 pub struct CleanRoomQualifier {
     /// The `harnessgym` binary activation in the room points agent configs at.
@@ -186,7 +189,10 @@ impl Qualifier for CleanRoomQualifier {
             None => harnessgym_qualify::capture_template(workspace, &template, &policy),
         }
         .map_err(|e| format!("could not capture the clean qualification template {template}: {e}"))?;
-        self.warm_room(template, harnessgym_qualify::room_dir(run_dir), policy);
+        // Predicted from the registry the run starts with (a resumed or continued workspace).
+        if harnessgym_qualify::needs_task_files(workspace) {
+            self.warm_room(template, harnessgym_qualify::room_dir(run_dir), policy);
+        }
         Ok(Some(report))
     }
 
@@ -215,8 +221,12 @@ impl Qualifier for CleanRoomQualifier {
         let reports = harnessgym_qualify::qualify(&options, repair).await;
         match (request.keep_rooms, request.more_iterations) {
             (true, _) => {}
-            // Cleaned for the next use while the agent works on the next iteration.
-            (false, true) => self.warm_room(options.template, options.room, options.policy),
+            // Cleaned for the next use while the agent works on the next iteration (a room
+            // holding only a bundle is emptied when next used: there is little in it).
+            (false, true) if harnessgym_qualify::holds_task_files(&options.room) => {
+                self.warm_room(options.template, options.room, options.policy)
+            }
+            (false, true) => {}
             // Not used again: removed while the run finishes (`finish` waits for it).
             (false, false) => self.drop_room(options.room),
         }

@@ -208,6 +208,9 @@ struct Loop {
     resumed: bool,
     /// The baseline has been scored (set-up is complete).
     setup_finished: bool,
+    /// The best checkpoint's browsable view, built on its own thread after each capture (the
+    /// loop needs only the manifest); joined before the next capture and when the run ends.
+    checkpoint_view: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Loop {
@@ -367,6 +370,7 @@ impl Loop {
             loop_finished: false,
             resumed: false,
             setup_finished: false,
+            checkpoint_view: None,
             run,
         }
     }
@@ -541,6 +545,15 @@ impl Loop {
         }
     }
 
+    /// Waits for the best checkpoint's view, if one is being built.
+    fn join_checkpoint_view(&mut self) {
+        if let Some(handle) = self.checkpoint_view.take()
+            && handle.join().is_err()
+        {
+            tracing::warn!("building the checkpoint's browsable view panicked");
+        }
+    }
+
     fn note_unverified(&mut self, score: f64) {
         if is_better(score, self.best_unverified, self.cfg().higher_is_better) {
             self.best_unverified = Some(score);
@@ -556,10 +569,21 @@ impl Loop {
     ) {
         let dir = self.run_dir.join("checkpoints/best");
         let manifest_path = self.run_dir.join("checkpoints/best_manifest.json");
-        let captured = harnessgym_snapshot::Store::for_workspace(&self.ws)
-            .and_then(|store| store.capture(&self.ws, &dir, &self.copy_policy));
+        self.join_checkpoint_view();
+        // The loop waits only for the manifest; the view people browse (a hard link per file,
+        // a directory per directory) is added on another thread meanwhile.
+        let captured = harnessgym_snapshot::Store::for_workspace(&self.ws).and_then(|store| {
+            let tree = store.capture_as(&self.ws, &dir, &self.copy_policy, SnapshotView::ManifestOnly)?;
+            Ok((store, tree))
+        });
         match captured {
-            Ok(tree) => {
+            Ok((store, tree)) => {
+                let view_dir = dir.clone();
+                self.checkpoint_view = Some(std::thread::spawn(move || {
+                    if let Err(e) = store.add_view(&view_dir) {
+                        tracing::warn!(checkpoint = %view_dir, error = %e, "the checkpoint has its manifest but no browsable view");
+                    }
+                }));
                 // Long file lists go to a side file beside the manifest (small manifests).
                 let (listing, list_error) = tree.listing_or_cut(&self.run_dir.join("checkpoints"), "best");
                 if let Some(e) = list_error {
@@ -1280,6 +1304,7 @@ impl Loop {
             }
         };
         let (removed, ()) = tokio::join!(remove_room, restore_best);
+        self.join_checkpoint_view();
         if let Err(e) = removed {
             self.record(None, "qualification", Some(harnessgym_qualify::room_dir(&self.run_dir)), e);
         }

@@ -33,7 +33,10 @@ use harnessgym_types::timefmt::utc_now;
 use serde_json::{Value, json};
 
 pub use bundle::{BundleCopy, BundleError, Refusal, copy_bundle};
-pub use room::{capture_template, derive_template, prepare_room, remove_room, room_dir, template_dir};
+pub use room::{
+    capture_template, derive_template, holds_task_files, needs_task_files, prepare_bundle_only_room, prepare_room,
+    remove_room, room_dir, template_dir,
+};
 pub use verdict::Verdict;
 
 /// Asked by [`qualify`] to repair the failing artifacts (e.g. by resuming the agent's build
@@ -200,10 +203,15 @@ async fn run_attempt(
     report: &mut QualificationReport,
 ) -> Result<Vec<Verdict>, QualifyError> {
     let room = &options.room;
-    if !room_prepared {
-        let state = room::prepare_room(&options.template, room, &options.policy)?;
-        tracing::debug!(%room, ?state, "room ready");
-    }
+    let state = if room_prepared {
+        room::RoomState::Restored
+    } else if room::needs_task_files(&options.source_workspace) {
+        room::prepare_room(&options.template, room, &options.policy)?
+    } else {
+        room::prepare_bundle_only_room(&options.template, room, &options.policy)?
+    };
+    tracing::debug!(%room, ?state, "room ready");
+    report.extra.insert("room_contents".into(), json!(state.contents()));
     let copy = copy_bundle(&options.bundle, room)?;
     report.copied_artifacts = copy.files.clone();
     if !copy.refused.is_empty() {

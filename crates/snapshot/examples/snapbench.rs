@@ -31,6 +31,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     if !reuse {
         time("capture (first)", &mut || Ok(store.capture(&ws, &scratch.join("snap1"), &task).map(drop)?))?;
+        if std::env::var_os("SNAPBENCH_FIRST_ONLY").is_some() {
+            return Ok(());
+        }
         time("capture (again)", &mut || Ok(store.capture(&ws, &scratch.join("snap2"), &copy).map(drop)?))?;
         time("copy_out", &mut || {
             Ok(store.copy_out(&scratch.join("snap2"), &scratch.join("room"), &copy).map(drop)?)

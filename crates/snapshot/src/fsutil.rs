@@ -107,11 +107,6 @@ pub(crate) fn apply_file_meta(file: &File, path: &Path, mode: u32, mtime: Mtime)
     file.set_permissions(fs::Permissions::from_mode(mode)).map_err(io_err("set permissions of", path))
 }
 
-/// Whether `a` and `b` are the same inode.
-pub(crate) fn same_inode(a: &Metadata, b: &Metadata) -> bool {
-    a.dev() == b.dev() && a.ino() == b.ino()
-}
-
 /// Removes a temporary path on drop unless disarmed.
 struct TmpGuard<'a> {
     path: &'a Path,

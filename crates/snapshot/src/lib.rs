@@ -61,6 +61,7 @@ pub mod escape;
 mod fsutil;
 mod journal;
 mod manifest;
+mod objects;
 mod policy;
 mod restore;
 mod statcache;

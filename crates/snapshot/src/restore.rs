@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fs::{self, File, FileTimes, Metadata};
+use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -11,7 +12,7 @@ use camino::Utf8Path;
 
 use crate::error::io_err;
 use crate::fsutil::{
-    Mtime, Stat, apply_file_meta, create_new, list_dir, lstat, make_dir_writable, mode_of, same_content, same_inode,
+    Mtime, Stat, apply_file_meta, create_new, list_dir, lstat, make_dir_writable, mode_of, same_content,
     symlink_atomic, tmp_path,
 };
 use crate::statcache::StatCache;
@@ -95,6 +96,7 @@ pub(crate) struct RestoreArgs<'a> {
 
 /// Makes `args.target` equal to `args.tree` (see [`restore`]).
 pub(crate) fn restore_tree(args: RestoreArgs<'_>) -> Result<TreeReport, SnapshotError> {
+    let hints = Hints::take(args.tree, args.target, args.cache.as_deref())?;
     let mut r = Restorer {
         tree: args.tree,
         policy: args.policy,
@@ -104,8 +106,9 @@ pub(crate) fn restore_tree(args: RestoreArgs<'_>) -> Result<TreeReport, Snapshot
         stale_tmp: args.stale_tmp,
         report: Collector::default(),
         stats: Stats::default(),
+        hints,
     };
-    r.sync_dir(ROOT, args.tree.root_mode, args.target, Path::new(""))?;
+    r.sync_dir(ROOT, args.tree.root_mode, args.target, Path::new(""), true)?;
     let stats = r.stats;
     tracing::debug!(
         target = %args.target.display(),
@@ -126,6 +129,69 @@ struct Stats {
     kept_excluded: usize,
 }
 
+/// What the workspace held at each snapshot entry's path just before the walk, found on all
+/// cores: the walk itself is sequential (it removes, replaces and reports in order), and the
+/// `lstat` per entry and the stat-cache lookup per file are most of a restore that finds little
+/// to do.
+///
+/// A hint is used only for a child of a directory that the walk found as a real directory whose
+/// own parents were too (`hinted`): nothing the walk does to one entry changes the path of a
+/// sibling, so such hints still describe the workspace. Where the walk created or replaced a
+/// directory (a symlink stood there: its children's hints were read through it), it asks again.
+#[derive(Default)]
+struct Hints {
+    /// Per entry: `None` no hint, `Some(None)` nothing there, `Some(Some(meta))` its `lstat`.
+    meta: Vec<Option<Option<Metadata>>>,
+    /// Per entry: the stat cache vouches that the file there already holds the entry's object.
+    cached: Vec<bool>,
+}
+
+impl Hints {
+    /// Below this many entries a restore is quick anyway: no threads.
+    const MIN_ENTRIES: usize = 512;
+
+    fn take(tree: &Tree, target: &Path, cache: Option<&StatCache>) -> Result<Self, SnapshotError> {
+        if tree.entries.len() < Self::MIN_ENTRIES {
+            return Ok(Self::default());
+        }
+        let indices: Vec<usize> = (0..tree.entries.len()).collect();
+        let found = crate::tree::parallel(
+            &indices,
+            |&i| tree.entries[i].rel.parent(),
+            |&i| {
+                let e = &tree.entries[i];
+                let meta = match fs::symlink_metadata(target.join(&e.rel)) {
+                    Ok(m) => Some(Some(m)),
+                    Err(err) if matches!(err.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => {
+                        Some(None)
+                    }
+                    Err(_) => None, // the walk looks again and reports what is wrong
+                };
+                let cached = match (&e.kind, &meta, cache) {
+                    (Kind::File { size, content: Content::Object(h), .. }, Some(Some(m)), Some(cache)) => {
+                        m.file_type().is_file()
+                            && m.len() == *size
+                            && cache.lookup(&e.path, &Stat::of(m)).is_some_and(|known| known == *h)
+                    }
+                    _ => false,
+                };
+                Ok((meta, cached))
+            },
+        )?;
+        let (meta, cached) = found.into_iter().unzip();
+        Ok(Self { meta, cached })
+    }
+
+    /// Entry `i`'s hint, once.
+    fn meta(&mut self, i: usize) -> Option<Option<Metadata>> {
+        self.meta.get_mut(i).and_then(Option::take)
+    }
+
+    fn cached(&self, i: usize) -> bool {
+        self.cached.get(i).copied().unwrap_or(false)
+    }
+}
+
 struct Restorer<'a> {
     tree: &'a Tree,
     policy: &'a CopyPolicy,
@@ -135,6 +201,7 @@ struct Restorer<'a> {
     stale_tmp: Vec<String>,
     report: Collector,
     stats: Stats,
+    hints: Hints,
 }
 
 impl Restorer<'_> {
@@ -144,7 +211,8 @@ impl Restorer<'_> {
 
     /// `w_dir` is a real directory (never a symlink) inside the workspace; `node` is the
     /// snapshot directory it must equal.
-    fn sync_dir(&mut self, dir: usize, mode: u32, w_dir: &Path, rel: &Path) -> Result<(), SnapshotError> {
+    /// `hinted`: the [`Hints`] of its children can be trusted.
+    fn sync_dir(&mut self, dir: usize, mode: u32, w_dir: &Path, rel: &Path, hinted: bool) -> Result<(), SnapshotError> {
         let current_mode = match lstat(w_dir)? {
             Some(w_meta) => {
                 let made_writable = make_dir_writable(w_dir, &w_meta)?.is_some();
@@ -171,7 +239,14 @@ impl Restorer<'_> {
                 continue;
             }
             let child_rel = rel.join(&name);
-            let w_meta = lstat(&w)?;
+            let hint = match s {
+                Some(i) if hinted => self.hints.meta(i),
+                _ => None,
+            };
+            let w_meta = match hint {
+                Some(meta) => meta,
+                None => lstat(&w)?,
+            };
             if s.is_none()
                 && self.is_stale_tmp(&name)
                 && let Some(wm) = &w_meta
@@ -198,7 +273,7 @@ impl Restorer<'_> {
                 (None, Some(wm)) => {
                     self.prune(&w, &wm, &child_rel)?;
                 }
-                (Some(i), wm) => self.apply(i, &w, wm.as_ref(), &child_rel)?,
+                (Some(i), wm) => self.apply(i, &w, wm.as_ref(), &child_rel, hinted)?,
             }
         }
         if current_mode == Some(mode) {
@@ -213,13 +288,23 @@ impl Restorer<'_> {
     }
 
     /// Makes the workspace entry `w` (absent, or not excluded) equal to snapshot entry `i`.
-    fn apply(&mut self, i: usize, w: &Path, wm: Option<&Metadata>, rel: &Path) -> Result<(), SnapshotError> {
+    fn apply(
+        &mut self,
+        i: usize,
+        w: &Path,
+        wm: Option<&Metadata>,
+        rel: &Path,
+        hinted: bool,
+    ) -> Result<(), SnapshotError> {
         let e: &Entry = &self.tree.entries[i];
         match &e.kind {
             Kind::Dir => {
+                // Children's hints hold only where this directory was there all along.
+                let mut children_hinted = hinted;
                 match wm {
                     Some(wm) if wm.is_dir() => {}
                     other => {
+                        children_hinted = false;
                         if let Some(wm) = other {
                             self.prune(w, wm, rel)?; // a file or symlink: always fully removed
                         }
@@ -228,7 +313,7 @@ impl Restorer<'_> {
                     }
                 }
                 self.report.add(e);
-                self.sync_dir(node(i), e.mode, w, rel)
+                self.sync_dir(node(i), e.mode, w, rel, children_hinted)
             }
             Kind::Symlink(target) => {
                 if let Some(wm) = wm {
@@ -247,7 +332,8 @@ impl Restorer<'_> {
             }
             Kind::File { .. } => {
                 if let Some(wm) = wm {
-                    if wm.file_type().is_file() && self.same_file(e, w, wm)? {
+                    let cached = hinted && self.hints.cached(i);
+                    if wm.file_type().is_file() && self.same_file(e, w, wm, cached)? {
                         self.sync_file_metadata(e, w, wm)?;
                         self.report.add(e);
                         return Ok(());
@@ -265,7 +351,8 @@ impl Restorer<'_> {
     }
 
     /// Whether the regular workspace file `w` already holds the content of entry `e`.
-    fn same_file(&mut self, e: &Entry, w: &Path, wm: &Metadata) -> Result<bool, SnapshotError> {
+    /// `cached`: [`Hints`] found the stat cache vouching for `wm` and this entry's object.
+    fn same_file(&mut self, e: &Entry, w: &Path, wm: &Metadata, cached: bool) -> Result<bool, SnapshotError> {
         let Kind::File { size, content, .. } = &e.kind else { return Ok(false) };
         if wm.len() != *size {
             return Ok(false);
@@ -280,12 +367,16 @@ impl Restorer<'_> {
                 // place would corrupt every snapshot.
                 if wm.nlink() > 1
                     && let Some(store) = self.store
-                    && lstat(&store.object_path(h))?.is_some_and(|om| same_inode(&om, wm))
+                    && store.objects().stat(h)?.is_some_and(|om| om.st_dev == wm.dev() && om.st_ino == wm.ino())
                 {
                     return Ok(false);
                 }
-                let stat = Stat::of(wm);
                 let key = &e.path;
+                if cached && let Some(cache) = self.cache.as_deref_mut() {
+                    cache.keep(key);
+                    return Ok(true);
+                }
+                let stat = Stat::of(wm);
                 if let Some(cache) = self.cache.as_deref_mut()
                     && let Some(known) = cache.lookup(key, &stat)
                 {

@@ -33,6 +33,8 @@ struct CacheEntry {
     hash: Hash,
     /// When the content was last hashed or written; 0 = during the current operation.
     verified_at: i128,
+    /// Confirmed by the current operation ([`StatCache::keep`]); never saved.
+    kept: bool,
 }
 
 /// Caches loaded or saved by this process, with the identity of the file they match (the file
@@ -64,6 +66,8 @@ pub(crate) struct StatCache {
     /// Keyed by the escaped `/`-separated relative path ([`crate::tree::Entry::path`]).
     old: HashMap<String, CacheEntry>,
     seen: HashMap<String, CacheEntry>,
+    /// Entries of `old` marked `kept` by this operation.
+    kept: usize,
     /// Whether anything differs from the file as loaded (else saving is skipped).
     dirty: bool,
     /// Identity of the file as loaded.
@@ -89,6 +93,7 @@ impl StatCache {
                 target: target.to_path_buf(),
                 old,
                 seen: HashMap::new(),
+                kept: 0,
                 dirty: false,
                 key: Some(key),
             };
@@ -103,7 +108,7 @@ impl StatCache {
             },
             Err(_) => (HashMap::new(), true),
         };
-        Self { file, target: target.to_path_buf(), old, seen: HashMap::new(), dirty, key }
+        Self { file, target: target.to_path_buf(), old, seen: HashMap::new(), kept: 0, dirty, key }
     }
 
     /// The hash of the file at `rel` when `stat` matches a trusted entry.
@@ -115,14 +120,19 @@ impl StatCache {
 
     /// Keeps the entry of `rel` as it is (a trusted [`StatCache::lookup`] hit).
     pub(crate) fn keep(&mut self, rel: &str) {
-        if let Some(e) = self.old.get(rel) {
-            self.seen.insert(rel.to_owned(), *e);
+        // A flag, not a copy into `seen`: a restore that finds everything unchanged keeps
+        // tens of thousands of entries.
+        if let Some(e) = self.old.get_mut(rel)
+            && !e.kept
+        {
+            e.kept = true;
+            self.kept += 1;
         }
     }
 
     /// Records that the file at `rel` with `stat` holds `hash`, verified now.
     pub(crate) fn record(&mut self, rel: String, stat: Stat, hash: Hash) {
-        self.seen.insert(rel, CacheEntry { stat, hash, verified_at: 0 });
+        self.seen.insert(rel, CacheEntry { stat, hash, verified_at: 0, kept: false });
         self.dirty = true;
     }
 
@@ -133,10 +143,13 @@ impl StatCache {
 
     /// Writes the cache: entries seen in this operation, plus older ones while the file stays
     /// small (a path excluded by one policy but captured by the other keeps its entry).
-    pub(crate) fn save(self) {
-        let keep_old = self.old.len() <= self.seen.len() * 2 + 1024;
+    pub(crate) fn save(mut self) {
+        let keep_old = self.old.len() <= (self.seen.len() + self.kept) * 2 + 1024;
         if !self.dirty && keep_old {
-            // Exactly what is on disk.
+            // Exactly what is on disk. `kept` is per operation.
+            for e in self.old.values_mut() {
+                e.kept = false;
+            }
             if let Some(key) = self.key {
                 put_loaded(self.file, key, self.old);
             }
@@ -144,8 +157,10 @@ impl StatCache {
         }
         let now = now_ns();
         let mut all = self.seen;
-        if keep_old {
-            for (k, v) in self.old {
+        for (k, mut v) in self.old {
+            // All old entries while the file stays small, else the ones this operation kept.
+            let kept = std::mem::take(&mut v.kept);
+            if keep_old || kept {
                 all.entry(k).or_insert(v);
             }
         }
@@ -214,7 +229,7 @@ fn parse(bytes: &[u8], target: &Path) -> Option<HashMap<String, CacheEntry>> {
         let hash = crate::manifest::parse_hash(f.next()?)?;
         let verified_at = f.next()?.parse().ok()?;
         let rel = f.next()?.to_owned();
-        map.insert(rel, CacheEntry { stat, hash, verified_at });
+        map.insert(rel, CacheEntry { stat, hash, verified_at, kept: false });
     }
     Some(map)
 }

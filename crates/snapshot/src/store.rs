@@ -20,18 +20,20 @@
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Read, Seek, Write};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use camino::Utf8Path;
+use rustix::fs::{FileType, Mode, OFlags};
 
 use crate::error::io_err;
 use crate::escape::{escape_os, unescape_os};
 use crate::fsutil::{Stat, lstat, now_ns, open_nofollow, remove_tree, tmp_path};
 use crate::journal::{Intent, Journal, orphans};
 use crate::manifest::{META_DIR, Manifest, manifest_path};
+use crate::objects::ObjectDir;
 use crate::restore::{RestoreArgs, restore_tree};
 use crate::statcache::{StatCache, cache_target, write_replace};
 use crate::tree::{
@@ -43,6 +45,13 @@ use crate::{CopyPolicy, Purpose, SnapshotError, TreeReport};
 const SMALL_FILE: u64 = 1 << 20;
 const BUF: usize = 256 * 1024;
 
+thread_local! {
+    /// Each thread's buffer for whole small files and for hashing big ones (allocated once, not
+    /// per file).
+    static SMALL_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    static HASH_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// A content-addressed snapshot store. Cheap to open; every operation takes the store's lock
 /// in shared mode, garbage collection in exclusive mode.
 #[derive(Debug, Clone)]
@@ -50,6 +59,8 @@ pub struct Store {
     root: PathBuf,
     id: String,
     reflink: bool,
+    /// The open `objects/` directory, reopened by an operation that finds it replaced.
+    objects: Arc<RwLock<Arc<ObjectDir>>>,
 }
 
 /// What [`Store::gc`] found and removed.
@@ -142,7 +153,8 @@ impl Store {
             Err(e) => return Err(io_err("read", &id_path)(e)),
         };
         let reflink = reflink_of(&root);
-        let store = Self { root, id, reflink };
+        let objects = Arc::new(RwLock::new(Arc::new(ObjectDir::open(root.join("objects"))?)));
+        let store = Self { root, id, reflink, objects };
         let recovered = store.recover()?;
         if recovered != RecoveryReport::default() {
             tracing::warn!(?recovered, store = %store.root.display(), "completed interrupted snapshot operations");
@@ -218,8 +230,26 @@ impl Store {
     }
 
     pub(crate) fn object_path(&self, h: &Hash) -> PathBuf {
-        let hex = hex(h);
-        self.root.join("objects").join(&hex[..2]).join(&hex[2..])
+        self.objects().path_of(h)
+    }
+
+    /// The store's `objects/` directory, for descriptor-relative access.
+    pub(crate) fn objects(&self) -> Arc<ObjectDir> {
+        Arc::clone(&self.objects.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// Reopens `objects/` when the directory open is no longer the one at its path (someone
+    /// deleted or replaced it since this store was opened): each operation starts with this.
+    fn refresh_objects(&self) -> Result<(), SnapshotError> {
+        let current = self.objects();
+        if current.is_current() {
+            return Ok(());
+        }
+        let path = self.root.join("objects");
+        fs::create_dir_all(&path).map_err(io_err("create directory", &path))?;
+        let fresh = Arc::new(ObjectDir::open(path)?);
+        *self.objects.write().unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+        Ok(())
     }
 
     fn statcache_dir(&self) -> PathBuf {
@@ -239,78 +269,88 @@ impl Store {
     pub(crate) fn ingest(&self, src: &Path) -> Result<(Hash, u64, Option<Stat>), SnapshotError> {
         let mut file = open_nofollow(src)?;
         let before = Stat::of(&file.metadata().map_err(io_err("inspect", src))?);
-        let (hash, size) = if before.size <= SMALL_FILE {
-            let mut buf = Vec::with_capacity(usize::try_from(before.size).unwrap_or(0) + 1);
-            file.read_to_end(&mut buf).map_err(io_err("read", src))?;
-            let hash = *blake3::hash(&buf).as_bytes();
-            if lstat(&self.object_path(&hash))?.is_none() {
-                let (tmp, mut out) = self.new_object_file(&hash)?;
-                let written = out.write_all(&buf).map_err(io_err("write", &tmp));
-                drop(out);
-                written.and_then(|()| self.publish(&tmp, &hash))?;
+        if before.size <= SMALL_FILE {
+            return SMALL_BUF.with_borrow_mut(|buf| self.ingest_small(&mut file, src, before, buf));
+        }
+        let (hash, size) = hash_reader(&mut file, src)?;
+        let objects = self.objects();
+        if !objects.exists(&hash)? {
+            file.seek(io::SeekFrom::Start(0)).map_err(io_err("read", src))?;
+            let (tmp, mut out) = objects.create_tmp(&hash)?;
+            let copied = if self.reflink && rustix::fs::ioctl_ficlone(&out, &file).is_ok() {
+                Ok(())
+            } else {
+                io::copy(&mut file, &mut out).map(drop).map_err(io_err("copy into", &objects.tmp_path(&tmp)))
+            };
+            drop(out);
+            if let Err(e) = copied {
+                objects.remove_tmp(&tmp);
+                return Err(e);
             }
-            (hash, buf.len() as u64)
-        } else {
-            let (hash, size) = hash_reader(&mut file, src)?;
-            if lstat(&self.object_path(&hash))?.is_none() {
-                file.seek(io::SeekFrom::Start(0)).map_err(io_err("read", src))?;
-                let (tmp, mut out) = self.new_object_file(&hash)?;
-                let copied = if self.reflink && rustix::fs::ioctl_ficlone(&out, &file).is_ok() {
-                    Ok(())
-                } else {
-                    io::copy(&mut file, &mut out).map(drop).map_err(io_err("copy into", &tmp))
-                };
-                drop(out);
-                if let Err(e) = copied {
-                    let _ = fs::remove_file(&tmp);
-                    return Err(e);
-                }
-                let now = Stat::of(&file.metadata().map_err(io_err("inspect", src))?);
-                if now != before {
-                    // Changed between hashing and copying: keep the copy, under its own hash.
-                    let (hash2, size2) = hash_reader(&mut open_nofollow(&tmp)?, &tmp)?;
-                    self.publish(&tmp, &hash2)?;
-                    return Ok((hash2, size2, None));
-                }
-                self.publish(&tmp, &hash)?;
+            let now = Stat::of(&file.metadata().map_err(io_err("inspect", src))?);
+            if now != before {
+                // Changed between hashing and copying: keep the copy, under its own hash.
+                let tmp_abs = objects.tmp_path(&tmp);
+                let (hash2, size2) = hash_reader(&mut open_nofollow(&tmp_abs)?, &tmp_abs)?;
+                objects.publish(&tmp, &hash2)?;
+                return Ok((hash2, size2, None));
             }
-            (hash, size)
-        };
+            objects.publish(&tmp, &hash)?;
+        }
         let after = Stat::of(&file.metadata().map_err(io_err("inspect", src))?);
         Ok((hash, size, (after == before && after.size == size).then_some(after)))
     }
 
-    /// A new, empty object file named as a temporary inside the shard directory of `hash` (so
-    /// that publishing it is a rename within one directory).
-    fn new_object_file(&self, hash: &Hash) -> Result<(PathBuf, File), SnapshotError> {
-        let obj = self.object_path(hash);
-        let dir = obj.parent().unwrap_or(&self.root);
-        let tmp = tmp_path(dir, "tmp");
-        let open = |p: &Path| OpenOptions::new().write(true).create_new(true).mode(0o444).open(p);
-        let file = match open(&tmp) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                fs::create_dir_all(dir).map_err(io_err("create directory", dir))?;
-                open(&tmp)
+    /// [`Store::ingest`] of a file of at most [`SMALL_FILE`] bytes (by `before`), read whole into
+    /// `buf` (reused by the thread): open, read, hash, one `statat` of the object, and a write
+    /// only when the object is new.
+    fn ingest_small(
+        &self,
+        file: &mut File,
+        src: &Path,
+        before: Stat,
+        buf: &mut Vec<u8>,
+    ) -> Result<(Hash, u64, Option<Stat>), SnapshotError> {
+        // One byte more than expected: a read that fills less than the buffer ended at the end
+        // of the file (regular files only read short there), so no second read to see EOF. A
+        // file that grew or shrank meanwhile shows in the stat taken after.
+        let want = usize::try_from(before.size).unwrap_or(0) + 1;
+        buf.clear();
+        buf.resize(want, 0);
+        let mut len = 0;
+        loop {
+            if len == buf.len() {
+                buf.resize(len * 2, 0);
             }
-            other => other,
+            match file.read(&mut buf[len..]) {
+                Ok(0) => break,
+                Ok(n) => {
+                    len += n;
+                    if len < want && len as u64 == before.size {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_err("read", src)(e)),
+            }
         }
-        .map_err(io_err("create", &tmp))?;
-        Ok((tmp, file))
-    }
-
-    /// Moves a finished temporary object to its name (replacing an identical one written
-    /// concurrently is harmless).
-    fn publish(&self, tmp: &Path, hash: &Hash) -> Result<(), SnapshotError> {
-        let obj = self.object_path(hash);
-        if let Some(dir) = obj.parent()
-            && lstat(dir)?.is_none()
-        {
-            fs::create_dir_all(dir).map_err(io_err("create directory", dir))?;
+        let data = &buf[..len];
+        let hash = *blake3::hash(data).as_bytes();
+        let objects = self.objects();
+        if !objects.exists(&hash)? {
+            let (tmp, mut out) = objects.create_tmp(&hash)?;
+            let written = out.write_all(data).map_err(io_err("write", &objects.tmp_path(&tmp)));
+            drop(out);
+            match written {
+                Ok(()) => objects.publish(&tmp, &hash)?,
+                Err(e) => {
+                    objects.remove_tmp(&tmp);
+                    return Err(e);
+                }
+            }
         }
-        fs::rename(tmp, &obj).map_err(|e| {
-            let _ = fs::remove_file(tmp);
-            io_err("store object", &obj)(e)
-        })
+        let after = Stat::of(&file.metadata().map_err(io_err("inspect", src))?);
+        Ok((hash, len as u64, (after == before && after.size == len as u64).then_some(after)))
     }
 
     /// Captures `src` under `policy` as the snapshot directory `snapshot` (replaced if present):
@@ -339,10 +379,12 @@ impl Store {
     ) -> Result<TreeReport, SnapshotError> {
         let started = std::time::Instant::now();
         let _lock = self.lock(false)?;
+        self.refresh_objects()?;
         let (src_c, src_meta, dest_c) = resolve_copy(src, snapshot)?;
         // The snapshot's staging directory is made after the scan, so only these can be in it.
         let skip = vec![dest_c.clone(), self.root.clone()];
         let (mut tree, stats) = Tree::scan(&src_c, &src_meta, policy, &skip)?;
+        let scanned = started.elapsed();
         let mut cache = StatCache::load(&self.statcache_dir(), &src_c);
 
         // Contents: from the stat cache when trusted, else read (and stored when new).
@@ -360,7 +402,10 @@ impl Store {
                 Ok((h, size, seen, false))
             },
         )?;
+        // Objects this capture stored or found itself need no second look when it is installed.
+        let mut verified = vec![false; tree.entries.len()];
         for (&(i, _), (hash, read_size, seen, hit)) in jobs.iter().zip(hashed) {
+            verified[i] = !hit;
             let e = &mut tree.entries[i];
             if hit {
                 cache.keep(&e.path);
@@ -375,8 +420,11 @@ impl Store {
             }
         }
 
-        let report = self.install(&tree, &src_c, &dest_c, policy.purpose(), view)?;
+        let contents = started.elapsed();
+        let report = self.install(&tree, &verified, &src_c, &dest_c, policy.purpose(), view)?;
+        let installed = started.elapsed();
         cache.save();
+        tracing::debug!(?scanned, ?contents, ?installed, "capture phases");
         tracing::info!(
             src = %src,
             snapshot = %snapshot,
@@ -403,13 +451,18 @@ impl Store {
     ) -> Result<TreeReport, SnapshotError> {
         let started = std::time::Instant::now();
         let _lock = self.lock(false)?;
+        self.refresh_objects()?;
         let (from_c, manifest) = Self::open_snapshot(from)?;
         if manifest.store_id != self.id {
             return Err(SnapshotError::SnapshotMissing { path: from.to_owned() });
         }
         let dest_c = resolve_dest(from, snapshot)?;
         let tree = filter_tree(&manifest.tree, policy);
-        let report = self.install(&tree, &from_c, &dest_c, policy.purpose(), view)?;
+        // The objects of `from` are present: a live snapshot's objects are never collected (gc
+        // keeps every object a snapshot references and needs the store to itself), and the
+        // fallback of a capture (reading the file again) has nothing to read here anyway.
+        let verified = vec![true; tree.entries.len()];
+        let report = self.install(&tree, &verified, &from_c, &dest_c, policy.purpose(), view)?;
         tracing::info!(
             from = %from,
             snapshot = %snapshot,
@@ -420,12 +473,38 @@ impl Store {
         Ok(report)
     }
 
+    /// Gives the store snapshot `snapshot` its browsable view (hard links to its objects) when it
+    /// has only its manifest: a capture that had to be quick ([`SnapshotView::ManifestOnly`]) gets
+    /// its view later, e.g. on another thread while the caller goes on. The view is built beside
+    /// the snapshot and swapped in atomically (journaled), so readers of the snapshot — restores
+    /// and copies read only its manifest and the objects — are never disturbed.
+    pub fn add_view(&self, snapshot: &Utf8Path) -> Result<TreeReport, SnapshotError> {
+        let started = std::time::Instant::now();
+        let _lock = self.lock(false)?;
+        self.refresh_objects()?;
+        let (snap_c, manifest) = Self::open_snapshot(snapshot)?;
+        if manifest.store_id != self.id {
+            return Err(SnapshotError::SnapshotMissing { path: snapshot.to_owned() });
+        }
+        if SnapshotView::of(&snap_c) == SnapshotView::Browsable {
+            return Ok(manifest.report.clone());
+        }
+        // A snapshot's objects stay while it exists (see `derive`).
+        let verified = vec![true; manifest.tree.entries.len()];
+        let report =
+            self.install(&manifest.tree, &verified, &snap_c, &snap_c, manifest.purpose, SnapshotView::Browsable)?;
+        tracing::info!(snapshot = %snapshot, elapsed_ms = started.elapsed().as_millis(), "added a browsable view");
+        Ok(report)
+    }
+
     /// Puts `tree` (contents already objects) at `dest_c` as a snapshot, unless the snapshot
     /// there is exactly it: built beside the old one and swapped in atomically (journaled).
-    /// `src_c` is where a file whose object has gone missing is read again.
+    /// `src_c` is where a file whose object has gone missing is read again; `verified[i]` says
+    /// entry `i`'s object is known to be present.
     fn install(
         &self,
         tree: &Tree,
+        verified: &[bool],
         src_c: &Path,
         dest_c: &Path,
         purpose: Purpose,
@@ -445,7 +524,7 @@ impl Store {
             &Intent::Install { staging: staging.clone(), dest: dest_c.to_path_buf(), old: old.clone() },
         )?;
         fs::create_dir(&staging).map_err(io_err("create directory", &staging))?;
-        let built = self.build_view(tree, src_c, &staging, purpose, dest_c, view);
+        let built = self.build_view(tree, verified, src_c, &staging, purpose, dest_c, view);
         let (report, manifest) = match built {
             Ok(built) => built,
             Err(e) => {
@@ -472,7 +551,8 @@ impl Store {
         purpose: Purpose,
         view: SnapshotView,
     ) -> Option<Arc<Manifest>> {
-        if !Self::is_snapshot(dest) || SnapshotView::of(dest) != view {
+        // A browsable snapshot also serves where only a manifest is asked for.
+        if !Self::is_snapshot(dest) || (SnapshotView::of(dest) != view && view == SnapshotView::Browsable) {
             return None;
         }
         let m = read_manifest(dest).ok()?;
@@ -480,14 +560,18 @@ impl Store {
             && m.purpose == purpose
             && m.tree.root_mode == tree.root_mode
             && m.tree.entries == tree.entries
-            && m.objects().all(|h| self.object_path(h).is_file());
+            && m.objects().all(|h| {
+                self.objects().stat(h).ok().flatten().is_some_and(|st| FileType::from_raw_mode(st.st_mode).is_file())
+            });
         same.then_some(m)
     }
 
     /// Fills `staging` with the view of `tree` (hard links to objects) and its manifest.
+    #[allow(clippy::too_many_arguments)]
     fn build_view(
         &self,
         tree: &Tree,
+        verified: &[bool],
         src: &Path,
         staging: &Path,
         purpose: Purpose,
@@ -496,25 +580,32 @@ impl Store {
     ) -> Result<(TreeReport, Arc<Manifest>), SnapshotError> {
         let mut tree = tree.clone();
         let mut files = Vec::new();
+        // Entries are made relative to the staging directory's descriptor (a short lookup each).
+        let staging_fd = rustix::fs::open(staging, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| io_err("open", staging)(e.into()))?;
         for (i, e) in tree.entries.iter().enumerate() {
-            let path = staging.join(&e.rel);
             match &e.kind {
                 Kind::Dir if view == SnapshotView::Browsable => {
-                    fs::create_dir(&path).map_err(io_err("create directory", &path))?;
+                    rustix::fs::mkdirat(&staging_fd, &e.rel, Mode::from_raw_mode(0o777))
+                        .map_err(|err| io_err("create directory", &staging.join(&e.rel))(err.into()))?;
                 }
                 Kind::Symlink(target) if view == SnapshotView::Browsable => {
-                    std::os::unix::fs::symlink(target, &path).map_err(io_err("create symlink", &path))?;
+                    rustix::fs::symlinkat(target, &staging_fd, &e.rel)
+                        .map_err(|err| io_err("create symlink", &staging.join(&e.rel))(err.into()))?;
                 }
                 Kind::File { .. } => files.push(i),
                 Kind::Dir | Kind::Symlink(_) => {}
             }
         }
-        // Each file's object is linked into the view, or (manifest only) checked to exist.
-        let place = |h: &Hash, path: &Path| match view {
-            SnapshotView::Browsable => self.link_object(h, path),
-            SnapshotView::ManifestOnly => match lstat(&self.object_path(h)) {
-                Ok(Some(_)) => Ok(()),
-                Ok(None) => Err(LinkError::Missing),
+        // Each file's object is linked into the view, or (manifest only) checked to exist —
+        // unless this operation has just stored or found it (`verified`).
+        let objects = self.objects();
+        let place = |h: &Hash, rel: &Path, known: bool| match view {
+            SnapshotView::Browsable => self.link_object(h, &staging_fd, rel, staging),
+            SnapshotView::ManifestOnly if known => Ok(()),
+            SnapshotView::ManifestOnly => match objects.exists(h) {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(LinkError::Missing),
                 Err(e) => Err(LinkError::Io(e)),
             },
         };
@@ -526,13 +617,12 @@ impl Store {
                 let Kind::File { content: Content::Object(h), .. } = &e.kind else {
                     return Ok(None);
                 };
-                let path = staging.join(&e.rel);
-                match place(h, &path) {
+                match place(h, &e.rel, verified.get(i).copied().unwrap_or(false)) {
                     Ok(()) => Ok(None),
                     Err(LinkError::Missing) => {
                         // The cache knew the file but its object is gone (collected): read it again.
                         let (h2, size, _) = self.ingest(&src.join(&e.rel))?;
-                        match place(&h2, &path) {
+                        match place(&h2, &e.rel, true) {
                             Ok(()) => Ok(Some((i, h2, size))),
                             Err(LinkError::Missing) => {
                                 Err(SnapshotError::ObjectMissing { object: hex(&h2), store: self.root.clone() })
@@ -572,17 +662,18 @@ impl Store {
         Ok((report, Arc::new(manifest)))
     }
 
-    /// Hard-links object `h` at `path`; falls back to a copy when the object has too many links.
-    fn link_object(&self, h: &Hash, path: &Path) -> Result<(), LinkError> {
-        let obj = self.object_path(h);
-        match fs::hard_link(&obj, path) {
+    /// Hard-links object `h` at `rel` under the directory `dir` (at `dir_path`); falls back to a
+    /// copy when the object has too many links.
+    fn link_object(&self, h: &Hash, dir: &OwnedFd, rel: &Path, dir_path: &Path) -> Result<(), LinkError> {
+        match self.objects().link_into(h, dir, rel) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Err(LinkError::Missing),
             Err(e) if e.raw_os_error() == Some(rustix::io::Errno::MLINK.raw_os_error()) => {
-                let out = crate::fsutil::create_new(path).map_err(LinkError::Io)?;
-                crate::tree::fill_file(&Content::Object(*h), Some(self), &out, path).map_err(LinkError::Io)
+                let path = dir_path.join(rel);
+                let out = crate::fsutil::create_new(&path).map_err(LinkError::Io)?;
+                crate::tree::fill_file(&Content::Object(*h), Some(self), &out, &path).map_err(LinkError::Io)
             }
-            Err(e) => Err(LinkError::Io(io_err("link", path)(e))),
+            Err(e) => Err(LinkError::Io(io_err("link", &dir_path.join(rel))(e))),
         }
     }
 
@@ -622,6 +713,7 @@ impl Store {
     ) -> Result<TreeReport, SnapshotError> {
         let started = std::time::Instant::now();
         let _lock = self.lock(false)?;
+        self.refresh_objects()?;
         let (snap_c, manifest) = Self::open_snapshot(snapshot)?;
         match fs::metadata(target) {
             Ok(m) if m.is_dir() => {}
@@ -692,6 +784,7 @@ impl Store {
     ) -> Result<TreeReport, SnapshotError> {
         let started = std::time::Instant::now();
         let _lock = self.lock(false)?;
+        self.refresh_objects()?;
         let (snap_c, manifest) = Self::open_snapshot(snapshot)?;
         let dest_c = resolve_dest(snapshot, dest)?;
         if snap_c.starts_with(&dest_c) || dest_c.starts_with(&snap_c) {
@@ -917,8 +1010,13 @@ pub(crate) fn snapshot_file(snapshot: &Path, rel: &str) -> Result<Option<Vec<u8>
     let Some(Kind::File { content: Content::Object(h), .. }) = found.map(|e| &e.kind) else {
         return Ok(None);
     };
-    let path = store.object_path(h);
-    fs::read(&path).map(Some).map_err(io_err("read", &path))
+    let mut data = Vec::new();
+    store
+        .objects()
+        .open_read(h)
+        .and_then(|mut f| f.read_to_end(&mut data))
+        .map_err(io_err("read", &store.object_path(h)))?;
+    Ok(Some(data))
 }
 
 pub(crate) fn read_manifest(snapshot: &Path) -> Result<Arc<Manifest>, SnapshotError> {
@@ -986,21 +1084,23 @@ fn relative_path(from: &Path, to: &Path) -> Option<PathBuf> {
 }
 
 fn hash_reader(file: &mut File, path: &Path) -> Result<(Hash, u64), SnapshotError> {
-    let mut hasher = blake3::Hasher::new();
-    let mut buf = vec![0u8; BUF];
-    let mut total = 0u64;
-    loop {
-        match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                hasher.update(&buf[..n]);
-                total += n as u64;
+    HASH_BUF.with_borrow_mut(|buf| {
+        buf.resize(BUF, 0);
+        let mut hasher = blake3::Hasher::new();
+        let mut total = 0u64;
+        loop {
+            match file.read(buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    hasher.update(&buf[..n]);
+                    total += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_err("read", path)(e)),
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(io_err("read", path)(e)),
         }
-    }
-    Ok((*hasher.finalize().as_bytes(), total))
+        Ok((*hasher.finalize().as_bytes(), total))
+    })
 }
 
 /// Hashes the regular file at `path`; returns the hash and its stat when it did not change

@@ -135,9 +135,7 @@ impl Tree {
         policy: &CopyPolicy,
         skip: &[PathBuf],
     ) -> Result<(Self, Vec<Option<Stat>>), SnapshotError> {
-        let mut entries = Vec::new();
-        let mut stats = Vec::new();
-        scan_dir(root, Path::new(""), policy, skip, &mut entries, &mut stats)?;
+        let (entries, stats) = scan_parallel(root, policy, skip)?;
         let tree = Self::from_entries(mode_of(root_meta), entries).map_err(|reason| SnapshotError::Conflict {
             path: root.to_path_buf(),
             reason: format!("{reason}; the directory changed while it was read, try again"),
@@ -155,14 +153,49 @@ impl Tree {
     }
 }
 
-fn scan_dir(
-    dir: &Path,
-    rel: &Path,
+/// One directory's entries as read by [`scan_dir`], in name order.
+type DirListing = Vec<(Entry, Option<Stat>)>;
+
+/// Reads the tree under `root` a level of directories at a time, each level's directories on
+/// all cores (an `lstat` per entry is most of a scan), then puts the listings in depth-first
+/// order.
+fn scan_parallel(
+    root: &Path,
     policy: &CopyPolicy,
     skip: &[PathBuf],
-    entries: &mut Vec<Entry>,
-    stats: &mut Vec<Option<Stat>>,
-) -> Result<(), SnapshotError> {
+) -> Result<(Vec<Entry>, Vec<Option<Stat>>), SnapshotError> {
+    let mut listings: std::collections::HashMap<PathBuf, DirListing> = std::collections::HashMap::new();
+    let mut level: Vec<PathBuf> = vec![PathBuf::new()];
+    while !level.is_empty() {
+        let read = parallel(&level, |_| None, |rel| scan_dir(&root.join(rel), rel, policy, skip))?;
+        let mut next = Vec::new();
+        for (rel, listing) in level.into_iter().zip(read) {
+            next.extend(listing.iter().filter(|(e, _)| e.kind == Kind::Dir).map(|(e, _)| e.rel.clone()));
+            listings.insert(rel, listing);
+        }
+        level = next;
+    }
+    let mut entries = Vec::new();
+    let mut stats = Vec::new();
+    let mut stack: Vec<std::vec::IntoIter<(Entry, Option<Stat>)>> =
+        vec![listings.remove(Path::new("")).unwrap_or_default().into_iter()];
+    while let Some(top) = stack.last_mut() {
+        let Some((entry, stat)) = top.next() else {
+            stack.pop();
+            continue;
+        };
+        let sub = (entry.kind == Kind::Dir).then(|| listings.remove(&entry.rel).unwrap_or_default());
+        entries.push(entry);
+        stats.push(stat);
+        if let Some(sub) = sub {
+            stack.push(sub.into_iter());
+        }
+    }
+    Ok((entries, stats))
+}
+
+fn scan_dir(dir: &Path, rel: &Path, policy: &CopyPolicy, skip: &[PathBuf]) -> Result<DirListing, SnapshotError> {
+    let mut out = Vec::new();
     let mut names = BTreeSet::new();
     list_dir(dir, &mut names)?;
     for name in names {
@@ -181,22 +214,18 @@ fn scan_dir(
         }
         let mode = mode_of(&meta);
         if ft.is_dir() {
-            entries.push(Entry::new(child_rel.clone(), mode, Kind::Dir));
-            stats.push(None);
-            scan_dir(&abs, &child_rel, policy, skip, entries, stats)?;
+            out.push((Entry::new(child_rel, mode, Kind::Dir), None));
         } else if ft.is_symlink() {
             let target = fs::read_link(&abs).map_err(io_err("read symlink", &abs))?;
-            entries.push(Entry::new(child_rel, mode, Kind::Symlink(target)));
-            stats.push(None);
+            out.push((Entry::new(child_rel, mode, Kind::Symlink(target)), None));
         } else if ft.is_file() {
             let kind = Kind::File { size: meta.len(), mtime: Mtime::of(&meta), content: Content::Path(abs) };
-            entries.push(Entry::new(child_rel, mode, kind));
-            stats.push(Some(Stat::of(&meta)));
+            out.push((Entry::new(child_rel, mode, kind), Some(Stat::of(&meta))));
         } else {
             tracing::warn!(path = %abs.display(), "skipping special file (socket, fifo or device)");
         }
     }
-    Ok(())
+    Ok(out)
 }
 
 /// Accumulates a [`TreeReport`] (and the tree digest) over entries given in depth-first order.
@@ -362,27 +391,23 @@ pub(crate) fn fill_file(
     dest: &File,
     dest_path: &Path,
 ) -> Result<(), SnapshotError> {
-    let src_path = match content {
-        Content::Path(p) => p.clone(),
-        Content::Object(h) => match store {
-            Some(store) => store.object_path(h),
-            None => {
-                return Err(SnapshotError::Conflict {
-                    path: dest_path.to_path_buf(),
-                    reason: "a store object was asked for without its store".to_owned(),
-                });
+    let opened = match (content, store) {
+        (Content::Path(p), _) => open_nofollow(p),
+        (Content::Object(h), Some(store)) => store.objects().open_read(h).map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                SnapshotError::ObjectMissing { object: hex(h), store: store.root().to_path_buf() }
+            } else {
+                io_err("open", &store.object_path(h))(e)
             }
-        },
-    };
-    let mut src = match open_nofollow(&src_path) {
-        Err(SnapshotError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
-            if let (Content::Object(h), Some(store)) = (content, store) {
-                return Err(SnapshotError::ObjectMissing { object: hex(h), store: store.root().to_path_buf() });
-            }
-            return Err(io_err("open", &src_path)(source));
+        }),
+        (Content::Object(_), None) => {
+            return Err(SnapshotError::Conflict {
+                path: dest_path.to_path_buf(),
+                reason: "a store object was asked for without its store".to_owned(),
+            });
         }
-        other => other?,
     };
+    let mut src = opened?;
     if store.is_some_and(Store::reflink_supported) && rustix::fs::ioctl_ficlone(dest, &src).is_ok() {
         return Ok(());
     }

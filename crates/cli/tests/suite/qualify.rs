@@ -195,6 +195,11 @@ fn run_keeps_the_room_only_with_keep_qualification_rooms() {
         assert_eq!(run_dir.join("qualification/room").exists(), keep, "keep = {keep}");
         // The template is internal: its manifest, with the files in the workspace's store.
         assert!(run_dir.join("qualification/workspace_template/.harnessgym/snapshot").is_file());
-        assert!(run_dir.join("qualification/room/task.md").is_file() == keep);
+        // The fake agent builds a tool: nothing runs in the room, so it holds only the bundle.
+        assert_eq!(run_dir.join("qualification/room/.harnessgym/registry.json").is_file(), keep);
+        assert!(!run_dir.join("qualification/room/task.md").exists());
+        let path = summary["artifact_qualification"]["reports"][0]["report_path"].as_str().unwrap_or_default();
+        let report = read_json(Path::new(path));
+        assert!(report["room_contents"].as_str().is_some_and(|c| c.starts_with("bundle only")), "{report}");
     }
 }

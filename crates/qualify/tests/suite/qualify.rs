@@ -347,3 +347,59 @@ async fn a_missing_template_is_a_failed_report_with_a_reason_and_no_repair() {
     assert_eq!(reports[0].failed_artifacts, Vec::<String>::new());
     assert!(s.registry_entry(".harnessgym/tools/probe.py")["metadata"].get("quarantined").is_none());
 }
+
+#[tokio::test]
+async fn skills_and_tools_are_qualified_in_a_room_holding_only_the_bundle_and_mcp_brings_the_task_files() {
+    let s = Setup::new();
+    let skill = s.skill("helper");
+    s.write(".harnessgym/tools/probe.py", "print(1)\n");
+    s.registry(&[("skill", &skill, Some(1), false), ("tool", ".harnessgym/tools/probe.py", Some(1), false)]);
+    let room = s.run_dir.join("qualification/room");
+    let bundle_only = s.run_dir.join("qualification/room.bundle-only");
+
+    let first = qualify(&s.options(1, 0), &mut NoRepair).await;
+    assert_eq!(first[0].status, "passed", "{:?}", first[0].reason);
+    let disk = read_json(camino::Utf8Path::new(first[0].report_path.as_deref().unwrap()));
+    assert!(disk["room_contents"].as_str().unwrap().starts_with("bundle only"), "{disk}");
+    assert!(room.join(".harnessgym/tools/probe.py").is_file());
+    assert!(!room.join("numerics.py").exists(), "no task files: nothing could read them");
+    assert!(bundle_only.is_file(), "the room is marked, outside itself");
+    assert!(!harnessgym_qualify::holds_task_files(&room));
+
+    // An MCP server runs its self-test in the room: the task's files come in.
+    let self_test =
+        json!(["python3", "-c", "import sys; sys.exit(0 if open('numerics.py').read() == 'x = 1\\n' else 3)"]);
+    let mcp = s.server("fx", json!({"self_test": self_test}));
+    s.registry(&[("skill", &skill, Some(1), false), ("mcp", &mcp, Some(2), false)]);
+    let second = qualify(&s.options(2, 0), &mut NoRepair).await;
+    assert_eq!(second[0].status, "passed", "{:?}", second[0].reason);
+    let disk = read_json(camino::Utf8Path::new(second[0].report_path.as_deref().unwrap()));
+    assert_eq!(disk["room_contents"], "task files and bundle");
+    assert_eq!(std::fs::read_to_string(room.join("numerics.py")).unwrap(), "x = 1\n");
+    assert!(!bundle_only.exists());
+    assert!(harnessgym_qualify::holds_task_files(&room));
+
+    // Back to skills only: the room that holds the task files is restored, not emptied.
+    s.registry(&[("skill", &skill, Some(3), false)]);
+    let third = qualify(&s.options(3, 0), &mut NoRepair).await;
+    assert_eq!(third[0].status, "passed", "{:?}", third[0].reason);
+    assert!(room.join("numerics.py").is_file());
+
+    harnessgym_qualify::remove_room(&room).unwrap();
+    assert!(!room.exists() && !bundle_only.exists());
+}
+
+#[test]
+fn the_task_files_are_needed_for_mcp_servers_artifacts_outside_the_bundle_and_unknown_registries() {
+    let s = Setup::new();
+    assert!(harnessgym_qualify::needs_task_files(&s.ws), "no registry: artifacts are discovered in the room");
+    s.registry(&[("tool", ".harnessgym/tools/probe.py", Some(1), false)]);
+    assert!(!harnessgym_qualify::needs_task_files(&s.ws));
+    s.registry(&[("skill", "docs/SKILL.md", Some(1), false)]);
+    assert!(harnessgym_qualify::needs_task_files(&s.ws), "resolved against the room's task files");
+    s.registry(&[("mcp", ".harnessgym/mcp/fx/harnessgym.mcp.json", Some(1), false)]);
+    assert!(harnessgym_qualify::needs_task_files(&s.ws));
+    s.write(".harnessgym/registry.json", "{ not json");
+    assert!(harnessgym_qualify::needs_task_files(&s.ws));
+    assert_eq!(std::fs::read_to_string(s.ws.join(".harnessgym/registry.json")).unwrap(), "{ not json", "read only");
+}

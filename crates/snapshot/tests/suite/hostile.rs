@@ -142,3 +142,46 @@ fn a_restore_target_that_is_a_symlink_to_a_directory_is_resolved_once_not_per_en
     assert_eq!(read(&real, "f.txt")?, "v1");
     Ok(())
 }
+
+/// A restore reads the workspace's `lstat`s ahead, on several threads. Where a symlink stands
+/// in for a snapshot directory, what was read below it is another directory's: the restore
+/// must replace the link with a real directory, fill it from the snapshot and leave the
+/// directory the link pointed to alone — also when that one holds files that look identical.
+#[test]
+fn lookahead_below_a_symlinked_directory_is_not_trusted() -> TestResult {
+    let t = Tmp::new()?;
+    let ws = t.path("ws");
+    for i in 0..600 {
+        write(&ws, &format!("bulk/f{i}.txt"), &format!("bulk {i}\n"))?;
+    }
+    for i in 0..20 {
+        write(&ws, &format!("pkg/m{i}.py"), &format!("x = {i}\n"))?;
+    }
+    let policy = CopyPolicy::load(&ws, Purpose::Copy)?;
+    let store = Store::for_workspace(&ws)?;
+    let snap = ws.join(".harnessgym/snap");
+    store.capture(&ws, &snap, &policy)?;
+    let before = tree(&ws)?;
+
+    // pkg/ moves outside and a symlink takes its place: same names, sizes and contents.
+    let outside = t.path("outside");
+    fs::rename(ws.join("pkg"), &outside)?;
+    symlink(outside.as_str(), &ws, "pkg")?;
+    // And elsewhere a file became a directory, a file went, a file changed.
+    fs::remove_file(ws.join("bulk/f1.txt"))?;
+    fs::create_dir(ws.join("bulk/f1.txt"))?;
+    write(&ws, "bulk/f1.txt/inside", "x")?;
+    fs::remove_file(ws.join("bulk/f2.txt"))?;
+    write(&ws, "bulk/f3.txt", "changed\n")?;
+
+    restore(&snap, &ws, &policy)?;
+    let mut after = tree(&ws)?;
+    after.retain(|k, _| !k.starts_with(".harnessgym"));
+    let mut expected = before;
+    expected.retain(|k, _| !k.starts_with(".harnessgym"));
+    assert_eq!(after, expected);
+    assert!(!fs::symlink_metadata(ws.join("pkg"))?.file_type().is_symlink());
+    assert_eq!(fs::read_dir(&outside)?.count(), 20, "the link's target is untouched");
+    assert_eq!(fs::read_to_string(outside.join("m3.py"))?, "x = 3\n");
+    Ok(())
+}

@@ -42,12 +42,19 @@ fn split_excluded(
     (kept, excluded)
 }
 
-fn case(seed: u64, purpose: Purpose, edits: usize) -> Result<(), TestCaseError> {
+/// `bulk`: that many more files, in a few directories, so that a restore reads its hints on
+/// several threads (it does from 512 entries).
+fn case(seed: u64, purpose: Purpose, edits: usize, bulk: usize) -> Result<(), TestCaseError> {
     let run = || -> Result<Option<String>, Box<dyn std::error::Error>> {
         let t = Tmp::new()?;
         let ws = t.path("ws");
         let mut rng = Rng(seed);
         random_tree(ws.as_std_path(), &mut rng, 40)?;
+        for i in 0..bulk {
+            let dir = ws.join(format!("bulk{}", i % 7));
+            std::fs::create_dir_all(&dir)?;
+            std::fs::write(dir.join(format!("f{i}")), rng.bytes(1 + i % 50))?;
+        }
         let policy = CopyPolicy::load(&ws, purpose)?;
         let store = Store::for_workspace(&ws)?;
         let snap = ws.join(".harnessgym/snap");
@@ -126,15 +133,25 @@ fn diff(a: &BTreeMap<Vec<u8>, Exact>, b: &BTreeMap<Vec<u8>, Exact>) -> String {
 }
 
 proptest! {
+    // Big enough for the restore's parallel hints; fewer cases (each has 600+ files).
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn restore_of_a_tree_of_hundreds_gives_back_the_captured_tree(seed: u64, edits in 1usize..40) {
+        case(seed, Purpose::Copy, edits, 600)?;
+    }
+}
+
+proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
     #[test]
     fn task_state_restore_gives_back_the_captured_tree(seed: u64, edits in 1usize..12) {
-        case(seed, Purpose::TaskState, edits)?;
+        case(seed, Purpose::TaskState, edits, 0)?;
     }
 
     #[test]
     fn copy_policy_restore_gives_back_the_tree_and_never_touches_excluded_paths(seed: u64, edits in 1usize..12) {
-        case(seed, Purpose::Copy, edits)?;
+        case(seed, Purpose::Copy, edits, 0)?;
     }
 }

@@ -400,3 +400,35 @@ fn a_restore_that_fails_leaves_no_journal_to_replay_later() -> TestResult {
     assert_eq!(read(&ws, "README.md")?, "the agent's work");
     Ok(())
 }
+
+#[test]
+fn a_view_added_later_equals_a_view_made_at_capture_and_is_kept_by_manifest_only_captures() -> TestResult {
+    let (t, ws, store) = setup()?;
+    let policy = CopyPolicy::load(&ws, Purpose::Copy)?;
+    let snap = t.path("checkpoint");
+    let quick = store.capture_as(&ws, &snap, &policy, SnapshotView::ManifestOnly)?;
+    assert!(exists(&snap, ".harnessgym/manifest-only"));
+    let viewed = store.add_view(&snap)?;
+    assert_eq!(viewed, quick, "the same tree");
+    assert!(!exists(&snap, ".harnessgym/manifest-only"));
+    assert_eq!(read(&snap, "src/main.py")?, "print(1)\n");
+    assert!(fs::metadata(snap.join("big.bin"))?.nlink() >= 2, "hard links to the objects");
+    let browsable = store.capture(&ws, &t.path("browsable"), &policy)?;
+    assert_eq!(tree(&snap)?, tree(&t.path("browsable"))?, "as if captured browsable");
+    assert_eq!(viewed, browsable);
+
+    // Unchanged workspace, manifest-only capture: the browsable snapshot stays as it is.
+    let inode = fs::metadata(&snap)?.ino();
+    store.capture_as(&ws, &snap, &policy, SnapshotView::ManifestOnly)?;
+    assert_eq!(fs::metadata(&snap)?.ino(), inode);
+    assert!(!exists(&snap, ".harnessgym/manifest-only"));
+    // Adding a view to a browsable snapshot changes nothing either.
+    store.add_view(&snap)?;
+    assert_eq!(fs::metadata(&snap)?.ino(), inode);
+    // A changed workspace: a new, manifest-only snapshot.
+    write(&ws, "src/main.py", "print(2)\n")?;
+    store.capture_as(&ws, &snap, &policy, SnapshotView::ManifestOnly)?;
+    assert!(exists(&snap, ".harnessgym/manifest-only"));
+    assert_eq!(snapshot_file(&snap, "src/main.py")?.as_deref(), Some(&b"print(2)\n"[..]));
+    Ok(())
+}
