@@ -144,6 +144,9 @@ struct Hints {
     meta: Vec<Option<Option<Metadata>>>,
     /// Per entry: the stat cache vouches that the file there already holds the entry's object.
     cached: Vec<bool>,
+    /// Per node (see [`node`]; the root is node 0): the names in that directory, when it was a
+    /// real directory.
+    listings: Vec<Option<BTreeSet<OsString>>>,
 }
 
 impl Hints {
@@ -154,13 +157,18 @@ impl Hints {
         if tree.entries.len() < Self::MIN_ENTRIES {
             return Ok(Self::default());
         }
+        let root_listing = {
+            let mut names = BTreeSet::new();
+            list_dir(target, &mut names).ok().map(|()| names)
+        };
         let indices: Vec<usize> = (0..tree.entries.len()).collect();
         let found = crate::tree::parallel(
             &indices,
             |&i| tree.entries[i].rel.parent(),
             |&i| {
                 let e = &tree.entries[i];
-                let meta = match fs::symlink_metadata(target.join(&e.rel)) {
+                let path = target.join(&e.rel);
+                let meta = match fs::symlink_metadata(&path) {
                     Ok(m) => Some(Some(m)),
                     Err(err) if matches!(err.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => {
                         Some(None)
@@ -175,11 +183,33 @@ impl Hints {
                     }
                     _ => false,
                 };
-                Ok((meta, cached))
+                let listing = match (&e.kind, &meta) {
+                    (Kind::Dir, Some(Some(m))) if m.is_dir() => {
+                        let mut names = BTreeSet::new();
+                        list_dir(&path, &mut names).ok().map(|()| names)
+                    }
+                    _ => None,
+                };
+                Ok((meta, cached, listing))
             },
         )?;
-        let (meta, cached) = found.into_iter().unzip();
-        Ok(Self { meta, cached })
+        let mut hints = Self {
+            meta: Vec::with_capacity(found.len()),
+            cached: Vec::with_capacity(found.len()),
+            listings: Vec::with_capacity(found.len() + 1),
+        };
+        hints.listings.push(root_listing);
+        for (meta, cached, listing) in found {
+            hints.meta.push(meta);
+            hints.cached.push(cached);
+            hints.listings.push(listing);
+        }
+        Ok(hints)
+    }
+
+    /// The names in directory node `dir` (see [`node`]), once.
+    fn listing(&mut self, dir: usize) -> Option<BTreeSet<OsString>> {
+        self.listings.get_mut(dir).and_then(Option::take)
     }
 
     /// Entry `i`'s hint, once.
@@ -221,8 +251,14 @@ impl Restorer<'_> {
             None => None,
         };
         // Both sides sorted by name: walk them together.
-        let mut in_ws = BTreeSet::new();
-        list_dir(w_dir, &mut in_ws)?;
+        let in_ws = match hinted.then(|| self.hints.listing(dir)).flatten() {
+            Some(names) => names,
+            None => {
+                let mut names = BTreeSet::new();
+                list_dir(w_dir, &mut names)?;
+                names
+            }
+        };
         let mut kids = self.tree.children(dir).iter().copied().peekable();
         let mut ws_names = in_ws.into_iter().peekable();
         loop {

@@ -421,7 +421,7 @@ impl Store {
         }
 
         let contents = started.elapsed();
-        let report = self.install(&tree, &verified, &src_c, &dest_c, policy.purpose(), view)?;
+        let report = self.install(&tree, &verified, None, &src_c, &dest_c, policy.purpose(), view)?;
         let installed = started.elapsed();
         cache.save();
         tracing::debug!(?scanned, ?contents, ?installed, "capture phases");
@@ -462,7 +462,9 @@ impl Store {
         // keeps every object a snapshot references and needs the store to itself), and the
         // fallback of a capture (reading the file again) has nothing to read here anyway.
         let verified = vec![true; tree.entries.len()];
-        let report = self.install(&tree, &verified, &from_c, &dest_c, policy.purpose(), view)?;
+        // Nothing filtered out (the usual case): the source's report is this tree's report.
+        let known = (tree.entries.len() == manifest.tree.entries.len()).then_some(&manifest.report);
+        let report = self.install(&tree, &verified, known, &from_c, &dest_c, policy.purpose(), view)?;
         tracing::info!(
             from = %from,
             snapshot = %snapshot,
@@ -491,8 +493,15 @@ impl Store {
         }
         // A snapshot's objects stay while it exists (see `derive`).
         let verified = vec![true; manifest.tree.entries.len()];
-        let report =
-            self.install(&manifest.tree, &verified, &snap_c, &snap_c, manifest.purpose, SnapshotView::Browsable)?;
+        let report = self.install(
+            &manifest.tree,
+            &verified,
+            Some(&manifest.report),
+            &snap_c,
+            &snap_c,
+            manifest.purpose,
+            SnapshotView::Browsable,
+        )?;
         tracing::info!(snapshot = %snapshot, elapsed_ms = started.elapsed().as_millis(), "added a browsable view");
         Ok(report)
     }
@@ -501,10 +510,12 @@ impl Store {
     /// there is exactly it: built beside the old one and swapped in atomically (journaled).
     /// `src_c` is where a file whose object has gone missing is read again; `verified[i]` says
     /// entry `i`'s object is known to be present.
+    #[allow(clippy::too_many_arguments)]
     fn install(
         &self,
         tree: &Tree,
         verified: &[bool],
+        known_report: Option<&TreeReport>,
         src_c: &Path,
         dest_c: &Path,
         purpose: Purpose,
@@ -524,7 +535,7 @@ impl Store {
             &Intent::Install { staging: staging.clone(), dest: dest_c.to_path_buf(), old: old.clone() },
         )?;
         fs::create_dir(&staging).map_err(io_err("create directory", &staging))?;
-        let built = self.build_view(tree, verified, src_c, &staging, purpose, dest_c, view);
+        let built = self.build_view(tree, verified, known_report, src_c, &staging, purpose, dest_c, view);
         let (report, manifest) = match built {
             Ok(built) => built,
             Err(e) => {
@@ -572,6 +583,7 @@ impl Store {
         &self,
         tree: &Tree,
         verified: &[bool],
+        known_report: Option<&TreeReport>,
         src: &Path,
         staging: &Path,
         purpose: Purpose,
@@ -634,13 +646,18 @@ impl Store {
                 }
             },
         )?;
+        let mut fixed = false;
         for (i, h, new_size) in fixes.into_iter().flatten() {
+            fixed = true;
             if let Kind::File { content, size, .. } = &mut tree.entries[i].kind {
                 *content = Content::Object(h);
                 *size = new_size;
             }
         }
-        let report = tree.report();
+        let report = match known_report {
+            Some(known) if !fixed => known.clone(),
+            _ => tree.report(),
+        };
         let manifest = Manifest {
             store_id: self.id.clone(),
             store_rel: relative_path(final_path, &self.root),
