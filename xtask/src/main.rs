@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
-const USAGE: &str = "usage: cargo xtask test [cargo test args] | cargo xtask bench overhead [--keep] [--repeat N] [--only path|resolved] [--dir DIR] [--make-workspace PATH/make_workspace.py]
+const USAGE: &str = "usage: cargo xtask test [cargo test args] | cargo xtask bench overhead [--keep] [--repeat N] [--only path|resolved|room] [--dir DIR] [--make-workspace PATH/make_workspace.py]
        cargo xtask bench mcp [--mcpbench DIR] [--rounds N] [--calls N] [--payload BYTES] [--startup-rounds N]
        cargo xtask relay --framing nd|cl -- CMD... (the bench's minimal relay)";
 
@@ -114,6 +114,11 @@ fn timed(cwd: &Path, program: &Path, args: &[&str], scratch: &Path) -> anyhow::R
 /// (`python3 score.py`, found on PATH — on a machine with pyenv that is a chain of bash shims
 /// costing ~0.3 s per call) and with `python3` resolved to the interpreter it runs (the same
 /// interpreter and script, without the shims), so the figure shows what harnessgym itself costs.
+/// A skill kept among the task's files (`bench overhead`, variant `room`).
+const ROOM_SKILL: &str = "---\nname: task-notes\ndescription: Notes on the task's layout.\n---\nRead src/ first.\n";
+/// The registry the `room` variant starts with: that skill, outside the bundle.
+const ROOM_REGISTRY: &str = r#"{"version": 1, "metadata": {}, "artifacts": [{"id": "skill:docs/SKILL.md", "kind": "skill", "path": "docs/SKILL.md", "description": "Notes on the task's layout.", "iteration": null, "metadata": {}}]}"#;
+
 fn bench_overhead(args: &[String]) -> anyhow::Result<()> {
     let root = repo_root();
     let keep = args.iter().any(|a| a == "--keep");
@@ -146,9 +151,15 @@ fn bench_overhead(args: &[String]) -> anyhow::Result<()> {
     std::fs::create_dir_all(&bench_dir)?;
     let ws = bench_dir.join("ws");
     let ws_resolved = bench_dir.join("ws-resolved");
+    let ws_room = bench_dir.join("ws-room");
     eprintln!("generating the workspaces in {} …", bench_dir.display());
     run(Command::new("python3").arg(&maker).arg(&ws))?;
     run(Command::new("cp").arg("-a").arg(&ws).arg(&ws_resolved))?;
+    run(Command::new("cp").arg("-a").arg(&ws).arg(&ws_room))?;
+    // The `room` variant: a skill that lives among the task's files, so qualification needs a
+    // room holding them (as an MCP server would), copied and cleaned like the reference's.
+    std::fs::create_dir_all(ws_room.join("docs"))?;
+    std::fs::write(ws_room.join("docs/SKILL.md"), ROOM_SKILL)?;
     let ws_bytes = du_bytes(&ws)?;
     let python = python_executable()?.display().to_string();
 
@@ -160,19 +171,20 @@ fn bench_overhead(args: &[String]) -> anyhow::Result<()> {
         .transpose()
         .context("--repeat N")?
         .unwrap_or(3);
-    // `--only path|resolved`: one variant (each round's first run is the one measured on a disk
+    // `--only path|resolved|room`: one variant (each round's first run is the one measured on a disk
     // no earlier round has deleted 40k files from).
     let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).map(String::as_str);
     let variants: Vec<_> = [
         ("path", "`python3 score.py` (PATH)", &ws, "python3 score.py".to_owned()),
         ("resolved", "`python3` resolved", &ws_resolved, format!("{python} score.py")),
+        ("room", "`python3` resolved, room with the task files", &ws_room, format!("{python} score.py")),
     ]
     .into_iter()
     .filter(|v| only.is_none_or(|o| o == v.0))
     .map(|(_, label, ws, post)| (label, ws, post))
     .collect();
     if variants.is_empty() {
-        bail!("--only takes path or resolved");
+        bail!("--only takes path, resolved or room");
     }
     let mut rows = Vec::new();
     for round in 0..repeat {
@@ -193,6 +205,10 @@ fn bench_overhead(args: &[String]) -> anyhow::Result<()> {
             let (ws_arg, copy_arg) =
                 (workspace.to_str().context("non-UTF-8 path")?, copy.to_str().context("non-UTF-8")?);
             let cp = timed(&bench_dir, Path::new("cp"), &["-a", ws_arg, copy_arg], &bench_dir)?;
+            if *workspace == &ws_room {
+                std::fs::create_dir_all(workspace.join(".harnessgym"))?;
+                std::fs::write(workspace.join(".harnessgym/registry.json"), ROOM_REGISTRY)?;
+            }
             run(&mut Command::new("sync"))?;
             let ws_str = workspace.to_str().context("non-UTF-8 path")?;
             let args = [
