@@ -1,5 +1,10 @@
 //! Times the store's operations on a directory: `cargo run --release -p harnessgym-snapshot
 //! --example snapbench -- <workspace> <scratch dir>` (the scratch dir is replaced).
+//!
+//! Environment: `SNAPBENCH_NO_SETTLE` skips the 11 s pause after clearing the scratch dir;
+//! `SNAPBENCH_FIRST_ONLY` stops after the first capture (to profile it alone);
+//! `SNAPBENCH_REUSE=1 SNAPBENCH_REPEAT=N SNAPBENCH_LOOP=restore|capture` repeats one operation
+//! on the scratch dir of an earlier run.
 
 use std::time::Instant;
 
