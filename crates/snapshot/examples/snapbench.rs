@@ -3,6 +3,7 @@
 //!
 //! Environment: `SNAPBENCH_NO_SETTLE` skips the 11 s pause after clearing the scratch dir;
 //! `SNAPBENCH_FIRST_ONLY` stops after the first capture (to profile it alone);
+//! `SNAPBENCH_MANIFEST_ONLY` makes that capture manifest-only (as the task-state snapshot is);
 //! `SNAPBENCH_REUSE=1 SNAPBENCH_REPEAT=N SNAPBENCH_LOOP=restore|capture` repeats one operation
 //! on the scratch dir of an earlier run.
 
@@ -35,7 +36,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         r
     };
     if !reuse {
-        time("capture (first)", &mut || Ok(store.capture(&ws, &scratch.join("snap1"), &task).map(drop)?))?;
+        let first_view = if std::env::var_os("SNAPBENCH_MANIFEST_ONLY").is_some() {
+            harnessgym_snapshot::SnapshotView::ManifestOnly
+        } else {
+            harnessgym_snapshot::SnapshotView::Browsable
+        };
+        time("capture (first)", &mut || {
+            Ok(store.capture_as(&ws, &scratch.join("snap1"), &task, first_view).map(drop)?)
+        })?;
         if std::env::var_os("SNAPBENCH_FIRST_ONLY").is_some() {
             return Ok(());
         }
