@@ -211,6 +211,9 @@ struct Loop {
     /// The best checkpoint's browsable view, built on its own thread after each capture (the
     /// loop needs only the manifest); joined before the next capture and when the run ends.
     checkpoint_view: Option<std::thread::JoinHandle<()>>,
+    /// The last progress saved has an iteration in flight (`--resume` goes on with its
+    /// reflection or build).
+    saved_in_flight: bool,
 }
 
 impl Loop {
@@ -317,6 +320,7 @@ impl Loop {
         state.errors = progress.errors;
         state.facts = progress.iterations;
         state.last_result = progress.last_result_path.map(ResultFile::reopen);
+        state.saved_in_flight = progress.in_flight.is_some();
         state.in_flight = progress.in_flight;
         state.loop_finished = progress.loop_finished;
         state.setup_finished = progress.setup_finished;
@@ -371,6 +375,7 @@ impl Loop {
             resumed: false,
             setup_finished: false,
             checkpoint_view: None,
+            saved_in_flight: false,
             run,
         }
     }
@@ -400,6 +405,7 @@ impl Loop {
             setup_finished: self.setup_finished,
             loop_finished: self.loop_finished,
         };
+        self.saved_in_flight = progress.in_flight.is_some();
         let path = self.run_dir.join(PROGRESS_FILE);
         if let Err(e) = hjson::write_json(&path, &progress) {
             self.record(None, "progress", Some(path), e.to_string());
@@ -918,6 +924,7 @@ impl Loop {
     fn reload_iteration(&mut self, f: InFlight) -> IterationWork {
         let iteration = f.iteration;
         self.emit(RunEvent::IterationStarted { iteration });
+        self.put_back_in_flight_tree(iteration);
         let dir = self.iteration_dir(iteration);
         let result = ResultFile::reopen(dir.join("result.json"));
         let (doc, problem) = result.read();
@@ -1298,6 +1305,9 @@ impl Loop {
         let (qualify, keep) = (self.cfg().qualify_artifacts, self.cfg().keep_qualification_rooms);
         let restore = self.cfg().optimization_mode && self.cfg().restore_best;
         let remove_room = async { if qualify { qualifier.finish(&run_dir, keep).await } else { Ok(()) } };
+        if restore && self.cancelled() && self.saved_in_flight && self.checkpoint.latest.is_some() {
+            self.keep_in_flight_tree();
+        }
         let restore_best = async {
             if restore {
                 self.restore_best().await;
@@ -1324,6 +1334,66 @@ impl Loop {
             summary_path,
             last_result_path: self.last_result.as_ref().map(|r| r.path.clone()),
             interrupted: self.interrupted,
+        }
+    }
+
+    /// `<run dir>/interrupted/workspace`: the workspace as an interrupted reflection or build
+    /// left it, before the best checkpoint replaced it.
+    fn in_flight_tree_dir(&self) -> Utf8PathBuf {
+        self.run_dir.join("interrupted/workspace")
+    }
+
+    /// Before an interrupted run restores its best checkpoint: keeps the workspace the stage in
+    /// flight was working on (under the checkpoint's copy policy, the paths that restore
+    /// changes), so `--resume` can put it back before repeating that stage.
+    fn keep_in_flight_tree(&mut self) {
+        let dir = self.in_flight_tree_dir();
+        let kept = harnessgym_snapshot::Store::for_workspace(&self.ws)
+            .and_then(|store| store.capture_as(&self.ws, &dir, &self.copy_policy, SnapshotView::ManifestOnly));
+        if let Err(e) = kept {
+            self.record(
+                None,
+                "interrupt",
+                Some(dir),
+                format!("could not keep the workspace of the stage in flight: {e}"),
+            );
+        }
+    }
+
+    /// On resume, before the reflection or build in flight is repeated: puts back the workspace
+    /// that stage was working on (kept when the run was interrupted, see
+    /// [`Loop::keep_in_flight_tree`]). What is there now is kept first, as a browsable snapshot at
+    /// `<run dir>/interrupted/before_resume`, unless it is just the best checkpoint the interrupt
+    /// restored — so edits made between the interrupt and the resume are never lost.
+    fn put_back_in_flight_tree(&mut self, iteration: u32) {
+        let dir = self.in_flight_tree_dir();
+        if !harnessgym_snapshot::Store::is_snapshot(dir.as_std_path()) {
+            return;
+        }
+        let backup = self.run_dir.join("interrupted/before_resume");
+        let restored = harnessgym_snapshot::Store::for_workspace(&self.ws).and_then(|store| {
+            let now = store.capture(&self.ws, &backup, &self.copy_policy)?;
+            let untouched =
+                self.checkpoint.latest.as_ref().is_some_and(|c| c.digest.is_some() && c.digest == now.digest);
+            if untouched {
+                let _ = std::fs::remove_dir_all(&backup);
+            } else {
+                tracing::warn!(%backup, "the workspace changed since the interrupt; its state is kept there");
+            }
+            store.restore(&dir, &self.ws, &self.copy_policy)
+        });
+        match restored {
+            Ok(_) => {
+                if let Err(e) = std::fs::remove_dir_all(&dir) {
+                    self.record(Some(iteration), "resume", Some(dir), e.to_string());
+                }
+            }
+            Err(e) => self.record(
+                Some(iteration),
+                "resume",
+                Some(dir),
+                format!("could not put back the workspace of the stage in flight: {e}"),
+            ),
         }
     }
 

@@ -257,3 +257,60 @@ async fn a_run_interrupted_during_its_baseline_scores_it_on_resume() {
     assert_eq!(summary["best_checkpoint"]["captures"][0]["reason"], "baseline_post_attempt_passed");
     assert_eq!(again.phases_of(1), [Phase::Attempt, Phase::Reflection, Phase::Build]);
 }
+
+/// An optimisation run interrupted during a reflection: the best checkpoint (here the baseline)
+/// is restored at once, as for any interrupt, and the tree the reflection was looking at is put
+/// back when the run resumes; edits made in between are kept aside, never lost.
+async fn interrupted_reflection_sees_its_tree_on_resume(edit_between: bool) {
+    let ws = Ws::with_files(&[("work.txt", "todo\n"), ("post.json", "{\"status\": \"passed\", \"score\": 10}\n")]);
+    let req = RunRequest {
+        iterations: 1,
+        optimization_mode: true,
+        higher_is_better: true,
+        post_attempt_command: Some("cat post.json".into()),
+        ..request(&ws)
+    };
+    let (_, _) = run_interrupted(req, |tx| {
+        ScriptedAgent::new()
+            .on(Phase::Attempt, 1, |ctx| {
+                ctx.write("work.txt", "the attempt's edit\n");
+                post_passes(ctx, "score", 5.0); // worse than the baseline: no new checkpoint
+            })
+            .on(Phase::Reflection, 1, interrupting(tx))
+            .arc()
+    })
+    .await;
+    assert_eq!(ws.read("work.txt"), "todo\n", "the interrupt restored the best checkpoint (the baseline)");
+    let run_dir = format!(".harnessgym/runs/{RUN_ID}");
+    assert!(ws.path(&format!("{run_dir}/interrupted/workspace/.harnessgym/snapshot")).is_file());
+    if edit_between {
+        ws.write("work.txt", "my own edit\n");
+    }
+
+    let seen = Arc::new(Mutex::new(None));
+    let seen_in_reflection = Arc::clone(&seen);
+    let again = ScriptedAgent::new()
+        .on(Phase::Reflection, 1, move |ctx| *seen_in_reflection.lock().unwrap() = ctx.read("work.txt"))
+        .arc();
+    let done = resume(&ws, &again).await;
+    assert!(!done.outcome.interrupted);
+    assert_eq!(seen.lock().unwrap().as_deref(), Some("the attempt's edit\n"), "the tree the reflection was on");
+    assert!(!ws.path(&format!("{run_dir}/interrupted/workspace")).exists(), "used once");
+    let backup = ws.path(&format!("{run_dir}/interrupted/before_resume"));
+    if edit_between {
+        assert_eq!(std::fs::read_to_string(backup.join("work.txt")).unwrap(), "my own edit\n", "kept aside");
+    } else {
+        assert!(!backup.exists(), "nothing to keep: the workspace was the restored checkpoint");
+    }
+    assert_eq!(ws.read("work.txt"), "todo\n", "the run ends on its best checkpoint again");
+}
+
+#[tokio::test]
+async fn an_interrupted_reflection_resumes_on_the_tree_it_was_looking_at() {
+    interrupted_reflection_sees_its_tree_on_resume(false).await;
+}
+
+#[tokio::test]
+async fn edits_made_between_an_interrupt_and_the_resume_are_kept_aside() {
+    interrupted_reflection_sees_its_tree_on_resume(true).await;
+}
