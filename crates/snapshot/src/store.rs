@@ -421,7 +421,8 @@ impl Store {
         }
 
         let contents = started.elapsed();
-        let report = self.install(&tree, &verified, None, &src_c, &dest_c, policy.purpose(), view)?;
+        let known = Known { objects: &verified, report: None };
+        let report = self.install(&tree, known, &src_c, &dest_c, policy.purpose(), view)?;
         let installed = started.elapsed();
         cache.save();
         tracing::debug!(?scanned, ?contents, ?installed, "capture phases");
@@ -463,8 +464,9 @@ impl Store {
         // fallback of a capture (reading the file again) has nothing to read here anyway.
         let verified = vec![true; tree.entries.len()];
         // Nothing filtered out (the usual case): the source's report is this tree's report.
-        let known = (tree.entries.len() == manifest.tree.entries.len()).then_some(&manifest.report);
-        let report = self.install(&tree, &verified, known, &from_c, &dest_c, policy.purpose(), view)?;
+        let report = (tree.entries.len() == manifest.tree.entries.len()).then_some(&manifest.report);
+        let known = Known { objects: &verified, report };
+        let report = self.install(&tree, known, &from_c, &dest_c, policy.purpose(), view)?;
         tracing::info!(
             from = %from,
             snapshot = %snapshot,
@@ -495,8 +497,7 @@ impl Store {
         let verified = vec![true; manifest.tree.entries.len()];
         let report = self.install(
             &manifest.tree,
-            &verified,
-            Some(&manifest.report),
+            Known { objects: &verified, report: Some(&manifest.report) },
             &snap_c,
             &snap_c,
             manifest.purpose,
@@ -508,14 +509,11 @@ impl Store {
 
     /// Puts `tree` (contents already objects) at `dest_c` as a snapshot, unless the snapshot
     /// there is exactly it: built beside the old one and swapped in atomically (journaled).
-    /// `src_c` is where a file whose object has gone missing is read again; `verified[i]` says
-    /// entry `i`'s object is known to be present.
-    #[allow(clippy::too_many_arguments)]
+    /// `src_c` is where a file whose object has gone missing is read again.
     fn install(
         &self,
         tree: &Tree,
-        verified: &[bool],
-        known_report: Option<&TreeReport>,
+        known: Known<'_>,
         src_c: &Path,
         dest_c: &Path,
         purpose: Purpose,
@@ -535,7 +533,7 @@ impl Store {
             &Intent::Install { staging: staging.clone(), dest: dest_c.to_path_buf(), old: old.clone() },
         )?;
         fs::create_dir(&staging).map_err(io_err("create directory", &staging))?;
-        let built = self.build_view(tree, verified, known_report, src_c, &staging, purpose, dest_c, view);
+        let built = self.build_view(tree, known, src_c, &staging, purpose, dest_c, view);
         let (report, manifest) = match built {
             Ok(built) => built,
             Err(e) => {
@@ -571,9 +569,12 @@ impl Store {
             && m.purpose == purpose
             && m.tree.root_mode == tree.root_mode
             && m.tree.entries == tree.entries
-            && m.objects().all(|h| {
-                self.objects().stat(h).ok().flatten().is_some_and(|st| FileType::from_raw_mode(st.st_mode).is_file())
-            });
+            && {
+                let objects = self.objects();
+                m.objects().all(|h| {
+                    objects.stat(h).ok().flatten().is_some_and(|st| FileType::from_raw_mode(st.st_mode).is_file())
+                })
+            };
         same.then_some(m)
     }
 
@@ -582,8 +583,7 @@ impl Store {
     fn build_view(
         &self,
         tree: &Tree,
-        verified: &[bool],
-        known_report: Option<&TreeReport>,
+        known: Known<'_>,
         src: &Path,
         staging: &Path,
         purpose: Purpose,
@@ -629,7 +629,7 @@ impl Store {
                 let Kind::File { content: Content::Object(h), .. } = &e.kind else {
                     return Ok(None);
                 };
-                match place(h, &e.rel, verified.get(i).copied().unwrap_or(false)) {
+                match place(h, &e.rel, known.objects.get(i).copied().unwrap_or(false)) {
                     Ok(()) => Ok(None),
                     Err(LinkError::Missing) => {
                         // The cache knew the file but its object is gone (collected): read it again.
@@ -654,8 +654,8 @@ impl Store {
                 *size = new_size;
             }
         }
-        let report = match known_report {
-            Some(known) if !fixed => known.clone(),
+        let report = match known.report {
+            Some(report) if !fixed => report.clone(),
             _ => tree.report(),
         };
         let manifest = Manifest {
@@ -993,6 +993,15 @@ impl Store {
         }
         Ok(None)
     }
+}
+
+/// What the caller of [`Store::install`] already knows about the tree.
+#[derive(Clone, Copy)]
+struct Known<'a> {
+    /// `objects[i]`: entry `i`'s object is present (just stored, or kept by a live snapshot).
+    objects: &'a [bool],
+    /// The tree's report, when it has it.
+    report: Option<&'a TreeReport>,
 }
 
 enum LinkError {
