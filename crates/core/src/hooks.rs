@@ -120,11 +120,14 @@ pub struct CleanRoomQualifier {
     /// The background copy (or clean-up) of the room, awaited before the room is used or
     /// removed; it yields whether the room now equals the template.
     warming: Arc<Mutex<Option<tokio::task::JoinHandle<bool>>>>,
+    /// Stops that background work when the room is about to be removed anyway (the run ends,
+    /// maybe on Ctrl-C, while a big workspace is still being copied). A new token per run.
+    cancel: Arc<Mutex<harnessgym_snapshot::Cancel>>,
 }
 
 impl CleanRoomQualifier {
     pub fn new(harnessgym_bin: Utf8PathBuf) -> Self {
-        Self { harnessgym_bin, warming: Arc::default() }
+        Self { harnessgym_bin, warming: Arc::default(), cancel: Arc::default() }
     }
 
     /// Uses the running executable as the `harnessgym` binary.
@@ -156,13 +159,22 @@ impl CleanRoomQualifier {
     /// Makes the room equal to the template on a blocking thread, so the copy or clean-up
     /// overlaps the agent's next phases.
     fn warm_room(&self, template: Utf8PathBuf, room: Utf8PathBuf, policy: CopyPolicy) {
-        self.in_background(move || match harnessgym_qualify::prepare_room(&template, &room, &policy) {
-            Ok(_) => true,
-            Err(e) => {
-                tracing::debug!(error = %e, %room, "background room preparation failed; qualification will redo it");
-                false
+        let cancel = self.cancel_token();
+        self.in_background(move || {
+            match harnessgym_snapshot::cancellable(&cancel, || harnessgym_qualify::prepare_room(&template, &room, &policy))
+            {
+                Ok(_) => true,
+                Err(e) => {
+                    tracing::debug!(error = %e, %room, "background room preparation stopped; qualification will redo it");
+                    false
+                }
             }
         });
+    }
+
+    /// This run's token for background room work.
+    fn cancel_token(&self) -> harnessgym_snapshot::Cancel {
+        self.cancel.lock().map(|c| c.clone()).unwrap_or_default()
     }
 
     /// Runs room work on a blocking thread; [`CleanRoomQualifier::room_ready`] waits for it.
@@ -183,6 +195,9 @@ impl Qualifier for CleanRoomQualifier {
         start_snapshot: Option<&camino::Utf8Path>,
     ) -> Result<Option<TemplateReport>, String> {
         let policy = CopyPolicy::load(workspace, Purpose::Copy).map_err(|e| e.to_string())?;
+        if let Ok(mut token) = self.cancel.lock() {
+            *token = harnessgym_snapshot::Cancel::new(); // a qualifier may serve several runs
+        }
         let template = harnessgym_qualify::template_dir(run_dir);
         let report = match start_snapshot {
             Some(start) => harnessgym_qualify::derive_template(start, workspace, &template, &policy),
@@ -234,6 +249,10 @@ impl Qualifier for CleanRoomQualifier {
     }
 
     async fn finish(&self, run_dir: &camino::Utf8Path, keep_rooms: bool) -> Result<(), String> {
+        if !keep_rooms {
+            // The room goes: a copy or clean-up still running stops instead of finishing first.
+            self.cancel_token().cancel();
+        }
         self.room_ready().await;
         if keep_rooms {
             return Ok(());

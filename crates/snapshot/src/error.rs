@@ -134,6 +134,10 @@ pub enum SnapshotError {
         store: PathBuf,
     },
 
+    /// The operation ran in a [`crate::cancellable`] scope whose token was set.
+    #[error("the copy was cancelled (the run is ending); what it was writing is abandoned")]
+    Cancelled,
+
     /// A workspace entry cannot be made to match the snapshot without touching excluded paths.
     #[error("cannot restore {}: {reason}", path.display())]
     Conflict {

@@ -56,6 +56,7 @@
 #[cfg(not(unix))]
 compile_error!("harnessgym-snapshot supports Unix only");
 
+mod cancel;
 mod error;
 pub mod escape;
 mod fsutil;
@@ -70,6 +71,7 @@ mod tree;
 
 use camino::{Utf8Path, Utf8PathBuf};
 
+pub use cancel::{Cancel, cancellable};
 pub use error::SnapshotError;
 pub use policy::{
     COPY_EXCLUDED_NAMES, COPY_EXCLUDED_SUFFIXES, CopyPolicy, IGNORE_FILE, Purpose, TASK_STATE_EXCLUDED_TOP_LEVEL,

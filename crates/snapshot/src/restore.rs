@@ -107,6 +107,7 @@ pub(crate) fn restore_tree(args: RestoreArgs<'_>) -> Result<TreeReport, Snapshot
         report: Collector::default(),
         stats: Stats::default(),
         hints,
+        cancel: crate::cancel::current(),
     };
     r.sync_dir(ROOT, args.tree.root_mode, args.target, Path::new(""), true)?;
     let stats = r.stats;
@@ -232,6 +233,8 @@ struct Restorer<'a> {
     report: Collector,
     stats: Stats,
     hints: Hints,
+    /// The token of the caller's [`crate::cancellable`] scope.
+    cancel: Option<crate::Cancel>,
 }
 
 impl Restorer<'_> {
@@ -243,6 +246,7 @@ impl Restorer<'_> {
     /// snapshot directory it must equal.
     /// `hinted`: the [`Hints`] of its children can be trusted.
     fn sync_dir(&mut self, dir: usize, mode: u32, w_dir: &Path, rel: &Path, hinted: bool) -> Result<(), SnapshotError> {
+        crate::cancel::check(self.cancel.as_ref())?;
         let current_mode = match lstat(w_dir)? {
             Some(w_meta) => {
                 let made_writable = make_dir_writable(w_dir, &w_meta)?.is_some();

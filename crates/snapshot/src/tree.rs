@@ -306,7 +306,8 @@ pub(crate) fn parallel<'k, T: Sync, R: Send>(
 ) -> Result<Vec<R>, SnapshotError> {
     let threads = std::thread::available_parallelism().map_or(1, usize::from).clamp(1, 4).min(items.len() / 8 + 1);
     if threads <= 1 {
-        return items.iter().map(&f).collect();
+        let token = crate::cancel::current();
+        return items.iter().map(|item| crate::cancel::check(token.as_ref()).and_then(|()| f(item))).collect();
     }
     // Group boundaries: a new group where the key changes (None = a group of its own).
     let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
@@ -323,6 +324,7 @@ pub(crate) fn parallel<'k, T: Sync, R: Send>(
     }
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
+    let token = crate::cancel::current();
     let first_error: Mutex<Option<SnapshotError>> = Mutex::new(None);
     let parts: Vec<Vec<(usize, R)>> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..threads)
@@ -336,7 +338,8 @@ pub(crate) fn parallel<'k, T: Sync, R: Send>(
                             if failed.load(Ordering::Relaxed) {
                                 break 'claim;
                             }
-                            match f(&items[i]) {
+                            let result = crate::cancel::check(token.as_ref()).and_then(|()| f(&items[i]));
+                            match result {
                                 Ok(r) => out.push((i, r)),
                                 Err(e) => {
                                     failed.store(true, Ordering::Relaxed);

@@ -317,3 +317,41 @@ async fn every_qualification_gets_a_clean_room_and_a_derived_template_follows_th
     assert_eq!(summary["artifact_qualification"]["template"]["files"], json!(["keep.txt", "src/m.py"]));
     assert!(!room(&done).exists(), "removed at the end");
 }
+
+/// A registry that needs the task's files in the room (a skill kept among them) starts the room's
+/// copy at run start, in the background; a Ctrl-C before the first qualification stops that copy
+/// and removes whatever it wrote — no room, no staging, nothing for the next run to finish.
+#[tokio::test]
+async fn an_interrupt_while_the_room_is_copied_leaves_no_room_and_nothing_to_finish() {
+    let mut files: Vec<(String, String)> = (0..3000).map(|i| (format!("data/f{i}.txt"), format!("{i}\n"))).collect();
+    files.push(("docs/SKILL.md".into(), "---\nname: notes\ndescription: Notes.\n---\nBody\n".into()));
+    files.push((
+        ".harnessgym/registry.json".into(),
+        json!({"version": 1, "metadata": {}, "artifacts": [
+            {"id": "skill:docs/SKILL.md", "kind": "skill", "path": "docs/SKILL.md", "iteration": null, "metadata": {}}
+        ]})
+        .to_string(),
+    ));
+    let refs: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    let ws = Ws::with_files(&refs);
+    let (tx, rx) = watch::channel(false);
+    let agent = ScriptedAgent::new()
+        .on(Phase::Attempt, 1, move |_| {
+            let _ = tx.send(true);
+        })
+        .arc();
+    let req = RunRequest { iterations: 2, task_state: "reset".into(), ..request(&ws) };
+    let done = execute(build_run(req, agent.clone()).with_cancel(rx)).await;
+
+    assert!(done.outcome.interrupted);
+    assert!(!room(&done).exists(), "removed, copied or not");
+    let qualification = done.outcome.run_dir.join("qualification");
+    let left: Vec<String> = std::fs::read_dir(&qualification)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with("workspace_template"))
+        .collect();
+    assert_eq!(left, Vec::<String>::new(), "no staging or marker left beside the template");
+    let journal = ws.path(".harnessgym/store/journal");
+    assert_eq!(std::fs::read_dir(&journal).unwrap().count(), 0, "nothing for the next open to finish");
+}

@@ -5,7 +5,8 @@ use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 use harnessgym_snapshot::{
-    CopyPolicy, INLINE_FILES_MAX, Purpose, SnapshotError, SnapshotView, Store, copy_tree, restore, snapshot_file,
+    Cancel, CopyPolicy, INLINE_FILES_MAX, Purpose, SnapshotError, SnapshotView, Store, cancellable, copy_tree, restore,
+    snapshot_file,
 };
 
 use super::common::*;
@@ -430,5 +431,37 @@ fn a_view_added_later_equals_a_view_made_at_capture_and_is_kept_by_manifest_only
     store.capture_as(&ws, &snap, &policy, SnapshotView::ManifestOnly)?;
     assert!(exists(&snap, ".harnessgym/manifest-only"));
     assert_eq!(snapshot_file(&snap, "src/main.py")?.as_deref(), Some(&b"print(2)\n"[..]));
+    Ok(())
+}
+
+#[test]
+fn a_cancelled_copy_or_restore_stops_and_leaves_nothing_to_finish_later() -> TestResult {
+    let (t, ws, store) = setup()?;
+    for i in 0..600 {
+        write(&ws, &format!("many/f{i}.txt"), &format!("{i}\n"))?;
+    }
+    let policy = CopyPolicy::load(&ws, Purpose::Copy)?;
+    let snap = t.path("snap");
+    store.capture_as(&ws, &snap, &policy, SnapshotView::ManifestOnly)?;
+    let token = Cancel::new();
+    token.cancel();
+
+    let room = t.path("room");
+    let err = cancellable(&token, || copy_tree(&snap, &room, &policy)).err().ok_or("expected a cancel")?;
+    assert!(matches!(err, SnapshotError::Cancelled), "{err}");
+    assert!(!room.exists(), "no half room");
+    assert_eq!(fs::read_dir(t.root.as_std_path())?.filter_map(Result::ok).count(), 2, "no staging left: ws, snap");
+
+    copy_tree(&snap, &room, &policy)?;
+    write(&room, "many/f1.txt", "scribbled\n")?;
+    let err = cancellable(&token, || restore(&snap, &room, &policy)).err().ok_or("expected a cancel")?;
+    assert!(matches!(err, SnapshotError::Cancelled), "{err}");
+    assert_eq!(fs::read_dir(store.root().join("journal"))?.count(), 0, "nothing for the next open to finish");
+    fs::remove_dir_all(&room)?;
+    let _again = Store::for_workspace(&ws)?;
+    assert!(!room.exists(), "the abandoned room is not brought back");
+    // Outside the scope the same calls work.
+    copy_tree(&snap, &room, &policy)?;
+    assert_eq!(read(&room, "many/f599.txt")?, "599\n");
     Ok(())
 }
