@@ -226,6 +226,8 @@ impl Store {
         } else {
             file.lock_shared().map_err(io_err("lock", &path))?;
         }
+        // Every operation starts here: the moment to notice a replaced `objects/`.
+        self.refresh_objects()?;
         Ok(StoreLock { _file: file })
     }
 
@@ -239,7 +241,7 @@ impl Store {
     }
 
     /// Reopens `objects/` when the directory open is no longer the one at its path (someone
-    /// deleted or replaced it since this store was opened): each operation starts with this.
+    /// deleted or replaced it since this store was opened); done when an operation takes the lock.
     fn refresh_objects(&self) -> Result<(), SnapshotError> {
         let current = self.objects();
         if current.is_current() {
@@ -379,7 +381,6 @@ impl Store {
     ) -> Result<TreeReport, SnapshotError> {
         let started = std::time::Instant::now();
         let _lock = self.lock(false)?;
-        self.refresh_objects()?;
         let (src_c, src_meta, dest_c) = resolve_copy(src, snapshot)?;
         // The snapshot's staging directory is made after the scan, so only these can be in it.
         let skip = vec![dest_c.clone(), self.root.clone()];
@@ -452,7 +453,6 @@ impl Store {
     ) -> Result<TreeReport, SnapshotError> {
         let started = std::time::Instant::now();
         let _lock = self.lock(false)?;
-        self.refresh_objects()?;
         let (from_c, manifest) = Self::open_snapshot(from)?;
         if manifest.store_id != self.id {
             return Err(SnapshotError::SnapshotMissing { path: from.to_owned() });
@@ -485,7 +485,6 @@ impl Store {
     pub fn add_view(&self, snapshot: &Utf8Path) -> Result<TreeReport, SnapshotError> {
         let started = std::time::Instant::now();
         let _lock = self.lock(false)?;
-        self.refresh_objects()?;
         let (snap_c, manifest) = Self::open_snapshot(snapshot)?;
         if manifest.store_id != self.id {
             return Err(SnapshotError::SnapshotMissing { path: snapshot.to_owned() });
@@ -730,7 +729,6 @@ impl Store {
     ) -> Result<TreeReport, SnapshotError> {
         let started = std::time::Instant::now();
         let _lock = self.lock(false)?;
-        self.refresh_objects()?;
         let (snap_c, manifest) = Self::open_snapshot(snapshot)?;
         match fs::metadata(target) {
             Ok(m) if m.is_dir() => {}
@@ -801,7 +799,6 @@ impl Store {
     ) -> Result<TreeReport, SnapshotError> {
         let started = std::time::Instant::now();
         let _lock = self.lock(false)?;
-        self.refresh_objects()?;
         let (snap_c, manifest) = Self::open_snapshot(snapshot)?;
         let dest_c = resolve_dest(snapshot, dest)?;
         if snap_c.starts_with(&dest_c) || dest_c.starts_with(&snap_c) {
