@@ -560,6 +560,21 @@ impl Loop {
         }
     }
 
+    /// The best checkpoint ends every run browsable, also when the thread that was adding its
+    /// view died with a killed process (a resumed run then adds it here). Nothing to do when it
+    /// has its view already.
+    fn ensure_checkpoint_view(&mut self) {
+        let Some(latest) = &self.checkpoint.latest else { return };
+        let dir = Utf8PathBuf::from(&latest.checkpoint_path);
+        if !harnessgym_snapshot::Store::is_snapshot(dir.as_std_path()) {
+            return;
+        }
+        let added = harnessgym_snapshot::Store::for_workspace(&self.ws).and_then(|store| store.add_view(&dir));
+        if let Err(e) = added {
+            tracing::warn!(checkpoint = %dir, error = %e, "the checkpoint has its manifest but no browsable view");
+        }
+    }
+
     fn note_unverified(&mut self, score: f64) {
         if is_better(score, self.best_unverified, self.cfg().higher_is_better) {
             self.best_unverified = Some(score);
@@ -1315,6 +1330,7 @@ impl Loop {
         };
         let (removed, ()) = tokio::join!(remove_room, restore_best);
         self.join_checkpoint_view();
+        self.ensure_checkpoint_view();
         if let Err(e) = removed {
             self.record(None, "qualification", Some(harnessgym_qualify::room_dir(&self.run_dir)), e);
         }

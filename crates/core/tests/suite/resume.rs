@@ -314,3 +314,30 @@ async fn an_interrupted_reflection_resumes_on_the_tree_it_was_looking_at() {
 async fn edits_made_between_an_interrupt_and_the_resume_are_kept_aside() {
     interrupted_reflection_sees_its_tree_on_resume(true).await;
 }
+
+/// The best checkpoint gets its browsable view on a thread of its own; a process killed before
+/// that thread finished leaves it manifest-only. The resumed run ends with it browsable.
+#[tokio::test]
+async fn a_checkpoint_left_without_its_view_gets_it_when_the_resumed_run_ends() {
+    let ws = Ws::with_files(&[("work.txt", "todo\n"), ("post.json", "{\"status\": \"passed\", \"score\": 10}\n")]);
+    let req = RunRequest {
+        iterations: 2,
+        optimization_mode: true,
+        higher_is_better: true,
+        post_attempt_command: Some("cat post.json".into()),
+        ..request(&ws)
+    };
+    run_interrupted(req, |tx| ScriptedAgent::new().on(Phase::Attempt, 1, interrupting(tx)).arc()).await;
+    let best = ws.path(&format!(".harnessgym/runs/{RUN_ID}/checkpoints/best"));
+    assert!(best.join("work.txt").is_file(), "browsable after the interrupted run");
+    // As a kill during the view's thread would leave it: the same tree, manifest only.
+    std::fs::remove_dir_all(&best).unwrap();
+    let store = harnessgym_snapshot::Store::for_workspace(&ws.root).unwrap();
+    let policy = harnessgym_snapshot::CopyPolicy::load(&ws.root, harnessgym_snapshot::Purpose::Copy).unwrap();
+    store.capture_as(&ws.root, &best, &policy, harnessgym_snapshot::SnapshotView::ManifestOnly).unwrap();
+    assert!(!best.join("work.txt").exists());
+
+    let done = resume(&ws, &ScriptedAgent::new().arc()).await;
+    assert!(!done.outcome.interrupted);
+    assert_eq!(std::fs::read_to_string(best.join("work.txt")).unwrap(), "todo\n", "browsable again");
+}
