@@ -464,8 +464,8 @@ impl Store {
         // fallback of a capture (reading the file again) has nothing to read here anyway.
         let verified = vec![true; tree.entries.len()];
         // Nothing filtered out (the usual case): the source's report is this tree's report.
-        let report = (tree.entries.len() == manifest.tree.entries.len()).then_some(&manifest.report);
-        let known = Known { objects: &verified, report };
+        let source_report = (tree.entries.len() == manifest.tree.entries.len()).then_some(&manifest.report);
+        let known = Known { objects: &verified, report: source_report };
         let report = self.install(&tree, known, &from_c, &dest_c, policy.purpose(), view)?;
         tracing::info!(
             from = %from,
@@ -835,7 +835,9 @@ impl Store {
             }
         }
         cache.save();
-        let report = tree.report();
+        // Nothing filtered out (the usual case): the snapshot's report is the copy's.
+        let report =
+            if tree.entries.len() == manifest.tree.entries.len() { manifest.report.clone() } else { tree.report() };
         tracing::info!(
             snapshot = %snapshot,
             dest = %dest,
