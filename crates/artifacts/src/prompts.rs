@@ -29,9 +29,10 @@ pub enum AgentFlavor {
 }
 
 impl AgentFlavor {
-    /// Runner name `claude` maps to Claude Code; every other runner drives Codex.
-    pub fn from_runner(runner: &str) -> Self {
-        if runner == "claude" { Self::ClaudeCode } else { Self::Codex }
+    /// The claude runner drives Claude Code; every other runner is prompted as Codex.
+    pub fn from_runner(runner: harnessgym_types::options::RunnerKind) -> Self {
+        use harnessgym_types::options::RunnerKind;
+        if runner == RunnerKind::Claude { Self::ClaudeCode } else { Self::Codex }
     }
 
     /// The agent's name as used in prompts: "Codex" or "Claude Code".
@@ -49,22 +50,9 @@ impl fmt::Display for AgentFlavor {
     }
 }
 
-/// How ambitious the generated harness should be (`--harness-depth`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum HarnessDepth {
-    Standard,
-    #[default]
-    Deep,
-}
-
-impl HarnessDepth {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Standard => "standard",
-            Self::Deep => "deep",
-        }
-    }
-}
+/// How ambitious the generated harness should be (`--harness-depth`; defined with the other run
+/// options).
+pub use harnessgym_types::options::HarnessDepth;
 
 /// One visible (non-quarantined) registry artifact as shown in the attempt prompt.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1274,9 +1262,10 @@ mod tests {
     /// Statement 44.
     #[test]
     fn stmt44_claude_flavour() {
-        assert_eq!(AgentFlavor::from_runner("claude"), AgentFlavor::ClaudeCode);
-        assert_eq!(AgentFlavor::from_runner("exec"), AgentFlavor::Codex);
-        assert_eq!(AgentFlavor::from_runner("fake"), AgentFlavor::Codex);
+        use harnessgym_types::options::RunnerKind;
+        assert_eq!(AgentFlavor::from_runner(RunnerKind::Claude), AgentFlavor::ClaudeCode);
+        assert_eq!(AgentFlavor::from_runner(RunnerKind::Exec), AgentFlavor::Codex);
+        assert_eq!(AgentFlavor::from_runner(RunnerKind::Fake), AgentFlavor::Codex);
         assert_eq!(AgentFlavor::ClaudeCode.to_string(), "Claude Code");
         assert_eq!(AgentFlavor::Codex.to_string(), "Codex");
 

@@ -13,6 +13,8 @@ mod result_file;
 mod run;
 pub mod usage;
 
-pub use config::{ConfigError, RecordedRequest, RunConfig, RunRequest, TaskState};
+pub use config::{ConfigError, RecordedRequest, RunConfig, RunRequest};
+/// The run options as typed values (flags, file keys, defaults and choices, each defined once).
+pub use harnessgym_types::options;
 pub use progress::{Resumable, ResumeError};
 pub use run::{Run, RunError, RunOutcome, generate_run_id};

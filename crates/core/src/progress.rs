@@ -22,7 +22,8 @@ use crate::config::RecordedRequest;
 
 /// File name inside the run directory.
 pub const PROGRESS_FILE: &str = "progress.json";
-pub(crate) const FORMAT: u32 = 1;
+/// 2: the recorded request holds the typed run options (format 1 held the flags' raw strings).
+pub(crate) const FORMAT: u32 = 2;
 
 /// A finished iteration, as the summary needs it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -144,14 +145,28 @@ impl Resumable {
         let path = run_dir.join(PROGRESS_FILE);
         let unreadable =
             |message: String| ResumeError::Unreadable { run_id: run_id.to_owned(), path: path.clone(), message };
-        let progress: RunProgress = match harnessgym_types::json::read_typed(&path) {
-            Ok(Some(p)) => p,
+        let value = match harnessgym_types::json::read_value(&path) {
+            Ok(Some(v)) => v,
             Ok(None) => return Err(ResumeError::NoProgress { run_id: run_id.to_owned(), path }),
             Err(e) => return Err(unreadable(e.to_string())),
         };
-        if progress.format != FORMAT {
-            return Err(unreadable(format!("format {} is not the {FORMAT} this harnessgym writes", progress.format)));
+        // The format is checked before the rest is read: an older file's keys would otherwise
+        // take defaults silently.
+        match value.get("format").and_then(serde_json::Value::as_u64) {
+            Some(f) if f == u64::from(FORMAT) => {}
+            Some(1) => {
+                return Err(unreadable(
+                    "it was written by an earlier harnessgym (progress format 1), whose recorded flags this version \
+                     no longer reads; start the run again (its files stay where they are)"
+                        .into(),
+                ));
+            }
+            found => {
+                let found = found.map_or_else(|| "missing".to_owned(), |f| f.to_string());
+                return Err(unreadable(format!("format {found} is not the {FORMAT} this harnessgym writes")));
+            }
         }
+        let progress: RunProgress = serde_json::from_value(value).map_err(|e| unreadable(e.to_string()))?;
         if progress.run_id != run_id {
             return Err(unreadable(format!("it belongs to run {:?}", progress.run_id)));
         }
@@ -183,7 +198,7 @@ impl Resumable {
     /// Replaces the recorded `--remote-ssh-arg` values (they are recorded redacted when they
     /// set remote environment variables).
     pub fn set_remote_ssh_args(&mut self, args: Vec<String>) {
-        self.progress.started_with.request.remote_ssh_args = args;
+        self.progress.started_with.request.options.remote.ssh_args = args;
     }
 
     /// The configuration the run started with (its task text as read then), with its run id.

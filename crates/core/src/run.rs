@@ -28,7 +28,9 @@ use harnessgym_types::{RecordedError, json as hjson};
 use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 
-use crate::config::{RunConfig, TaskState};
+use harnessgym_types::options::{RunOptions, TaskState};
+
+use crate::config::RunConfig;
 use crate::events::{EventSink, RunEvent};
 use crate::hooks::{Activator, CleanRoomQualifier, HarnessActivation, Qualifier, QualifyRequest, RepairHook};
 use crate::progress::{InFlight, IterationFacts, PROGRESS_FILE, Resumable, RunProgress, Stage};
@@ -255,7 +257,7 @@ impl Loop {
         let mut registry = state.load_registry(None);
         state.save_registry(None, &mut registry);
 
-        if state.run.config.qualify_artifacts {
+        if state.run.config.options.qualification.enabled {
             // The task-state snapshot was taken a moment ago: the template is derived from it.
             let start = state.task_state_policy.is_some().then(|| state.task_state_dir());
             match state.run.qualifier.prepare(&state.ws, &state.run_dir, start.as_deref()).await {
@@ -267,7 +269,7 @@ impl Loop {
         if let Err(e) = hjson::write_json(&state.run_dir.join("run_config.json"), &config_file) {
             state.record(None, "setup", Some(state.run_dir.join("run_config.json")), e.to_string());
         }
-        let cfg = &state.run.config;
+        let cfg = &state.run.config.options;
         state.checkpoint.enabled = cfg.optimization_mode && cfg.restore_best;
         if cfg.optimization_mode && !cfg.restore_best {
             state.checkpoint.reason = Some("disabled_by_config".into());
@@ -280,8 +282,8 @@ impl Loop {
 
     /// The baseline score (optimisation mode with a post command), then set-up is complete.
     async fn finish_setup(&mut self) {
-        let cfg = self.cfg();
-        if cfg.optimization_mode && cfg.post_attempt_command.is_some() {
+        let cfg = self.opts();
+        if cfg.optimization_mode && cfg.post_attempt.command.is_some() {
             self.run_baseline().await;
         }
         self.setup_finished = true;
@@ -336,7 +338,7 @@ impl Loop {
     fn policies(run: &Run) -> Result<(CopyPolicy, Option<CopyPolicy>), RunError> {
         let ws = &run.config.workspace;
         let copy_policy = CopyPolicy::load(ws, Purpose::Copy).map_err(|e| RunError::Setup(e.to_string()))?;
-        let task_state_policy = match run.config.task_state {
+        let task_state_policy = match run.config.options.task_state {
             TaskState::Reset => {
                 Some(CopyPolicy::load(ws, Purpose::TaskState).map_err(|e| RunError::Setup(e.to_string()))?)
             }
@@ -414,6 +416,10 @@ impl Loop {
 
     fn cfg(&self) -> &RunConfig {
         &self.run.config
+    }
+
+    fn opts(&self) -> &RunOptions {
+        &self.run.config.options
     }
 
     fn task_state_dir(&self) -> Utf8PathBuf {
@@ -511,7 +517,7 @@ impl Loop {
 
     async fn post(&self, log_dir: &Utf8Path, prefix: &str, cancel: watch::Receiver<bool>) -> Option<PostRecord> {
         let cfg = self.cfg();
-        let command = cfg.post_attempt_command.as_deref()?;
+        let command = cfg.options.post_attempt.command.as_deref()?;
         Some(
             run_post_command(
                 &PostCommand {
@@ -519,8 +525,8 @@ impl Loop {
                     cwd: &self.ws,
                     log_dir,
                     prefix,
-                    timeout: Duration::from_secs(cfg.post_attempt_timeout_seconds),
-                    score_key: &cfg.post_attempt_score_key,
+                    timeout: cfg.options.post_attempt.timeout.duration(),
+                    score_key: cfg.post_attempt_score_key(),
                     remote: cfg.post_attempt_remote.as_ref(),
                 },
                 cancel,
@@ -576,7 +582,7 @@ impl Loop {
     }
 
     fn note_unverified(&mut self, score: f64) {
-        if is_better(score, self.best_unverified, self.cfg().higher_is_better) {
+        if is_better(score, self.best_unverified, self.opts().higher_is_better) {
             self.best_unverified = Some(score);
         }
     }
@@ -692,7 +698,7 @@ impl Loop {
     }
 
     fn agent(&self) -> prompts::AgentFlavor {
-        self.run.runner.kind().agent()
+        prompts::AgentFlavor::from_runner(self.run.runner.kind())
     }
 
     async fn phase(&mut self, iteration: u32, call: PhaseCall) -> RunnerResult {
@@ -827,9 +833,9 @@ impl Loop {
         let listings = reg::listings(&self.ws, &registry);
         let quarantined_count = registry.quarantined().count();
         let activation_view = self.activation_view();
-        let stop_target = self.cfg().stop_score.map(|value| StopTarget {
-            score_key: self.cfg().score_key.clone(),
-            higher_is_better: self.cfg().higher_is_better,
+        let stop_target = self.opts().stop_score.map(|value| StopTarget {
+            score_key: self.opts().score_key.clone(),
+            higher_is_better: self.opts().higher_is_better,
             value,
         });
         let task_origin = self.cfg().task_path.as_ref().map(|p| match p.strip_prefix(&self.ws) {
@@ -849,7 +855,7 @@ impl Loop {
             result_path: &result_path,
         });
         let telemetry_offset = std::fs::metadata(self.telemetry_path()).map(|m| m.len()).unwrap_or(0);
-        let timeout = self.cfg().attempt_timeout_for(iteration);
+        let timeout = self.cfg().attempt_timeout_for(iteration).seconds();
         let attempt = self
             .phase(
                 iteration,
@@ -894,14 +900,14 @@ impl Loop {
         doc = self.update_result(&mut result, iteration, json!({"harness_usage": usage}));
 
         // Score, best and checkpoint: only verified scores count.
-        let score = verified_score(&doc, post.as_ref(), self.post_configured(), &self.cfg().score_key);
+        let score = verified_score(&doc, post.as_ref(), self.post_configured(), &self.opts().score_key);
         self.track_scores(iteration, &doc, post.as_ref(), score, &mut result);
 
-        let stop = self.cfg().stop_score;
-        let reached = reached_stop_score(score, stop, self.cfg().higher_is_better);
+        let stop = self.opts().stop_score;
+        let reached = reached_stop_score(score, stop, self.opts().higher_is_better);
         let solved_verified = self.solved_verified(&doc, post.as_ref());
         let phases = (Some(attempt.clone()), None, None);
-        if self.cfg().attempt_only || self.cancelled() {
+        if self.opts().attempt_only || self.cancelled() {
             let solved = solved_verified || reached;
             self.finish_iteration(iteration, result, &doc, phases, solved, Some(&usage), None);
             return Err(if solved { Next::Stop } else { Next::Continue });
@@ -911,7 +917,7 @@ impl Loop {
             return Err(Next::Stop);
         }
         let solved_first = solved_verified && stop.is_none();
-        if solved_first && !self.cfg().build_after_solve {
+        if solved_first && !self.opts().build_after_solve {
             self.finish_iteration(iteration, result, &doc, phases, true, Some(&usage), None);
             return Err(Next::Stop);
         }
@@ -982,7 +988,7 @@ impl Loop {
             iteration,
             result_json: &Value::Object(w.doc.clone()),
             result_path: &result_path,
-            depth: self.cfg().harness_depth,
+            depth: self.opts().harness_depth,
         });
         let reflection = self
             .phase(
@@ -992,7 +998,7 @@ impl Loop {
                     phase_dir: w.dir.clone(),
                     prompt: reflection_prompt,
                     session_id: w.attempt.session_id.clone(),
-                    timeout_seconds: self.cfg().reflection_timeout_seconds,
+                    timeout_seconds: self.cfg().reflection_timeout().seconds(),
                     result_path,
                 },
             )
@@ -1023,7 +1029,7 @@ impl Loop {
             iteration,
             selected_improvement: &selected,
             result_path: &result_path,
-            depth: self.cfg().harness_depth,
+            depth: self.opts().harness_depth,
         });
         let build_session =
             w.reflection.as_ref().and_then(|r| r.session_id.clone()).or_else(|| w.attempt.session_id.clone());
@@ -1035,7 +1041,7 @@ impl Loop {
                     phase_dir: w.dir.clone(),
                     prompt: build_prompt,
                     session_id: build_session,
-                    timeout_seconds: self.cfg().build_timeout_seconds,
+                    timeout_seconds: self.opts().timeouts.build.seconds(),
                     result_path,
                 },
             )
@@ -1077,7 +1083,7 @@ impl Loop {
         } = w;
         let build_completed = build.as_ref().is_some_and(|b| b.status == PhaseStatus::Completed);
         let mut registry = self.sync_registry(iteration, Some(i64::from(iteration)));
-        if self.cfg().qualify_artifacts {
+        if self.opts().qualification.enabled {
             let session = build
                 .as_ref()
                 .and_then(|b| b.session_id.clone())
@@ -1124,15 +1130,15 @@ impl Loop {
             doc = self.update_result(&mut result, iteration, json!({"status": "tooling_built"}));
         }
         // The agent may have edited result.json during reflect/build; re-check the stop rules.
-        let score = verified_score(&doc, post.as_ref(), self.post_configured(), &self.cfg().score_key);
-        let reached = reached_stop_score(score, self.cfg().stop_score, self.cfg().higher_is_better);
-        let solved = (self.solved_verified(&doc, post.as_ref()) && self.cfg().stop_score.is_none()) || reached;
+        let score = verified_score(&doc, post.as_ref(), self.post_configured(), &self.opts().score_key);
+        let reached = reached_stop_score(score, self.opts().stop_score, self.opts().higher_is_better);
+        let solved = (self.solved_verified(&doc, post.as_ref()) && self.opts().stop_score.is_none()) || reached;
         self.finish_iteration(iteration, result, &doc, phases, solved, Some(&usage), Some(gate_row));
         if solved { Next::Stop } else { Next::Continue }
     }
 
     fn post_configured(&self) -> bool {
-        self.cfg().post_attempt_command.is_some()
+        self.opts().post_attempt.command.is_some()
     }
 
     /// Solved by the agent's result and, when a post command is configured, verified by it.
@@ -1142,7 +1148,7 @@ impl Loop {
 
     /// The update merged into result.json after the post-attempt command.
     fn post_update(&self, record: &PostRecord, passed: bool, agent_status: Option<&str>) -> Value {
-        let cfg = self.cfg();
+        let cfg = self.opts();
         let mut verification = json!({
             "status": if passed { "passed" } else { record.status.as_str() },
             "command": record.command,
@@ -1157,8 +1163,7 @@ impl Loop {
             v.insert("score".into(), json!(score));
             if passed {
                 // Only a passing check's score becomes the iteration's metric (bug B2).
-                update["metrics"] =
-                    json!({ cfg.score_key.clone(): score, cfg.post_attempt_score_key.clone(): score, "score": score });
+                update["metrics"] = json!({ cfg.score_key.clone(): score, cfg.post_attempt_score_key().to_owned(): score, "score": score });
             }
         }
         update["verification"] = verification;
@@ -1207,11 +1212,11 @@ impl Loop {
         verified: Option<f64>,
         result: &mut ResultFile,
     ) {
-        let hib = self.cfg().higher_is_better;
+        let hib = self.opts().higher_is_better;
         let claimed = match post {
             Some(record) => record.score,
-            None if self.cfg().post_attempt_command.is_some() => None,
-            None => extract_score(&Value::Object(doc.clone()), &self.cfg().score_key),
+            None if self.opts().post_attempt.command.is_some() => None,
+            None => extract_score(&Value::Object(doc.clone()), &self.opts().score_key),
         };
         if let (Some(score), None) = (claimed, verified) {
             self.note_unverified(score);
@@ -1221,7 +1226,7 @@ impl Loop {
             return;
         }
         self.best_verified = Some(score);
-        if self.cfg().optimization_mode && self.checkpoint.enabled {
+        if self.opts().optimization_mode && self.checkpoint.enabled {
             self.capture_checkpoint(iteration, Some(score), "post_attempt_best_score", Some(result));
         }
     }
@@ -1277,8 +1282,8 @@ impl Loop {
             workspace: self.ws.clone(),
             run_dir: self.run_dir.clone(),
             iteration_dir: self.iteration_dir(iteration),
-            repair_attempts: self.cfg().artifact_repair_attempts,
-            keep_rooms: self.cfg().keep_qualification_rooms,
+            repair_attempts: self.cfg().repair_attempts,
+            keep_rooms: self.opts().qualification.keep_rooms,
             more_iterations: iteration < self.cfg().iterations,
         };
         let qualifier = Arc::clone(&self.run.qualifier);
@@ -1317,8 +1322,8 @@ impl Loop {
         // different trees: they run side by side.
         let qualifier = Arc::clone(&self.run.qualifier);
         let run_dir = self.run_dir.clone();
-        let (qualify, keep) = (self.cfg().qualify_artifacts, self.cfg().keep_qualification_rooms);
-        let restore = self.cfg().optimization_mode && self.cfg().restore_best;
+        let (qualify, keep) = (self.opts().qualification.enabled, self.opts().qualification.keep_rooms);
+        let restore = self.opts().optimization_mode && self.opts().restore_best;
         let remove_room = async { if qualify { qualifier.finish(&run_dir, keep).await } else { Ok(()) } };
         if restore && self.cancelled() && self.saved_in_flight && self.checkpoint.latest.is_some() {
             self.keep_in_flight_tree();
@@ -1474,7 +1479,7 @@ impl Loop {
     }
 
     fn full_summary(&self) -> Summary {
-        let cfg = self.cfg();
+        let cfg = self.opts();
         let hib = cfg.higher_is_better;
         let best = self.best_verified;
         let improved = best.zip(self.baseline_score).is_some_and(|(b, base)| is_better(b, Some(base), hib));
@@ -1591,9 +1596,9 @@ impl RepairHook for SessionRepair<'_> {
             repair_attempt,
             qualification_report: failed_report,
             result_path: &self.result.path,
-            depth: self.state.cfg().harness_depth,
+            depth: self.state.opts().harness_depth,
         });
-        let timeout = self.state.cfg().build_timeout_seconds;
+        let timeout = self.state.opts().timeouts.build.seconds();
         let outcome = self
             .state
             .phase(

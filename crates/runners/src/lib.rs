@@ -18,39 +18,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use camino::Utf8PathBuf;
 pub use files::PhaseFiles;
-use harnessgym_artifacts::prompts::AgentFlavor;
 pub use harnessgym_types::runner::{Phase, PhaseStatus, RunnerResult, Usage};
 use tokio::sync::watch;
 
-/// The runner choices of `--runner`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RunnerKind {
-    /// Codex CLI (`codex exec`); alias `codex`.
-    Exec,
-    Claude,
-    /// Any agent CLI described by a profile.
-    Command,
-    Fake,
-}
-
-impl RunnerKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunnerKind::Exec => "exec",
-            RunnerKind::Claude => "claude",
-            RunnerKind::Command => "command",
-            RunnerKind::Fake => "fake",
-        }
-    }
-
-    /// The agent named in prompts.
-    pub fn agent(self) -> AgentFlavor {
-        match self {
-            RunnerKind::Claude => AgentFlavor::ClaudeCode,
-            _ => AgentFlavor::Codex,
-        }
-    }
-}
+/// The runner choices of `--runner` (defined with the other run options in
+/// `harnessgym_types::options`).
+pub use harnessgym_types::options::RunnerKind;
 
 /// One phase to run. `phase_dir` is the iteration dir (or `repair_<k>` for repairs): the runner
 /// writes `<phase>.{prompt,stdout,stderr,transcript}.txt` there.

@@ -17,6 +17,7 @@ pub mod compare;
 pub mod duration;
 pub mod errors;
 pub mod json;
+pub mod options;
 pub mod post;
 pub mod qualification;
 pub mod registry;
