@@ -5,6 +5,10 @@
 //! Core never prints: progress goes to an [`events::EventSink`], results come back as
 //! [`RunOutcome`] and the files under `.harnessgym/runs/<id>/`.
 
+#![warn(missing_docs)]
+
+// `RunRequest`'s field docs are also the `harnessgym run` flags' help text (clap).
+#[allow(rustdoc::invalid_html_tags)]
 pub mod config;
 pub mod events;
 pub mod hooks;

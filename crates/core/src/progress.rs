@@ -98,24 +98,32 @@ pub(crate) struct RunProgress {
     pub loop_finished: bool,
 }
 
+/// Why a run cannot be resumed; each message says what to do instead.
 #[derive(Debug, thiserror::Error)]
+#[allow(missing_docs)] // the fields are named by the messages
 pub enum ResumeError {
+    /// No such run in this workspace.
     #[error("there is no run {run_id} in {runs_dir}; the runs of this workspace are the directories there")]
     NoRun { run_id: String, runs_dir: Utf8PathBuf },
     #[error(
         "{path} is missing: run {run_id} was not started by a harnessgym that records progress, so it cannot be \
          resumed; start a new run"
     )]
+    /// The run has no progress.json.
     NoProgress { run_id: String, path: Utf8PathBuf },
+    /// progress.json cannot be read, or was written in another format.
     #[error("{path} cannot be read ({message}); run {run_id} cannot be resumed; start a new run")]
     Unreadable { run_id: String, path: Utf8PathBuf, message: String },
+    /// The run ended on its own.
     #[error("run {run_id} already finished (final_status {status:?} in {summary}); start a new run instead")]
     Finished { run_id: String, status: String, summary: Utf8PathBuf },
     #[error(
         "run {run_id} was started in {recorded}, not {given}; resume it with --workspace {recorded} (a moved \
          workspace cannot be resumed)"
     )]
+    /// The run belongs to another workspace (or its workspace moved).
     OtherWorkspace { run_id: String, recorded: Utf8PathBuf, given: Utf8PathBuf },
+    /// The recorded request no longer makes a valid configuration.
     #[error("the recorded configuration of run {run_id} ({path}) is no longer valid: {message}")]
     Config { run_id: String, path: Utf8PathBuf, message: String },
 }
@@ -191,6 +199,7 @@ impl Resumable {
         Ok(resumable)
     }
 
+    /// The run's id.
     pub fn run_id(&self) -> &str {
         &self.progress.run_id
     }

@@ -23,12 +23,17 @@ use crate::hooks::{Activator, CleanRoomQualifier, HarnessActivation, Qualifier};
 use crate::progress::{InFlight, IterationFacts, Resumable, Stage};
 use crate::result_file::ResultFile;
 
+/// Why a run could not start. Once its run directory exists a run never fails: faults are
+/// recorded in result.json and summary.json instead.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// The requested run id is taken.
     #[error("run id {0} already exists; pass another --run-id (an interrupted run goes on with --resume {0})")]
     RunIdExists(String),
+    /// The requested run id is not a plain directory name.
     #[error("run id {0:?} is not a plain directory name; use letters, digits, '-', '_' or '.'")]
     BadRunId(String),
+    /// Set-up failed before the run directory existed (copy policy, task-state snapshot, …).
     #[error("{0}")]
     Setup(String),
 }
@@ -36,11 +41,17 @@ pub enum RunError {
 /// What a finished run reports to its caller (the CLI prints it).
 #[derive(Debug)]
 pub struct RunOutcome {
+    /// The run's id.
     pub run_id: String,
+    /// `<workspace>/.harnessgym/runs/<run_id>`.
     pub run_dir: Utf8PathBuf,
+    /// What summary.json holds.
     pub summary: Summary,
+    /// Where summary.json is.
     pub summary_path: Utf8PathBuf,
+    /// The last iteration's result.json.
     pub last_result_path: Option<Utf8PathBuf>,
+    /// The run was cancelled (it can be resumed).
     pub interrupted: bool,
 }
 
@@ -57,6 +68,9 @@ pub struct Run {
 }
 
 impl Run {
+    /// A run of `config` driving `runner`, with the real activation and clean-room
+    /// qualification (both launch the running executable as `harnessgym`; see the `with_*`
+    /// methods to change them).
     pub fn new(config: RunConfig, runner: Arc<dyn Runner>) -> Self {
         let (_tx, cancel) = watch::channel(false);
         Self {
@@ -70,16 +84,19 @@ impl Run {
         }
     }
 
+    /// Replaces the activation seam (e.g. [`crate::hooks::NoActivation`]).
     pub fn with_activator(mut self, activator: Arc<dyn Activator>) -> Self {
         self.activator = activator;
         self
     }
 
+    /// Replaces the qualification seam (e.g. [`crate::hooks::NotRunQualifier`]).
     pub fn with_qualifier(mut self, qualifier: Arc<dyn Qualifier>) -> Self {
         self.qualifier = qualifier;
         self
     }
 
+    /// Sends every [`crate::events::RunEvent`] to `sink`.
     pub fn with_events(mut self, sink: EventSink) -> Self {
         self.events = Some(sink);
         self
@@ -100,6 +117,32 @@ impl Run {
         self
     }
 
+    /// Runs the loop to its end: set-up (or the resumed state), the iterations, then the best
+    /// checkpoint restored and summary.json written. Errors only before the run directory exists.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    ///
+    /// use harnessgym_core::hooks::{NoActivation, NotRunQualifier};
+    /// use harnessgym_core::{Run, RunConfig, RunRequest};
+    /// use harnessgym_runners::fake::FakeRunner;
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ws = camino::Utf8PathBuf::from_path_buf(dir.path().canonicalize().unwrap()).unwrap();
+    /// let mut request = RunRequest::for_task_text("Write done into work.txt.", ws.as_str());
+    /// request.options.iterations = 1;
+    /// let config = RunConfig::from_request(request, &ws).unwrap();
+    /// let outcome = Run::new(config, Arc::new(FakeRunner))
+    ///     .with_activator(Arc::new(NoActivation))
+    ///     .with_qualifier(Arc::new(NotRunQualifier))
+    ///     .execute()
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(outcome.summary.iterations.len(), 1);
+    /// assert!(outcome.summary_path.is_file());
+    /// # });
+    /// ```
     pub async fn execute(self) -> Result<RunOutcome, RunError> {
         let mut state = Loop::setup(self).await?;
         state.run_iterations().await;
@@ -114,6 +157,7 @@ pub(crate) fn valid_run_id(id: &str) -> bool {
         && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
+/// A new run id: `<UTC time>-<8 hex>` (sorts by start time).
 pub fn generate_run_id() -> String {
     let hex = uuid::Uuid::new_v4().simple().to_string();
     format!("{}-{}", compact_utc_now(), &hex[..8])

@@ -12,6 +12,8 @@ use tokio::sync::watch;
 
 use crate::result_file::ResultFile;
 
+use crate::events::RunEvent;
+
 use super::Loop;
 
 impl Loop {
@@ -130,13 +132,17 @@ impl Loop {
         if let (Some(score), None) = (claimed, verified) {
             self.note_unverified(score);
         }
-        let Some(score) = verified else { return };
-        if !is_better(score, self.best_verified, hib) {
-            return;
+        if let Some(score) = verified
+            && is_better(score, self.best_verified, hib)
+        {
+            self.best_verified = Some(score);
+            if self.opts().optimization_mode && self.checkpoint.enabled {
+                self.capture_checkpoint(iteration, Some(score), "post_attempt_best_score", Some(result));
+            }
         }
-        self.best_verified = Some(score);
-        if self.opts().optimization_mode && self.checkpoint.enabled {
-            self.capture_checkpoint(iteration, Some(score), "post_attempt_best_score", Some(result));
+        if let Some(score) = verified.or(claimed) {
+            let best = self.best_verified;
+            self.emit(RunEvent::Scored { iteration, score, verified: verified.is_some(), best });
         }
     }
 }

@@ -57,7 +57,7 @@ impl Loop {
             let start = state.task_state_policy.is_some().then(|| state.task_state_dir());
             match state.run.qualifier.prepare(&state.ws, &state.run_dir, start.as_deref()).await {
                 Ok(template) => state.qualification.template = template,
-                Err(message) => state.record(None, "qualification", None, message),
+                Err(e) => state.record(None, "qualification", None, e.to_string()),
             }
         }
         let config_file = state.run.config.to_file(&state.run_id);
@@ -158,6 +158,9 @@ impl Loop {
             self.note_unverified(score);
         }
         let score = self.baseline_score;
+        if let Some(measured) = record.score {
+            self.emit(RunEvent::Scored { iteration: 0, score: measured, verified: passed, best: self.best_verified });
+        }
         self.baseline = Some(record);
         if passed && score.is_some() && self.checkpoint.enabled {
             self.capture_checkpoint(0, score, "baseline_post_attempt_passed", None);

@@ -34,7 +34,7 @@ impl Loop {
         self.join_checkpoint_view();
         self.ensure_checkpoint_view();
         if let Err(e) = removed {
-            self.record(None, "qualification", Some(harnessgym_qualify::room_dir(&self.run_dir)), e);
+            self.record(None, "qualification", Some(harnessgym_qualify::room_dir(&self.run_dir)), e.to_string());
         }
         if self.cancelled() {
             self.interrupted = true;
