@@ -99,13 +99,10 @@ pub fn result_record(
     }
 }
 
-/// Runs the CLI with the prompt on stdin (never argv: bug B8), in its own process group, output
-/// streamed to the phase files; a timeout or cancel kills the whole group.
-pub async fn run_cli(request: &PhaseRequest, files: &PhaseFiles, invocation: &Invocation) -> RawRun {
-    // Inside a `RemoteRunner` phase the CLI runs on the remote host instead.
-    if let Some(remote) = crate::remote::current() {
-        return remote.run_cli(request, files, invocation).await;
-    }
+/// Runs the CLI locally with the prompt on stdin (never argv: bug B8), in its own process group,
+/// output streamed to the phase files; a timeout or cancel kills the whole group. (The remote
+/// counterpart is `RemoteLauncher::run_cli`; adapters go through `AgentLauncher::run_cli`.)
+pub async fn run_local(request: &PhaseRequest, files: &PhaseFiles, invocation: &Invocation) -> RawRun {
     let started = Instant::now();
     let _ = PhaseFiles::write(&files.prompt, &request.prompt);
     let mut spec = CommandSpec::new(

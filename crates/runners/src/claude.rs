@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use harnessgym_types::runner::{PhaseStatus, RunnerResult, Usage};
 use serde_json::Value;
 
-use crate::agent_cli::{Invocation, Parsed, finish, missing_session, read_stdout, result_record, run_cli};
+use crate::agent_cli::{Invocation, Parsed, finish, missing_session, read_stdout, result_record};
+use crate::launcher::AgentLauncher;
 use crate::{PhaseFiles, PhaseRequest, Runner, RunnerKind};
 
 const AGENT: &str = "Claude Code";
@@ -42,6 +43,7 @@ impl ClaudeOptions {
 #[derive(Clone, Debug)]
 pub struct ClaudeRunner {
     pub options: ClaudeOptions,
+    launcher: AgentLauncher,
 }
 
 /// C's `%g` (6 significant digits, trailing zeros dropped, exponent form outside 1e-4..1e6).
@@ -74,7 +76,18 @@ fn running_as_root() -> bool {
 
 impl ClaudeRunner {
     pub fn new(options: ClaudeOptions) -> Self {
-        Self { options }
+        Self { options, launcher: AgentLauncher::Local }
+    }
+
+    /// The same runner, starting its CLI through `launcher` (default [`AgentLauncher::Local`]).
+    pub fn with_launcher(mut self, launcher: AgentLauncher) -> Self {
+        self.launcher = launcher;
+        self
+    }
+
+    /// Where this runner starts its CLI.
+    pub fn launcher(&self) -> &AgentLauncher {
+        &self.launcher
     }
 
     pub fn args(&self, request: &PhaseRequest) -> Vec<String> {
@@ -233,7 +246,7 @@ impl Runner for ClaudeRunner {
             env_remove: self.options.env_remove.clone(),
             prompt_on_stdin: true,
         };
-        let raw = run_cli(&request, &files, &invocation).await;
+        let raw = self.launcher.run_cli(&request, &files, &invocation).await;
         let parsed = parse_stream(&read_stdout(&files.stdout));
         finish(&request, &files, &invocation, raw, parsed, AGENT, INSTALL_HINT)
     }

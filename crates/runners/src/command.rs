@@ -29,7 +29,8 @@ use harnessgym_types::runner::{RunnerResult, Usage};
 use serde_json::Value;
 use toml_edit::{DocumentMut, Item};
 
-use crate::agent_cli::{Invocation, Parsed, finish, missing_session, read_stdout, run_cli};
+use crate::agent_cli::{Invocation, Parsed, finish, missing_session, read_stdout};
+use crate::launcher::AgentLauncher;
 use crate::{PhaseFiles, PhaseRequest, Runner, RunnerKind};
 
 /// Largest prompt a profile may put into argv (Linux caps one argument at 128 KiB).
@@ -192,11 +193,23 @@ impl Profile {
 #[derive(Clone, Debug)]
 pub struct CommandRunner {
     pub profile: Profile,
+    launcher: AgentLauncher,
 }
 
 impl CommandRunner {
     pub fn new(profile: Profile) -> Self {
-        Self { profile }
+        Self { profile, launcher: AgentLauncher::Local }
+    }
+
+    /// The same runner, starting its CLI through `launcher` (default [`AgentLauncher::Local`]).
+    pub fn with_launcher(mut self, launcher: AgentLauncher) -> Self {
+        self.launcher = launcher;
+        self
+    }
+
+    /// Where this runner starts its CLI.
+    pub fn launcher(&self) -> &AgentLauncher {
+        &self.launcher
     }
 
     /// The argv of a phase, or why it cannot be built.
@@ -260,7 +273,7 @@ impl Runner for CommandRunner {
             env_remove: Vec::new(),
             prompt_on_stdin: self.profile.prompt == PromptMode::Stdin,
         };
-        let raw = run_cli(&request, &files, &invocation).await;
+        let raw = self.launcher.run_cli(&request, &files, &invocation).await;
         let parsed = self.profile.parse_output(&read_stdout(&files.stdout));
         finish(&request, &files, &invocation, raw, parsed, &agent, "check `program` in the runner profile")
     }

@@ -7,7 +7,8 @@ use harnessgym_types::activation::ActivationReport;
 use harnessgym_types::runner::{RunnerResult, Usage};
 use serde_json::Value;
 
-use crate::agent_cli::{Invocation, Parsed, finish, missing_session, read_stdout, run_cli};
+use crate::agent_cli::{Invocation, Parsed, finish, missing_session, read_stdout};
+use crate::launcher::AgentLauncher;
 use crate::{PhaseFiles, PhaseRequest, Runner, RunnerKind};
 
 const AGENT: &str = "Codex";
@@ -49,6 +50,7 @@ impl ExecOptions {
 #[derive(Debug)]
 pub struct ExecRunner {
     pub options: ExecOptions,
+    launcher: AgentLauncher,
     /// Codex reports usage totals per thread, growing across resumes: the last total seen per
     /// thread, so each phase records only its own share.
     totals: std::sync::Mutex<std::collections::HashMap<String, Usage>>,
@@ -60,7 +62,18 @@ fn minus(now: Option<u64>, before: Option<u64>) -> Option<u64> {
 
 impl ExecRunner {
     pub fn new(options: ExecOptions) -> Self {
-        Self { options, totals: Default::default() }
+        Self { options, launcher: AgentLauncher::Local, totals: Default::default() }
+    }
+
+    /// The same runner, starting its CLI through `launcher` (default [`AgentLauncher::Local`]).
+    pub fn with_launcher(mut self, launcher: AgentLauncher) -> Self {
+        self.launcher = launcher;
+        self
+    }
+
+    /// Where this runner starts its CLI.
+    pub fn launcher(&self) -> &AgentLauncher {
+        &self.launcher
     }
 
     fn phase_usage(&self, thread: Option<&str>, total: Option<Usage>) -> Option<Usage> {
@@ -187,7 +200,7 @@ impl Runner for ExecRunner {
             prompt_on_stdin: true,
         };
         let files = PhaseFiles::new(&request.phase_dir, request.phase);
-        let raw = run_cli(&request, &files, &invocation).await;
+        let raw = self.launcher.run_cli(&request, &files, &invocation).await;
         let mut parsed = parse_events(&read_stdout(&files.stdout));
         parsed.usage = self.phase_usage(parsed.session_id.as_deref(), parsed.usage.take());
         finish(&request, &files, &invocation, raw, parsed, AGENT, INSTALL_HINT)

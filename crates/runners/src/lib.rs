@@ -11,6 +11,7 @@ pub mod command;
 pub mod exec;
 pub mod fake;
 mod files;
+pub mod launcher;
 pub mod remote;
 
 use std::time::Duration;
