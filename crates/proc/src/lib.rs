@@ -66,6 +66,7 @@ mod piped;
 mod pump;
 pub mod remote;
 mod run;
+mod spawn;
 mod spec;
 #[cfg(feature = "test-sshd")]
 pub mod test_sshd;
