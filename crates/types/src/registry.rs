@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::Extra;
+use crate::json::is_truthy;
 use crate::timefmt::utc_now;
 
 /// The artifact kinds and the `.harnessgym/` directory each lives in.
@@ -89,19 +90,7 @@ impl Artifact {
             .and_then(|q| q.get("status"))
             .and_then(Value::as_str)
             .is_some_and(|s| s == "quarantined");
-        by_status || self.metadata.get("quarantined").is_some_and(truthy)
-    }
-}
-
-/// Python truthiness of a JSON value.
-pub fn truthy(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
+        by_status || self.metadata.get("quarantined").is_some_and(is_truthy)
     }
 }
 
