@@ -73,6 +73,21 @@ pub struct ProfileError {
     pub message: String,
 }
 
+/// Why [`CommandRunner::args`] cannot build a phase's argv (the phase fails with this message;
+/// no process starts).
+#[derive(Debug, thiserror::Error)]
+pub enum ArgvError {
+    /// `prompt = "argument"` with a prompt over the one-argument limit (Linux caps one argument
+    /// at 128 KiB).
+    #[error(
+        "the prompt is {bytes} bytes, too long for one argument; use prompt = \"stdin\" or \"{{prompt_file}}\" in the profile"
+    )]
+    PromptTooLong {
+        /// The prompt's size in bytes.
+        bytes: usize,
+    },
+}
+
 const RULE_NAMES: [&str; 7] =
     ["session_id", "final_message", "error", "input_tokens", "cached_input_tokens", "output_tokens", "cost_usd"];
 
@@ -213,13 +228,10 @@ impl CommandRunner {
     }
 
     /// The argv of a phase, or why it cannot be built.
-    pub fn args(&self, request: &PhaseRequest, prompt_file: &Utf8Path) -> Result<Vec<String>, String> {
+    pub fn args(&self, request: &PhaseRequest, prompt_file: &Utf8Path) -> Result<Vec<String>, ArgvError> {
         let template = if request.phase == crate::Phase::Attempt { &self.profile.fresh } else { &self.profile.resume };
         if self.profile.prompt == PromptMode::Argument && request.prompt.len() > ARGV_PROMPT_LIMIT {
-            return Err(format!(
-                "the prompt is {} bytes, too long for one argument; use prompt = \"stdin\" or \"{{prompt_file}}\" in the profile",
-                request.prompt.len()
-            ));
+            return Err(ArgvError::PromptTooLong { bytes: request.prompt.len() });
         }
         Ok(template
             .iter()
@@ -247,7 +259,8 @@ impl Runner for CommandRunner {
         let files = PhaseFiles::new(&request.phase_dir, request.phase);
         let args = match self.args(&request, &files.prompt) {
             Ok(a) => a,
-            Err(message) => {
+            Err(e) => {
+                let message = e.to_string();
                 let _ = PhaseFiles::write(&files.prompt, &request.prompt);
                 let _ = PhaseFiles::write(&files.stderr, &format!("{message}\n"));
                 let _ = PhaseFiles::write(&files.stdout, "");

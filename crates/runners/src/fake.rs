@@ -65,7 +65,7 @@ impl Runner for FakeRunner {
             .unwrap_or_else(|| format!("fake-session-{}-{}", request.run_id, request.iteration));
         let mut problems = Vec::new();
         if let Err(e) = PhaseFiles::write(&files.prompt, &request.prompt) {
-            problems.push(e);
+            problems.push(e.to_string());
         }
         let (status, stdout) = match act(&request).await {
             Ok(done) => done,
@@ -84,7 +84,7 @@ impl Runner for FakeRunner {
             [(&files.stdout, stdout.as_str()), (&files.stderr, ""), (&files.transcript, transcript.as_str())]
         {
             if let Err(e) = PhaseFiles::write(path, text) {
-                problems.push(e);
+                problems.push(e.to_string());
             }
         }
         RunnerResult {
@@ -142,7 +142,7 @@ async fn act(request: &PhaseRequest) -> Result<(PhaseStatus, String), String> {
         }
         Phase::Build => {
             let tool = request.workspace.join(PROBE_PATH);
-            PhaseFiles::write(&tool, PROBE_SOURCE)?;
+            PhaseFiles::write(&tool, PROBE_SOURCE).map_err(|e| e.to_string())?;
             let mut loaded = harnessgym_artifacts::registry::load(&request.workspace).map_err(|e| e.to_string())?;
             let mut artifact = Artifact::new("tool", PROBE_PATH, PROBE_DESCRIPTION, Some(i64::from(request.iteration)));
             artifact.metadata.insert("source".into(), json!("fake-runner"));
@@ -177,7 +177,7 @@ async fn second_attempt(request: &PhaseRequest) -> Result<(PhaseStatus, String),
                     false => line.to_owned(),
                 })
                 .collect();
-            PhaseFiles::write(&module, &out)?;
+            PhaseFiles::write(&module, &out).map_err(|e| e.to_string())?;
             fix_applied = true;
         }
     }

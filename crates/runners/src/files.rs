@@ -1,6 +1,7 @@
 //! The four files every phase writes.
 
 use camino::{Utf8Path, Utf8PathBuf};
+use harnessgym_types::TypesError;
 use harnessgym_types::runner::Phase;
 
 #[derive(Clone, Debug)]
@@ -22,9 +23,8 @@ impl PhaseFiles {
         }
     }
 
-    /// Writes a file of the phase (creating the directory); a failure is returned as text for the
-    /// phase's message.
-    pub fn write(path: &Utf8Path, text: &str) -> Result<(), String> {
-        harnessgym_types::atomic::write_atomic(path, text.as_bytes()).map_err(|e| e.to_string())
+    /// Writes a file of the phase atomically (creating the directory).
+    pub fn write(path: &Utf8Path, text: &str) -> Result<(), TypesError> {
+        harnessgym_types::atomic::write_atomic(path, text.as_bytes())
     }
 }
