@@ -26,20 +26,4 @@ pub async fn bounded<F: Future>(fut: F) -> F::Output {
     tokio::time::timeout(LIMIT, fut).await.expect("operation did not finish in time (hung?)")
 }
 
-/// Whether `pid` is gone (a zombie counts as dead), polling for up to 5 s.
-pub async fn wait_dead(pid: u32) -> bool {
-    for _ in 0..100 {
-        let dead = match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            Err(_) => true,
-            Ok(stat) => {
-                let after = &stat[stat.rfind(')').expect("comm") + 1..];
-                matches!(after.split_whitespace().next(), Some("Z" | "X"))
-            }
-        };
-        if dead {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
-}
+pub use harnessgym_test_support::process::wait_dead;

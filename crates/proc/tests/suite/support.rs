@@ -62,29 +62,7 @@ pub async fn read_pid_file(path: &Utf8Path) -> i32 {
     panic!("pid file {path} never appeared");
 }
 
-/// Whether `pid` is gone. A zombie counts as dead: it no longer runs, and PID 1
-/// may reap orphans late (or never, in some containers).
-pub fn is_dead(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => {
-            let after_comm = &stat[stat.rfind(')').expect("stat has comm") + 1..];
-            let state = after_comm.split_whitespace().next().expect("stat has state");
-            state == "Z" || state == "X"
-        }
-    }
-}
-
-/// Polls `is_dead` for up to five seconds.
-pub async fn wait_dead(pid: i32) -> bool {
-    for _ in 0..100 {
-        if is_dead(pid) {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
-}
+pub use harnessgym_test_support::process::{is_dead, wait_dead};
 
 /// Kills a leftover process so a failing test does not leak `sleep 300`.
 pub fn cleanup(pid: i32) {

@@ -5,11 +5,11 @@ use std::time::{Duration, Instant};
 
 use camino::{Utf8Path, Utf8PathBuf};
 use harnessgym_proc::remote::RemoteWorkspace;
-use harnessgym_proc::test_sshd::TestSshd;
 use harnessgym_runners::exec::{ExecOptions, ExecRunner};
 use harnessgym_runners::launcher::AgentLauncher;
 use harnessgym_runners::remote::RemoteAgentOptions;
 use harnessgym_runners::{Phase, PhaseRequest, PhaseStatus, Runner};
+use harnessgym_test_support::sshd::TestSshd;
 use tokio::sync::watch;
 
 const LOCAL_HARNESSGYM: &str = "/opt/local/harnessgym";
