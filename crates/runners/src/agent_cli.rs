@@ -19,12 +19,17 @@ pub struct Invocation {
     pub prompt_on_stdin: bool,
 }
 
-/// What the adapter parsed out of the CLI's output.
-#[derive(Default)]
+/// What an adapter parsed out of its CLI's output ([`crate::exec::parse_events`],
+/// [`crate::claude::parse_stream`], [`crate::command::Profile::parse_output`]).
+#[derive(Debug, Default)]
 pub struct Parsed {
+    /// The agent's session, from its structured events (never from prose).
     pub session_id: Option<String>,
+    /// The agent's last message.
     pub final_message: Option<String>,
+    /// Token usage of the phase.
     pub usage: Option<Usage>,
+    /// Cost in USD, when the CLI reports it.
     pub cost_usd: Option<f64>,
     /// An error the CLI reported (turn failed, error result): the phase failed.
     pub error: Option<String>,

@@ -14,19 +14,27 @@ const AGENT: &str = "Claude Code";
 const INSTALL_HINT: &str =
     "install it with `npm install -g @anthropic-ai/claude-code@2.1.330` or pass --claude-bin PATH";
 
+/// How [`ClaudeRunner`] calls Claude Code (the `--claude-*` flags).
 #[derive(Clone, Debug)]
 pub struct ClaudeOptions {
+    /// The `claude` executable (a name on PATH or a path).
     pub claude_bin: String,
+    /// `--model`; `None`: Claude Code's default.
     pub model: Option<String>,
     /// Passed as `--permission-mode` unless empty (default `bypassPermissions`).
     pub permission_mode: String,
+    /// `--max-budget-usd`; `None`: no budget.
     pub max_budget_usd: Option<f64>,
+    /// More arguments for `claude`, before the MCP config and `--resume`.
     pub extra_args: Vec<String>,
+    /// Variables set for the CLI (the only ones exported on a remote host).
     pub env: Vec<(String, String)>,
+    /// Variables removed from the inherited environment (local runs).
     pub env_remove: Vec<String>,
 }
 
 impl ClaudeOptions {
+    /// The defaults: `--permission-mode bypassPermissions`, no model, no budget, no extras.
     pub fn new(claude_bin: impl Into<String>) -> Self {
         Self {
             claude_bin: claude_bin.into(),
@@ -40,8 +48,10 @@ impl ClaudeOptions {
     }
 }
 
+/// The `claude` runner: Claude Code in print mode with stream-json output, see the module docs.
 #[derive(Clone, Debug)]
 pub struct ClaudeRunner {
+    /// How Claude Code is called.
     pub options: ClaudeOptions,
     launcher: AgentLauncher,
 }
@@ -75,6 +85,7 @@ fn running_as_root() -> bool {
 }
 
 impl ClaudeRunner {
+    /// A runner that starts Claude Code on this machine ([`AgentLauncher::Local`]).
     pub fn new(options: ClaudeOptions) -> Self {
         Self { options, launcher: AgentLauncher::Local }
     }
@@ -90,6 +101,9 @@ impl ClaudeRunner {
         &self.launcher
     }
 
+    /// argv after the program: print mode with stream-json, the options, the MCP servers of the
+    /// workspace's `claude_mcp_config.json` (strict, only their tools allowed), then
+    /// `--resume <session>` when resuming. The prompt goes on stdin.
     pub fn args(&self, request: &PhaseRequest) -> Vec<String> {
         let o = &self.options;
         let mut args: Vec<String> =

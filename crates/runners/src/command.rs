@@ -36,9 +36,13 @@ use crate::{PhaseFiles, PhaseRequest, Runner, RunnerKind};
 /// Largest prompt a profile may put into argv (Linux caps one argument at 128 KiB).
 const ARGV_PROMPT_LIMIT: usize = 100 * 1024;
 
+/// One `[output]` rule of a profile: the last JSON Lines event matching `when` gives the value
+/// at `pointer`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rule {
+    /// (JSON pointer, expected string) pairs an event must all match; empty matches every event.
     pub when: Vec<(String, String)>,
+    /// The JSON pointer of the value in a matching event (a `null` there does not count).
     pub pointer: String,
 }
 
@@ -49,27 +53,43 @@ impl Rule {
     }
 }
 
+/// How a profile's CLI gets the prompt (`prompt = ...`).
 #[derive(Clone, Debug, PartialEq)]
 pub enum PromptMode {
+    /// On stdin (the default): no size limit.
     Stdin,
+    /// In argv, replacing `{prompt}` (at most 100 KiB; see [`ArgvError`]).
     Argument,
 }
 
+/// A runner profile (`--runner-profile FILE`): the CLI, its argv for fresh and resumed phases,
+/// and how to read its JSON Lines output (see the module docs for the format).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Profile {
+    /// The executable (`program`).
     pub program: String,
+    /// argv of an attempt (`fresh`), with placeholders.
     pub fresh: Vec<String>,
+    /// argv of a resumed phase (`resume`), with `{session_id}`.
     pub resume: Vec<String>,
+    /// How the prompt is delivered (`prompt`).
     pub prompt: PromptMode,
+    /// The agent's name in prompts and messages (`agent`, default "the agent").
     pub agent: String,
+    /// Variables set for the CLI (`env`).
     pub env: Vec<(String, String)>,
+    /// The `[output]` rules by name (`session_id`, `final_message`, `error`, token counts,
+    /// `cost_usd`).
     pub rules: BTreeMap<String, Rule>,
 }
 
+/// A profile that cannot be used: unreadable, not TOML, or not a valid profile.
 #[derive(Debug, thiserror::Error)]
 #[error("runner profile {path}: {message}")]
 pub struct ProfileError {
+    /// The profile file.
     pub path: String,
+    /// What is wrong, naming the key.
     pub message: String,
 }
 
@@ -100,6 +120,7 @@ fn strings(item: Option<&Item>, key: &str) -> Result<Vec<String>, String> {
 }
 
 impl Profile {
+    /// Parses and validates a profile's text (`path` names it in errors).
     pub fn parse(path: &str, text: &str) -> Result<Self, ProfileError> {
         let err = |message: String| ProfileError { path: path.to_owned(), message };
         let doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| err(e.to_string()))?;
@@ -167,6 +188,7 @@ impl Profile {
         })
     }
 
+    /// Reads and parses the profile at `path`.
     pub fn load(path: &Utf8Path) -> Result<Self, ProfileError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ProfileError { path: path.to_string(), message: format!("cannot be read: {e}") })?;
@@ -205,13 +227,16 @@ impl Profile {
     }
 }
 
+/// The `command` runner: any agent CLI described by a [`Profile`].
 #[derive(Clone, Debug)]
 pub struct CommandRunner {
+    /// The CLI and how to read it.
     pub profile: Profile,
     launcher: AgentLauncher,
 }
 
 impl CommandRunner {
+    /// A runner that starts the profile's CLI on this machine ([`AgentLauncher::Local`]).
     pub fn new(profile: Profile) -> Self {
         Self { profile, launcher: AgentLauncher::Local }
     }
