@@ -5,19 +5,29 @@
 //!   use (for tests outside `harnessgym-cli`, which cannot use `CARGO_BIN_EXE_harnessgym`).
 //! * [`sshd::TestSshd`] — a throwaway sshd on 127.0.0.1 for the remote-execution tests.
 //! * [`process`] — whether a pid is gone (zombies count as dead).
+//! * [`fs`] — canonical UTF-8 temp directories, writing files with their parents, reading JSON.
+//! * [`bounded`] — a future that must finish in time, or the test fails instead of hanging.
 //!
 //! Helpers fail the test by panicking: that is their contract.
 #![warn(missing_docs)]
 // Test helpers report failures by panicking, like the tests that call them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod fs;
 pub mod process;
 pub mod sshd;
 
+use std::future::Future;
 use std::path::Path;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use camino::{Utf8Path, Utf8PathBuf};
+
+/// Awaits `fut`, failing the test if it takes longer than `limit` (a hang becomes a failure).
+pub async fn bounded<F: Future>(limit: Duration, fut: F) -> F::Output {
+    tokio::time::timeout(limit, fut).await.expect("operation did not finish in time (hung?)")
+}
 
 /// The `harnessgym` binary of the running test's target directory (`target/<profile>/harnessgym`),
 /// built with `cargo build -p harnessgym-cli --bin harnessgym` (same profile) on the first call —

@@ -19,8 +19,7 @@ pub struct Ws {
 
 impl Ws {
     pub fn new() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let root = Utf8PathBuf::from_path_buf(dir.path().canonicalize().expect("canonical")).expect("utf-8 tempdir");
+        let (dir, root) = harnessgym_test_support::fs::canonical_tempdir();
         std::fs::create_dir_all(root.join(".harnessgym")).expect("bundle dir");
         Self { _dir: dir, root }
     }
@@ -30,9 +29,7 @@ impl Ws {
     }
 
     pub fn write(&self, rel: &str, text: &str) {
-        let path = self.path(rel);
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        std::fs::write(&path, text).expect("write");
+        harnessgym_test_support::fs::write_file(&self.path(rel), text);
     }
 
     pub fn read(&self, rel: &str) -> String {

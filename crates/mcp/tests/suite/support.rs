@@ -21,9 +21,9 @@ pub fn fixture(flags: &[&str]) -> ServerCommand {
     ServerCommand::new("python3", args, dir)
 }
 
-/// Fails the test instead of hanging it forever.
+/// Fails the test instead of hanging it forever ([`LIMIT`]).
 pub async fn bounded<F: Future>(fut: F) -> F::Output {
-    tokio::time::timeout(LIMIT, fut).await.expect("operation did not finish in time (hung?)")
+    harnessgym_test_support::bounded(LIMIT, fut).await
 }
 
 pub use harnessgym_test_support::process::wait_dead;
