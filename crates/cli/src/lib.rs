@@ -17,6 +17,7 @@ use camino::Utf8PathBuf;
 use harnessgym_core::{Run, RunConfig, RunRequest};
 use harnessgym_runners::RunnerKind;
 use harnessgym_runners::fake::FakeRunner;
+use harnessgym_runners::launcher::AgentLauncher;
 use tokio::sync::watch;
 
 use crate::cli::{Cli, Command};
@@ -113,16 +114,15 @@ async fn execute(
         Some(path) => Some(rehearsal::Rehearsal::start(&config, &absolute_path(path)?).await?),
         None => None,
     };
-    let mut runner = make_runner(&config, rehearsal.as_ref())?;
-    if let Some(target) = &config.runner_remote {
-        use harnessgym_runners::remote::{RemoteAgentOptions, RemoteRunner};
-        let options = RemoteAgentOptions {
+    let launcher = match &config.runner_remote {
+        Some(target) => AgentLauncher::remote(harnessgym_runners::remote::RemoteAgentOptions {
             target: target.clone(),
             local_harnessgym: mcp_cmds::harnessgym_bin()?,
             remote_harnessgym: config.options.remote.harnessgym.clone(),
-        };
-        runner = Arc::new(RemoteRunner::new(runner, options));
-    }
+        }),
+        None => AgentLauncher::Local,
+    };
+    let runner = make_runner(&config, rehearsal.as_ref(), launcher)?;
     let (cancel_tx, cancel_rx) = watch::channel(false);
     let signal = Arc::new(std::sync::atomic::AtomicI32::new(0));
     spawn_signal_watcher(cancel_tx, Arc::clone(&signal))?;
@@ -153,15 +153,17 @@ async fn execute(
     Ok(ExitCode::SUCCESS)
 }
 
-/// The runner `--runner` names, configured from the run's flags.
 fn absolute_path(raw: &str) -> anyhow::Result<Utf8PathBuf> {
     let p = Utf8PathBuf::from(raw);
     Ok(if p.is_absolute() { p } else { current_dir()?.join(p) })
 }
 
+/// The runner `--runner` names, configured from the run's flags; the agent CLI adapters start
+/// their CLI through `launcher` (`--runner-remote`: on the remote host).
 fn make_runner(
     config: &RunConfig,
     rehearsal: Option<&rehearsal::Rehearsal>,
+    launcher: AgentLauncher,
 ) -> anyhow::Result<Arc<dyn harnessgym_runners::Runner>> {
     use harnessgym_runners::claude::{ClaudeOptions, ClaudeRunner};
     use harnessgym_runners::exec::{ExecOptions, ExecRunner};
@@ -178,7 +180,7 @@ fn make_runner(
             if let Some(r) = rehearsal {
                 r.configure_codex(&mut o)?;
             }
-            Arc::new(ExecRunner::new(o))
+            Arc::new(ExecRunner::new(o).with_launcher(launcher))
         }
         RunnerKind::Claude => {
             let claude = &options.claude;
@@ -190,12 +192,12 @@ fn make_runner(
             if let Some(r) = rehearsal {
                 r.configure_claude(&mut o)?;
             }
-            Arc::new(ClaudeRunner::new(o))
+            Arc::new(ClaudeRunner::new(o).with_launcher(launcher))
         }
         RunnerKind::Command => {
             use harnessgym_runners::command::{CommandRunner, Profile};
             let path = config.runner_profile().context("runner command needs --runner-profile FILE")?;
-            Arc::new(CommandRunner::new(Profile::load(path)?))
+            Arc::new(CommandRunner::new(Profile::load(path)?).with_launcher(launcher))
         }
     })
 }
