@@ -254,11 +254,11 @@ fn remote_targets(
         return Err(err("--remote-port", "must be between 1 and 65535".into()));
     }
     let dir = match req.root.as_deref() {
-        Some(raw) => normalize_remote_dir(raw).map_err(|reason| err("--remote-root", reason))?,
+        Some(raw) => normalize_remote_dir(raw).map_err(|reason| err("--remote-root", reason.to_string()))?,
         None => default_remote_dir(workspace),
     };
     let target = |flag: &'static str, destination: &str| {
-        validate_destination(destination).map_err(|reason| err(flag, reason))?;
+        validate_destination(destination).map_err(|reason| err(flag, reason.to_string()))?;
         let mut host = RemoteHost::new(destination);
         host.port = req.port;
         host.ssh_args = req.ssh_args.clone();
