@@ -307,66 +307,6 @@ pub fn redact_ssh_args(args: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// rsync filter rules for a copy policy: every name in `names` excluded at any depth, the
-/// patterns of a gitignore-syntax `ignore_text` (last match wins, `!` re-includes), then files
-/// (never directories) ending in one of `suffixes`.
-pub fn copy_policy_rules(names: &[&str], suffixes: &[&str], ignore_text: Option<&str>) -> Vec<String> {
-    let mut rules: Vec<String> = names.iter().map(|name| format!("- {name}")).collect();
-    if let Some(text) = ignore_text {
-        rules.extend(gitignore_rules(text));
-    }
-    for suffix in suffixes {
-        rules.push(format!("+ *{suffix}/"));
-    }
-    for suffix in suffixes {
-        rules.push(format!("- *{suffix}"));
-    }
-    rules
-}
-
-/// gitignore lines as rsync filter rules. rsync's first match wins where gitignore's last match
-/// wins, so the order is reversed; a pattern with a slash before its end is anchored to the root,
-/// as in gitignore.
-pub fn gitignore_rules(text: &str) -> Vec<String> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut rules = Vec::new();
-    for line in text.lines() {
-        let line = line.trim_end_matches(['\r']);
-        let line = trim_unescaped_trailing_spaces(line);
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let (include, pattern) = match line.strip_prefix('!') {
-            Some(rest) => (true, rest),
-            None => (false, line),
-        };
-        let pattern = pattern.strip_prefix('\\').filter(|p| p.starts_with(['#', '!'])).unwrap_or(pattern);
-        let body = pattern.trim_end_matches('/');
-        if body.is_empty() {
-            continue;
-        }
-        let anchored = if !pattern.starts_with('/') && body.contains('/') && !pattern.starts_with("**/") {
-            format!("/{pattern}")
-        } else {
-            pattern.to_owned()
-        };
-        rules.push(format!("{} {anchored}", if include { '+' } else { '-' }));
-    }
-    rules.reverse();
-    rules
-}
-
-fn trim_unescaped_trailing_spaces(line: &str) -> &str {
-    let mut end = line.len();
-    while end > 0 && line.as_bytes()[end - 1] == b' ' {
-        if end >= 2 && line.as_bytes()[end - 2] == b'\\' {
-            break;
-        }
-        end -= 1;
-    }
-    &line[..end]
-}
-
 /// A command to run in a remote mirror of a local directory.
 #[derive(Debug, Clone)]
 pub struct RemoteSpec {
@@ -1072,16 +1012,6 @@ mod tests {
         let shown = redact_ssh_args(&args).join(" ");
         assert!(!shown.contains("secret") && !shown.contains("K=v"), "{shown}");
         assert!(shown.contains("SendEnv=LANG") && shown.contains("-i key"), "{shown}");
-    }
-
-    #[test]
-    fn copy_policy_rules_exclude_names_ignore_patterns_and_file_suffixes() {
-        let rules =
-            copy_policy_rules(&[".git", ".harnessgym"], &[".o"], Some("# c\nbig/\nlogs/*.txt\n!keep.txt\n\\#x\n"));
-        assert_eq!(
-            rules,
-            ["- .git", "- .harnessgym", "- #x", "+ keep.txt", "- /logs/*.txt", "- big/", "+ *.o/", "- *.o"]
-        );
     }
 
     #[test]
