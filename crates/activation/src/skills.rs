@@ -190,7 +190,7 @@ mod tests {
     }
 
     #[test]
-    fn a1_file_and_dir_entries_give_one_skill_linked_for_both_agents() {
+    fn file_and_dir_entries_give_one_skill_linked_for_both_agents() {
         let (_d, ws) = ws();
         skill(&ws, "kernel-skill");
         let out =
@@ -205,7 +205,7 @@ mod tests {
     }
 
     #[test]
-    fn a9_real_directory_at_the_link_path_is_left_alone() {
+    fn real_directory_at_the_link_path_is_left_alone() {
         let (_d, ws) = ws();
         skill(&ws, "k");
         let real = ws.join(".agents/skills/k");
@@ -217,7 +217,7 @@ mod tests {
     }
 
     #[test]
-    fn a10_regular_file_at_the_link_path_is_replaced_by_the_link() {
+    fn regular_file_at_the_link_path_is_replaced_by_the_link() {
         let (_d, ws) = ws();
         skill(&ws, "k");
         std::fs::create_dir_all(ws.join(".claude/skills")).unwrap();
@@ -227,7 +227,7 @@ mod tests {
     }
 
     #[test]
-    fn x5_b10_links_of_skills_no_longer_active_are_removed_but_user_links_stay() {
+    fn links_of_skills_no_longer_active_are_removed_but_user_links_stay() {
         let (_d, ws) = ws();
         skill(&ws, "a");
         skill(&ws, "b");

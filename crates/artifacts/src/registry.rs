@@ -193,7 +193,7 @@ mod tests {
     }
 
     #[test]
-    fn statement_34_sync_registers_the_right_files_and_persists() {
+    fn sync_registers_the_right_files_and_persists() {
         let (_d, ws) = ws();
         let h = harness_dir(&ws);
         write(&h.join("tools/probe.py"), "print(1)");
@@ -224,7 +224,7 @@ mod tests {
     }
 
     #[test]
-    fn statement_36_sync_never_overwrites_or_deletes() {
+    fn sync_never_overwrites_or_deletes() {
         let (_d, ws) = ws();
         let mut registry = Registry::default();
         registry.upsert(Artifact::new("tool", ".harnessgym/tools/a.py", "mine", Some(3)));
@@ -238,7 +238,7 @@ mod tests {
     }
 
     #[test]
-    fn b6_unreadable_registry_is_moved_aside_not_fatal() {
+    fn unreadable_registry_is_moved_aside_not_fatal() {
         let (_d, ws) = ws();
         write(&registry_path(&ws), "{not json");
         let loaded = load(&ws).unwrap();
@@ -249,7 +249,7 @@ mod tests {
     }
 
     #[test]
-    fn b6_registry_entry_without_kind_is_reported_with_the_file() {
+    fn registry_entry_without_kind_is_reported_with_the_file() {
         let (_d, ws) = ws();
         write(&registry_path(&ws), r#"{"artifacts": [{"path": "x"}]}"#);
         let loaded = load(&ws).unwrap();

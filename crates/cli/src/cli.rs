@@ -196,20 +196,20 @@ mod tests {
     }
 
     #[test]
-    fn statement_1_restore_best_is_on_by_default() {
+    fn restore_best_is_on_by_default() {
         let req = run_args(&["--task-text", "X", "--workspace", "."]).request;
         assert!(req.options.restore_best);
         assert!(req.options.qualification.enabled);
     }
 
     #[test]
-    fn statement_2_claude_extra_arg_takes_hyphen_values() {
+    fn claude_extra_arg_takes_hyphen_values() {
         let r = run_args(&["--task-text", "X", "--claude-extra-arg=--verbose"]);
         assert_eq!(r.request.options.claude.extra_args, ["--verbose"]);
     }
 
     #[test]
-    fn statement_3_negated_flags_and_depth_default() {
+    fn negated_flags_and_depth_default() {
         let req = run_args(&[
             "--task-text",
             "X",
@@ -227,7 +227,7 @@ mod tests {
     }
 
     #[test]
-    fn statement_11_task_and_task_text_are_exclusive() {
+    fn task_and_task_text_are_exclusive() {
         let err = Cli::try_parse_from(["harnessgym", "run", "--task", "a.md", "--task-text", "x"]).unwrap_err();
         assert_eq!(err.exit_code(), 2);
     }

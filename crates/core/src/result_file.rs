@@ -75,7 +75,7 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn b6_invalid_result_json_is_moved_aside_and_rebuilt() {
+    fn invalid_result_json_is_moved_aside_and_rebuilt() {
         let dir = tempfile::tempdir().unwrap();
         let path = Utf8PathBuf::from_path_buf(dir.path().join("result.json")).unwrap();
         let initial = json!({"status": "running", "iteration": 1}).as_object().unwrap().clone();
@@ -93,7 +93,7 @@ mod tests {
     }
 
     #[test]
-    fn b6_non_object_result_json_is_moved_aside() {
+    fn non_object_result_json_is_moved_aside() {
         let dir = tempfile::tempdir().unwrap();
         let path = Utf8PathBuf::from_path_buf(dir.path().join("result.json")).unwrap();
         let file = ResultFile::create(path.clone(), Map::new()).unwrap();

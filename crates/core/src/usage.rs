@@ -169,35 +169,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn statement_46_prose_is_not_tool_use() {
+    fn prose_is_not_tool_use() {
         let text = "i will run the tests now.";
         assert!(!contains_usage_token(text, "run"));
         assert!(!contains_usage_token(text, "test"));
     }
 
     #[test]
-    fn statement_47_mcp_qualified_name_counts() {
+    fn mcp_qualified_name_counts() {
         assert!(contains_usage_token("called mcp__kernel-tools__run_verifier ok", "run_verifier"));
     }
 
     #[test]
-    fn statement_48_tools_call_with_quoted_name_counts() {
+    fn tools_call_with_quoted_name_counts() {
         assert!(contains_usage_token(r#"{"method":"tools/call","params":{"name":"run_verifier"}}"#, "run_verifier"));
     }
 
     #[test]
-    fn statement_49_word_near_tool_counts() {
+    fn word_near_tool_counts() {
         assert!(contains_usage_token("then the mcp tool run_verifier reported success", "run_verifier"));
         assert!(!contains_usage_token(&format!("run_verifier{}", " x".repeat(40)), "run_verifier"));
     }
 
     #[test]
-    fn statement_50_artifact_path_matches_by_basename_near_tool() {
+    fn artifact_path_matches_by_basename_near_tool() {
         assert!(contains_usage_token("i used kernel-tools for that", ".harnessgym/mcp/kernel-tools"));
     }
 
     #[test]
-    fn statement_51_artifact_reference_by_path_or_basename() {
+    fn artifact_reference_by_path_or_basename() {
         assert!(contains_artifact_reference(
             "read .harnessgym/skills/k/skill.md first",
             ".harnessgym/skills/k/SKILL.md"

@@ -495,7 +495,7 @@ mod tests {
     }
 
     #[test]
-    fn a3_timeouts_in_seconds() {
+    fn manifest_timeouts_in_seconds() {
         let w = ws();
         let s = norm(
             &w,
@@ -506,7 +506,7 @@ mod tests {
     }
 
     #[test]
-    fn a8_timeouts_in_milliseconds() {
+    fn manifest_timeouts_in_milliseconds() {
         let w = ws();
         let s = norm(
             &w,
@@ -623,7 +623,7 @@ mod tests {
     }
 
     #[test]
-    fn a4_object_self_test_with_timeout_and_cwd() {
+    fn object_self_test_with_timeout_and_cwd() {
         let w = ws();
         let server = ".harnessgym/mcp/kernel-tools/server.py";
         let s = norm(
@@ -647,7 +647,7 @@ mod tests {
     }
 
     #[test]
-    fn a8_self_test_foreign_cwd_is_rewritten_and_relative_cwd_resolved() {
+    fn self_test_foreign_cwd_is_rewritten_and_relative_cwd_resolved() {
         let w = ws();
         let server = ".harnessgym/mcp/kernel-tools/server.py";
         let cwd = |obj: Value| norm(&w, json!({"command": "x", "self_test": obj})).unwrap().self_test.unwrap().cwd;

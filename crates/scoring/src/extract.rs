@@ -37,7 +37,7 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn statement_17_lookup_order_and_types() {
+    fn score_lookup_order_and_types() {
         assert_eq!(extract_score(&json!({"score": "1.25"}), "best_ms"), Some(1.25));
         assert_eq!(extract_score(&json!({"metrics": {"best_ms": 0.75}}), "best_ms"), Some(0.75));
         assert_eq!(extract_score(&json!({"verification": {"score": 2}}), "best_ms"), Some(2.0));

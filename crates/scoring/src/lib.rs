@@ -59,7 +59,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn statement_18_lower_is_better_stop_is_inclusive() {
+    fn lower_is_better_stop_is_inclusive() {
         assert!(reached_stop_score(Some(0.9), Some(1.0), false));
         assert!(reached_stop_score(Some(1.0), Some(1.0), false));
         assert!(!reached_stop_score(Some(1.1), Some(1.0), false));
@@ -68,13 +68,13 @@ mod tests {
     }
 
     #[test]
-    fn statement_19_higher_is_better_stop() {
+    fn higher_is_better_stop_score() {
         assert!(reached_stop_score(Some(12.0), Some(10.0), true));
         assert!(!reached_stop_score(Some(8.0), Some(10.0), true));
     }
 
     #[test]
-    fn statement_20_solved_and_verified_need_not_reach_the_stop_score() {
+    fn solved_and_verified_need_not_reach_the_stop_score() {
         let result = serde_json::json!({"status": "solved", "verified": true, "metrics": {"best_ms": 20}});
         let map = result.as_object().unwrap();
         assert!(harnessgym_types::result::is_solved_and_verified(map));
@@ -92,7 +92,7 @@ mod tests {
     }
 
     #[test]
-    fn b5_agent_top_level_score_does_not_shadow_the_post_score() {
+    fn agent_top_level_score_does_not_shadow_the_post_score() {
         let result = serde_json::json!({"status": "solved", "verified": true, "score": 0.0});
         let post = PostRecord {
             command: "x".into(),

@@ -284,7 +284,7 @@ mod tests {
     }
 
     #[test]
-    fn statement_21_pass_rule() {
+    fn post_command_pass_rule() {
         assert!(post_command_passed(&record("completed", Some(json!({"score": 1})))));
         assert!(post_command_passed(&record("completed", Some(json!({"status": "OK"})))));
         assert!(!post_command_passed(&record("completed", Some(json!({"status": "failed"})))));
@@ -392,7 +392,7 @@ mod tests {
     }
 
     #[test]
-    fn statement_22_null_or_array_output_never_passes() {
+    fn null_or_array_output_never_passes() {
         assert!(!post_command_passed(&record("completed", None)));
         assert!(!post_command_passed(&record("completed", Some(json!([1])))));
     }

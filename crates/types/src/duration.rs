@@ -82,7 +82,7 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
-    fn statement_12_accepted_durations() {
+    fn accepted_durations_parse_to_seconds() {
         assert_eq!(parse_timeout("45m"), Ok(2700));
         assert_eq!(parse_timeout("1h30m"), Ok(5400));
         assert_eq!(parse_timeout("2m10s"), Ok(130));
@@ -91,7 +91,7 @@ mod tests {
     }
 
     #[test]
-    fn statement_13_rejected_durations() {
+    fn rejected_durations_are_errors() {
         assert_eq!(parse_timeout(""), Err(DurationError::Empty));
         for bad in ["abc", "1x", "1m 2s"] {
             assert_eq!(parse_timeout(bad), Err(DurationError::Invalid(bad.into())), "{bad}");
@@ -104,7 +104,7 @@ mod tests {
     }
 
     #[test]
-    fn statement_14_probed_durations() {
+    fn probed_durations_parse_as_the_reference_does() {
         assert_eq!(parse_timeout("1h30"), Ok(3630));
         assert_eq!(parse_timeout("0m5s"), Ok(5));
         assert_eq!(parse_timeout(" 45M "), Ok(2700));
@@ -119,14 +119,14 @@ mod tests {
     }
 
     #[test]
-    fn statement_15_schedule_repeats_last_entry() {
+    fn schedule_repeats_last_entry() {
         let s = parse_schedule("5s,2m").unwrap();
         assert_eq!([1, 2, 3].map(|i| scheduled_timeout(&s, i, 99)), [5, 120, 120]);
         assert_eq!(scheduled_timeout(&[], 4, 99), 99);
     }
 
     #[test]
-    fn statement_16_blank_schedule_is_an_error() {
+    fn blank_schedule_is_an_error() {
         assert_eq!(parse_schedule(" , "), Err(DurationError::EmptySchedule));
         assert_eq!(DurationError::EmptySchedule.to_string(), "attempt timeout schedule cannot be empty");
     }

@@ -239,7 +239,7 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn statement_33_round_trips_descriptions() {
+    fn registry_round_trips_descriptions() {
         let mut r = Registry::default();
         r.upsert(Artifact::new("tool", ".harnessgym/tools/a.py", "Runs the thing.", Some(1)));
         let back = Registry::from_value(r.to_value()).unwrap();
@@ -248,7 +248,7 @@ mod tests {
     }
 
     #[test]
-    fn statement_35_entry_without_id_loads_and_extra_keys_go_to_metadata() {
+    fn entry_without_id_loads_and_extra_keys_go_to_metadata() {
         let r = Registry::from_value(json!({"artifacts": [
             {"kind": "docs", "path": ".harnessgym/docs/brief.md", "name": "brief", "metadata": {"x": 1}}
         ]}))
@@ -261,7 +261,7 @@ mod tests {
     }
 
     #[test]
-    fn b6_entry_without_kind_is_kept_verbatim_not_fatal() {
+    fn entry_without_kind_is_kept_verbatim_not_fatal() {
         let raw = json!({"path": ".harnessgym/tools/x.py"});
         let r =
             Registry::from_value(json!({"artifacts": [raw, {"kind": "tool", "path": "p"}], "owner": "me"})).unwrap();

@@ -56,14 +56,14 @@ mod tests {
     }
 
     #[test]
-    fn statement_37_objects_merge_recursively_and_lists_are_replaced() {
+    fn objects_merge_recursively_and_lists_are_replaced() {
         let mut base = obj(json!({"a": {"x": 1, "y": 2}, "list": [1, 2], "keep": true}));
         deep_merge(&mut base, &obj(json!({"a": {"y": 3, "z": 4}, "list": [9]})));
         assert_eq!(Value::Object(base), json!({"a": {"x": 1, "y": 3, "z": 4}, "list": [9], "keep": true}));
     }
 
     #[test]
-    fn statement_38_usage_lists_union_sorted_and_non_lists_replace() {
+    fn usage_lists_union_sorted_and_non_lists_replace() {
         let mut base = obj(json!({"used_harness_tools": ["b", "a"], "n": {"used_harness_artifacts": ["x"]}}));
         deep_merge(
             &mut base,

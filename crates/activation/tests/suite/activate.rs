@@ -19,7 +19,7 @@ fn is_symlink_to(link: &camino::Utf8Path, target: &camino::Utf8Path) -> bool {
 
 /// A1 / statement 53: a SKILL.md and its directory are one skill, linked for both agents.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a1_s53_skill_file_and_directory_are_one_skill_linked_for_both_agents() {
+async fn skill_file_and_directory_are_one_skill_linked_for_both_agents() {
     let ws = Ws::new();
     let dir = ws.skill("kernel-skill");
     let report = run(&ws, &registry(&[("skill", &format!("{dir}/SKILL.md")), ("skill", &dir)])).await;
@@ -41,7 +41,7 @@ async fn a1_s53_skill_file_and_directory_are_one_skill_linked_for_both_agents() 
 /// A2 (+ B18's "not started again"): the manifest and its server.py are one active server, and
 /// the second artifact does not start the server again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a2_manifest_and_its_server_py_are_one_active_server_started_once() {
+async fn manifest_and_its_server_py_are_one_active_server_started_once() {
     let ws = Ws::new();
     let rel = ws.server(
         "kernel-tools",
@@ -69,7 +69,7 @@ async fn a2_manifest_and_its_server_py_are_one_active_server_started_once() {
 
 /// A3: timeouts in seconds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a3_timeouts_in_seconds() {
+async fn manifest_timeouts_in_seconds() {
     let ws = Ws::new();
     ws.server(
         "k",
@@ -92,7 +92,7 @@ async fn a3_timeouts_in_seconds() {
 
 /// A4: an object self-test with command, args and timeout_seconds runs and passes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a4_object_self_test_runs_and_passes() {
+async fn object_self_test_runs_and_passes() {
     let ws = Ws::new();
     let rel = ".harnessgym/mcp/k/server.py";
     ws.server(
@@ -118,7 +118,7 @@ async fn a4_object_self_test_runs_and_passes() {
 /// `<abs harnessgym> mcp-proxy`, with the reference's timeouts and enabled tools; the framing is
 /// recorded on the activation.json entry.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a5_a6_s54_agents_launch_the_server_through_the_proxy() {
+async fn agents_launch_the_server_through_the_proxy() {
     let ws = Ws::new();
     let rel = ".harnessgym/mcp/kernel-tools/server.py";
     ws.server(
@@ -177,7 +177,7 @@ async fn a5_a6_s54_agents_launch_the_server_through_the_proxy() {
 /// A7 / statement 55: a stale absolute cwd with repo-local args becomes the workspace; without a
 /// self-test the server is inactive and no agent config is written.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a7_s55_stale_cwd_is_rewritten_and_no_self_test_means_inactive() {
+async fn stale_cwd_is_rewritten_and_no_self_test_means_inactive() {
     let ws = Ws::new();
     ws.server(
         "k",
@@ -203,7 +203,7 @@ async fn a7_s55_stale_cwd_is_rewritten_and_no_self_test_means_inactive() {
 /// A8 / statement 56: millisecond timeouts; a self-test with a foreign absolute cwd and
 /// repo-local args runs in the workspace.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a8_s56_millisecond_timeouts_and_a_foreign_self_test_cwd() {
+async fn millisecond_timeouts_and_a_foreign_self_test_cwd() {
     let ws = Ws::new();
     let rel = ".harnessgym/mcp/k/server.py";
     ws.server(
@@ -232,7 +232,7 @@ async fn a8_s56_millisecond_timeouts_and_a_foreign_self_test_cwd() {
 
 /// A9, A10 / statement 57, through `activate`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a9_a10_s57_real_directory_kept_regular_file_replaced() {
+async fn real_directory_kept_regular_file_replaced() {
     let ws = Ws::new();
     let dir = ws.skill("k");
     ws.write(".agents/skills/k/mine.txt", "user data");
@@ -246,7 +246,7 @@ async fn a9_a10_s57_real_directory_kept_regular_file_replaced() {
 
 /// A11: initialize after 2 s with a 10 s startup timeout passes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a11_slow_initialize_within_the_startup_timeout_passes() {
+async fn slow_initialize_within_the_startup_timeout_passes() {
     let ws = Ws::new();
     ws.server(
         "slow",
@@ -267,7 +267,7 @@ async fn a11_slow_initialize_within_the_startup_timeout_passes() {
 
 /// A12 / statement 58: initialize uses the startup timeout, tools/list the tool timeout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a12_s58_slow_tools_list_uses_the_tool_timeout() {
+async fn slow_tools_list_uses_the_tool_timeout() {
     let ws = Ws::new();
     ws.server(
         "probe-server",
@@ -288,7 +288,7 @@ async fn a12_s58_slow_tools_list_uses_the_tool_timeout() {
 
 /// X3: JSON-RPC errors for initialize or tools/list fail the smoke, even with enabled_tools.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn x3_initialize_or_tools_list_errors_make_the_server_inactive() {
+async fn initialize_or_tools_list_errors_make_the_server_inactive() {
     let ws = Ws::new();
     for (name, flag, framing) in
         [("init-err", "--init-error", "ndjson"), ("list-err", "--list-error", "content-length")]
@@ -329,7 +329,7 @@ async fn x3_initialize_or_tools_list_errors_make_the_server_inactive() {
 
 /// X5 / B10: quarantining an already-linked skill removes both links.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn x5_b10_quarantined_skill_loses_its_links() {
+async fn quarantined_skill_loses_its_links() {
     let ws = Ws::new();
     let a = ws.skill("a");
     let b = ws.skill("b");
@@ -350,7 +350,7 @@ async fn x5_b10_quarantined_skill_loses_its_links() {
 /// B18: two manifests with the name of an inactive server give one entry, one warning, and the
 /// second is never started.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn b18_duplicate_names_of_an_inactive_server_are_reported_once() {
+async fn duplicate_names_of_an_inactive_server_are_reported_once() {
     let ws = Ws::new();
     for dir in ["one", "two"] {
         ws.server(
@@ -378,7 +378,7 @@ async fn b18_duplicate_names_of_an_inactive_server_are_reported_once() {
 /// X6, changed on purpose: our tables sit in place under a marker, every other byte of the
 /// user's file stays, the reference's block is migrated away once, and re-activation is stable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn x6_config_toml_keeps_the_users_bytes() {
+async fn config_toml_keeps_the_users_bytes() {
     let ws = Ws::new();
     let user = "\
 # My Codex settings

@@ -33,7 +33,7 @@ fn unknown_flag_exits_2() {
 }
 
 #[test]
-fn statement_11_task_and_task_text_together_exit_2() {
+fn task_and_task_text_together_exit_2() {
     assert_usage_error(&["--task", "a.md", "--task-text", "x"], "cannot be used with");
 }
 

@@ -220,7 +220,7 @@ fn activate_without_a_bundle_is_an_error() {
 /// Statement 52: an attempt's output that mentions the tool of an active MCP (`self_test: true`)
 /// counts it as used, against the activation report `harnessgym activate` wrote.
 #[test]
-fn s52_attempt_output_naming_an_active_tool_counts_as_use() {
+fn attempt_output_naming_an_active_tool_counts_as_use() {
     let tmp = Tmp::new();
     let ws = tmp.dir("ws");
     add_server(&ws, "kernel-tools", "reference_server.py", &["--tool", "run_verifier"], json!({"self_test": true}));

@@ -14,7 +14,7 @@ print(json.dumps({"status": "passed", "best_cycles": 10 if calls == 0 else 4}))
 "#;
 
 #[test]
-fn statement_26_post_command_improvement_prints_improved_true_and_best_score() {
+fn post_command_improvement_prints_improved_true_and_best_score() {
     let tmp = Tmp::new();
     let ws = tmp.dir("ws");
     write(&ws.join("task.md"), "Reduce the cycle count.\n");

@@ -3,7 +3,7 @@
 use super::common::{Tmp, harnessgym, only_run_dir, output, read_json, s, write};
 
 #[test]
-fn statement_7_relative_task_resolves_inside_the_workspace_for_a_full_fake_run() {
+fn relative_task_resolves_inside_the_workspace_for_a_full_fake_run() {
     let tmp = Tmp::new();
     let ws = tmp.dir("ws");
     let elsewhere = tmp.dir("elsewhere");

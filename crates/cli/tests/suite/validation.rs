@@ -22,7 +22,7 @@ fn assert_exact_error(args: &[&str], message: &str) {
 }
 
 #[test]
-fn statement_8_zero_iterations() {
+fn zero_iterations_are_refused() {
     assert_exact_error(&["--task-text", "x", "--iterations", "0"], "iterations must be positive");
 }
 
@@ -32,7 +32,7 @@ fn negative_iterations() {
 }
 
 #[test]
-fn statement_9_negative_repair_attempts() {
+fn negative_repair_attempts_are_refused() {
     assert_exact_error(
         &["--task-text", "x", "--artifact-repair-attempts", "-1"],
         "artifact_repair_attempts cannot be negative",
@@ -40,7 +40,7 @@ fn statement_9_negative_repair_attempts() {
 }
 
 #[test]
-fn statement_10_whitespace_only_task_text() {
+fn whitespace_only_task_text_is_refused() {
     assert_exact_error(&["--task-text", " \n\t "], "task text cannot be empty");
 }
 
@@ -72,7 +72,7 @@ fn bad_attempt_timeout_message_is_not_repeated() {
 }
 
 #[test]
-fn statement_16_blank_attempt_timeout_schedule() {
+fn blank_attempt_timeout_schedule_is_refused() {
     let (_tmp, out) = run_fails(&["--task-text", "x", "--attempt-timeouts", " , "]);
     assert!(out.stderr.starts_with("harnessgym: error: "), "{}", out.stderr);
     assert!(out.stderr.contains("attempt timeout schedule cannot be empty"), "{}", out.stderr);
@@ -81,7 +81,7 @@ fn statement_16_blank_attempt_timeout_schedule() {
 
 #[test]
 
-fn statement_16_blank_schedule_message_is_not_repeated() {
+fn blank_schedule_message_is_not_repeated() {
     let (_tmp, out) = run_fails(&["--task-text", "x", "--attempt-timeouts", " , "]);
     assert_eq!(out.stderr.matches("attempt timeout schedule cannot be empty").count(), 1, "{}", out.stderr);
 }

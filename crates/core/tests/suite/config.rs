@@ -6,7 +6,7 @@ use harnessgym_core::{RunConfig, RunRequest};
 use super::support::Ws;
 
 #[test]
-fn statement_5_task_file_is_read_and_paths_become_absolute() {
+fn task_file_is_read_and_paths_become_absolute() {
     let tmp = Ws::with_files(&[("ws/task.md", "Fix the log-sum-exp.\n")]);
     let req = RunRequest { task: Some("ws/task.md".into()), workspace: "ws".into(), ..Default::default() };
     let config = RunConfig::from_request(req, &tmp.root).unwrap();
@@ -19,7 +19,7 @@ fn statement_5_task_file_is_read_and_paths_become_absolute() {
 }
 
 #[test]
-fn statement_6_durations_attempt_build_and_reflection_default() {
+fn durations_attempt_build_and_reflection_default() {
     let ws = Ws::new();
     let req = {
         let mut r = RunRequest { task_text: Some("t".into()), workspace: ws.root.to_string(), ..Default::default() };
@@ -36,7 +36,7 @@ fn statement_6_durations_attempt_build_and_reflection_default() {
 }
 
 #[test]
-fn statement_7_relative_task_missing_from_cwd_resolves_inside_the_workspace() {
+fn relative_task_missing_from_cwd_resolves_inside_the_workspace() {
     let tmp = Ws::with_files(&[("ws/task.md", "inside the workspace"), ("elsewhere/.keep", "")]);
     let cwd: Utf8PathBuf = tmp.path("elsewhere");
     let req = RunRequest { task: Some("task.md".into()), workspace: tmp.path("ws").to_string(), ..Default::default() };
@@ -46,7 +46,7 @@ fn statement_7_relative_task_missing_from_cwd_resolves_inside_the_workspace() {
 }
 
 #[test]
-fn b17_task_file_with_invalid_utf8_is_read_lossily() {
+fn task_file_with_invalid_utf8_is_read_lossily() {
     let ws = Ws::new();
     std::fs::write(ws.path("task.md"), b"Fix caf\xe9 \xff now\n").unwrap();
     let req =

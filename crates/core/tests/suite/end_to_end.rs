@@ -27,7 +27,7 @@ fn demo_workspace() -> Ws {
 }
 
 #[tokio::test]
-async fn statement_63_fake_run_on_the_numerical_debug_example() {
+async fn fake_run_on_the_numerical_debug_example() {
     let ws = demo_workspace();
     let req = {
         let mut r = RunRequest { task: Some(ws.path("task.md").to_string()), task_text: None, ..request(&ws) };

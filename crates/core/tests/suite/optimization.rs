@@ -43,7 +43,7 @@ async fn four_then_eight(restore_best: bool) -> (Ws, Done) {
 }
 
 #[tokio::test]
-async fn statement_26_improvement_after_a_timeout_is_improved_not_solved() {
+async fn improvement_after_a_timeout_is_improved_not_solved() {
     let ws = Ws::with_files(&[("post.json", r#"{"status": "passed", "best_cycles": 10}"#)]);
     let agent = ScriptedAgent::new()
         .on(Phase::Attempt, 1, |cx| {
@@ -72,7 +72,7 @@ async fn statement_26_improvement_after_a_timeout_is_improved_not_solved() {
 }
 
 #[tokio::test]
-async fn statement_27_best_checkpoint_is_restored_at_the_end() {
+async fn best_checkpoint_is_restored_at_the_end() {
     let (ws, done) = four_then_eight(true).await;
 
     assert_eq!(ws.read("work.txt"), "iteration 1", "workspace restored to iteration 1");
@@ -91,7 +91,7 @@ async fn statement_27_best_checkpoint_is_restored_at_the_end() {
 }
 
 #[tokio::test]
-async fn statement_28_no_restore_best_keeps_the_final_files() {
+async fn no_restore_best_keeps_the_final_files() {
     let (ws, done) = four_then_eight(false).await;
 
     assert_eq!(ws.read("work.txt"), "iteration 2");
@@ -104,7 +104,7 @@ async fn statement_28_no_restore_best_keeps_the_final_files() {
 }
 
 #[tokio::test]
-async fn statement_29_captures_list_the_baseline_then_the_improvement() {
+async fn captures_list_the_baseline_then_the_improvement() {
     let (_ws, done) = four_then_eight(true).await;
 
     let captures = done.summary()["best_checkpoint"]["captures"].as_array().unwrap().clone();
@@ -122,7 +122,7 @@ async fn statement_29_captures_list_the_baseline_then_the_improvement() {
 }
 
 #[tokio::test]
-async fn statement_30_worse_than_best_but_better_than_baseline_is_still_improved() {
+async fn worse_than_best_but_better_than_baseline_is_still_improved() {
     let (_ws, done) = four_then_eight(true).await;
 
     let second = done.result(2);
@@ -134,7 +134,7 @@ async fn statement_30_worse_than_best_but_better_than_baseline_is_still_improved
 }
 
 #[tokio::test]
-async fn b3_failed_check_does_not_poison_the_best_score() {
+async fn failed_check_does_not_poison_the_best_score() {
     // Reference repro: baseline 10 passes, iteration 1 fails with 1, iteration 2 passes with 3 →
     // the reference restores the baseline and claims best 1.0. Ours keeps iteration 2.
     let ws = Ws::with_files(&[("work.txt", "original"), ("post.json", r#"{"status": "passed", "best_cycles": 10}"#)]);
@@ -167,7 +167,7 @@ async fn b3_failed_check_does_not_poison_the_best_score() {
 }
 
 #[tokio::test]
-async fn b3_failed_baseline_does_not_seed_the_best_score() {
+async fn failed_baseline_does_not_seed_the_best_score() {
     let ws = Ws::with_files(&[("work.txt", "original"), ("post.json", r#"{"status": "failed", "best_cycles": 1}"#)]);
     let agent = ScriptedAgent::new().on(Phase::Attempt, 1, attempt_scoring(5.0, "iteration 1")).arc();
     let done = run(optimization(&ws, 1, true), &agent).await;
@@ -187,7 +187,7 @@ async fn b3_failed_baseline_does_not_seed_the_best_score() {
 }
 
 #[tokio::test]
-async fn b14_end_of_run_restore_never_deletes_excluded_paths() {
+async fn end_of_run_restore_never_deletes_excluded_paths() {
     let ws = Ws::with_files(&[
         ("work.txt", "original"),
         ("build/keep.txt", "tracked"),

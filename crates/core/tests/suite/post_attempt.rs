@@ -16,7 +16,7 @@ fn with_post(ws: &Ws, command: &str) -> RunRequest {
 }
 
 #[tokio::test]
-async fn statement_23_non_json_stdout_does_not_mark_solved() {
+async fn non_json_stdout_does_not_mark_solved() {
     let ws = Ws::new();
     let agent = ScriptedAgent::new().on(Phase::Attempt, 1, blocked).arc();
     let done = run(with_post(&ws, "echo all good"), &agent).await;
@@ -39,7 +39,7 @@ async fn statement_23_non_json_stdout_does_not_mark_solved() {
 }
 
 #[tokio::test]
-async fn statement_24_passing_post_command_turns_a_blocked_fake_attempt_into_solved() {
+async fn passing_post_command_turns_a_blocked_fake_attempt_into_solved() {
     let ws = Ws::new();
     let req = {
         let mut r = with_post(&ws, r#"echo '{"status":"passed","score":1}'"#);
@@ -64,7 +64,7 @@ async fn statement_24_passing_post_command_turns_a_blocked_fake_attempt_into_sol
 }
 
 #[tokio::test]
-async fn statement_25_log_line_before_the_json_is_not_json() {
+async fn log_line_before_the_json_is_not_json() {
     let ws = Ws::new();
     let agent = ScriptedAgent::new().on(Phase::Attempt, 1, blocked).arc();
     let done = run(with_post(&ws, r#"echo 'benchmark starting'; echo '{"status":"passed","score":1}'"#), &agent).await;
@@ -109,7 +109,7 @@ async fn post_command_with_empty_stdout_does_not_pass_and_names_the_file() {
 }
 
 #[tokio::test]
-async fn b2_failed_post_command_never_makes_the_run_solved() {
+async fn failed_post_command_never_makes_the_run_solved() {
     // Reference: the failed check's score 0.5 reaches the stop score 1.0 and the run ends
     // "solved". Ours: only a passing check's score counts.
     let ws = Ws::new();
@@ -138,7 +138,7 @@ async fn b2_failed_post_command_never_makes_the_run_solved() {
 }
 
 #[tokio::test]
-async fn b2_failed_post_command_in_optimization_mode_is_not_solved() {
+async fn failed_post_command_in_optimization_mode_is_not_solved() {
     let ws = Ws::new();
     let agent = ScriptedAgent::new().on_every(Phase::Attempt, blocked).arc();
     let req = {
@@ -161,7 +161,7 @@ async fn b2_failed_post_command_in_optimization_mode_is_not_solved() {
 }
 
 #[tokio::test]
-async fn b4_failed_post_command_overrides_the_agents_solved_claim() {
+async fn failed_post_command_overrides_the_agents_solved_claim() {
     let ws = Ws::new();
     let agent = ScriptedAgent::new()
         .on_every(Phase::Attempt, |cx| {
@@ -189,7 +189,7 @@ async fn b4_failed_post_command_overrides_the_agents_solved_claim() {
 }
 
 #[tokio::test]
-async fn b5_agent_top_level_score_cannot_shadow_the_post_score() {
+async fn agent_top_level_score_cannot_shadow_the_post_score() {
     // The agent claims score 0 (which would reach the lower-is-better stop 1.0); the independent
     // check measures 7.
     let ws = Ws::new();
@@ -216,7 +216,7 @@ async fn b5_agent_top_level_score_cannot_shadow_the_post_score() {
 }
 
 #[tokio::test]
-async fn b17_non_utf8_output_is_decoded_lossily() {
+async fn non_utf8_output_is_decoded_lossily() {
     let ws = Ws::new();
     let agent = ScriptedAgent::new()
         .on(Phase::Attempt, 1, |cx| {

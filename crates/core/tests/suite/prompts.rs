@@ -33,7 +33,7 @@ impl Activator for OneServer {
 }
 
 #[tokio::test]
-async fn statement_39_iteration_2_prompt_lists_the_artifact_built_in_iteration_1() {
+async fn iteration_2_prompt_lists_the_artifact_built_in_iteration_1() {
     let ws = Ws::new();
     let agent = ScriptedAgent::new()
         .on(Phase::Build, 1, |cx| {
@@ -82,7 +82,7 @@ async fn statement_39_iteration_2_prompt_lists_the_artifact_built_in_iteration_1
 }
 
 #[tokio::test]
-async fn statement_45_quarantined_artifact_is_hidden_with_a_count_line() {
+async fn quarantined_artifact_is_hidden_with_a_count_line() {
     let ws = Ws::with_files(&[
         (".harnessgym/tools/good.py", "print('good')\n"),
         (".harnessgym/tools/bad.py", "print('BAD-TOOL-BODY')\n"),

@@ -53,7 +53,7 @@ fn room(done: &super::support::Done) -> camino::Utf8PathBuf {
 }
 
 #[tokio::test]
-async fn statement_59_q1_failing_self_test_is_repaired_in_the_same_session_then_passes() {
+async fn failing_self_test_is_repaired_in_the_same_session_then_passes() {
     let ws = Ws::with_files(&[("task.md", "Fix it.\n")]);
     let agent = ScriptedAgent::new()
         .on(Phase::Attempt, 1, blocked)
@@ -117,7 +117,7 @@ async fn statement_59_q1_failing_self_test_is_repaired_in_the_same_session_then_
 }
 
 #[tokio::test]
-async fn statement_60_q2_without_repairs_the_failing_server_is_quarantined_and_hidden() {
+async fn without_repairs_the_failing_server_is_quarantined_and_hidden() {
     let ws = Ws::new();
     let agent =
         ScriptedAgent::new().on_every(Phase::Attempt, blocked).on(Phase::Build, 1, |cx| build_server(cx, false)).arc();
@@ -149,7 +149,7 @@ async fn statement_60_q2_without_repairs_the_failing_server_is_quarantined_and_h
 }
 
 #[tokio::test]
-async fn statement_61_q3_old_broken_artifact_neither_fails_nor_quarantines_healthy_new_ones() {
+async fn old_broken_artifact_neither_fails_nor_quarantines_healthy_new_ones() {
     // Deliberately different (decisions.md "Qualification"): verdicts are per artifact. The
     // reference re-tested the old server, failed the iteration and quarantined the new tool.
     let ws = Ws::new();
@@ -191,7 +191,7 @@ async fn statement_61_q3_old_broken_artifact_neither_fails_nor_quarantines_healt
 }
 
 #[tokio::test]
-async fn statement_64_fake_demo_run_has_one_gate_row_no_best_score_and_one_passed_qualification() {
+async fn fake_demo_run_has_one_gate_row_no_best_score_and_one_passed_qualification() {
     let example = Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/numerical-debug");
     let ws = Ws::new();
     for name in ["numerics.py", "task.md", "verifier.py"] {

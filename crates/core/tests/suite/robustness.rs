@@ -13,7 +13,7 @@ use super::support::{
 };
 
 #[tokio::test]
-async fn b6_invalid_result_json_mid_run_is_moved_aside_and_the_loop_continues() {
+async fn invalid_result_json_mid_run_is_moved_aside_and_the_loop_continues() {
     let ws = Ws::new();
     let agent = ScriptedAgent::new()
         .on(Phase::Attempt, 1, |cx| {
@@ -59,7 +59,7 @@ async fn b6_invalid_result_json_mid_run_is_moved_aside_and_the_loop_continues() 
 }
 
 #[tokio::test]
-async fn b6_non_object_result_json_is_moved_aside() {
+async fn non_object_result_json_is_moved_aside() {
     let ws = Ws::new();
     let agent = ScriptedAgent::new().on(Phase::Attempt, 1, |cx| cx.write_result_raw("[1, 2, 3]\n")).arc();
     let done = run(request(&ws), &agent).await;
@@ -78,7 +78,7 @@ async fn b6_non_object_result_json_is_moved_aside() {
 }
 
 #[tokio::test]
-async fn b6_registry_entry_without_kind_is_kept_reported_and_the_run_continues() {
+async fn registry_entry_without_kind_is_kept_reported_and_the_run_continues() {
     let ws = Ws::with_files(&[(".harnessgym/tools/ok.py", "print('ok')\n")]);
     let agent = ScriptedAgent::new()
         .on(Phase::Build, 1, |cx| {
@@ -121,7 +121,7 @@ async fn b6_registry_entry_without_kind_is_kept_reported_and_the_run_continues()
 }
 
 #[tokio::test]
-async fn b15_reusing_a_run_id_fails_and_leaves_the_old_run_alone() {
+async fn reusing_a_run_id_fails_and_leaves_the_old_run_alone() {
     let ws = Ws::new();
     let agent = ScriptedAgent::new().arc();
     let first = run(request(&ws), &agent).await;

@@ -26,7 +26,7 @@ fn appending_agent(seen: Arc<Mutex<Vec<String>>>) -> ScriptedAgent {
 }
 
 #[tokio::test]
-async fn statement_31_reset_restores_the_task_but_keeps_artifacts() {
+async fn reset_restores_the_task_but_keeps_artifacts() {
     let ws = Ws::with_files(&[("work.txt", "original")]);
     let seen = Arc::new(Mutex::new(Vec::new()));
     let agent = appending_agent(seen.clone())
@@ -49,7 +49,7 @@ async fn statement_31_reset_restores_the_task_but_keeps_artifacts() {
 }
 
 #[tokio::test]
-async fn statement_32_continue_compounds_edits_without_a_snapshot() {
+async fn continue_compounds_edits_without_a_snapshot() {
     let ws = Ws::with_files(&[("work.txt", "original")]);
     let seen = Arc::new(Mutex::new(Vec::new()));
     let agent = appending_agent(seen.clone()).arc();

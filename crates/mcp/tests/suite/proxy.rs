@@ -323,7 +323,7 @@ async fn p2_telemetry_path_comes_from_the_workspace_and_the_environment_wins() {
 
 /// B1, changed on purpose: the server's protocolVersion reaches the client unchanged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn b1_protocol_version_is_forwarded_unchanged() {
+async fn protocol_version_is_forwarded_unchanged() {
     let dir = tempdir();
     let mut proxy = Spec::fixture(dir.path(), "content-length", &["--protocol-version", "2024-11-05"]).start(Wire::Nd);
     proxy
@@ -342,7 +342,7 @@ async fn b1_protocol_version_is_forwarded_unchanged() {
 
 /// X2: a notification, a server→client request, a ping and a stray reply before every reply.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn x2_server_messages_before_replies_shift_nothing_and_requests_round_trip() {
+async fn server_messages_before_replies_shift_nothing_and_requests_round_trip() {
     for (wire, server_framing) in [(Wire::Nd, "ndjson"), (Wire::Cl, "content-length"), (Wire::Nd, "content-length")] {
         let dir = tempdir();
         let mut proxy = Spec::fixture(dir.path(), server_framing, &["--chatty"]).start(wire);

@@ -11,7 +11,7 @@ const LIMIT: Duration = Duration::from_secs(60);
 const RETURNS_WITHIN: Duration = Duration::from_secs(20);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn b7_post_command_timeout_kills_grandchild_holding_pipes() {
+async fn post_command_timeout_kills_grandchild_holding_pipes() {
     let s = Scratch::new();
     let pid_file = s.path("grandchild.pid");
     let spec = s.sh(&format!("echo started; sleep 300 & echo $! > '{pid_file}'; wait")).timeout(Duration::from_secs(1));

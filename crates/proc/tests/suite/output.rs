@@ -24,7 +24,7 @@ async fn exit_code_and_both_streams_land_in_their_files() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn b17_non_utf8_output_is_stored_byte_for_byte() {
+async fn non_utf8_output_is_stored_byte_for_byte() {
     let s = Scratch::new();
     let outcome = bounded(LIMIT, run(s.sh(r"printf '\377\376ok\200'; printf '\351' >&2"))).await.expect("run");
     assert!(outcome.success());

@@ -15,7 +15,7 @@ fn prompt() -> Vec<u8> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn b8_prompt_of_one_mebibyte_goes_through_stdin() {
+async fn prompt_of_one_mebibyte_goes_through_stdin() {
     let s = Scratch::new();
     let prompt = prompt();
     let spec = CommandSpec::new("cat", &s.root, s.out(), s.err()).stdin_bytes(prompt.clone());
@@ -26,7 +26,7 @@ async fn b8_prompt_of_one_mebibyte_goes_through_stdin() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn b8_wc_counts_the_whole_prompt() {
+async fn wc_counts_the_whole_prompt() {
     let s = Scratch::new();
     let spec = CommandSpec::new("wc", &s.root, s.out(), s.err()).arg("-c").stdin_bytes(prompt());
     let outcome = bounded(LIMIT, run(spec)).await.expect("run");

@@ -31,7 +31,7 @@ fn bundle_with_everything(tmp: &Tmp) {
 }
 
 #[test]
-fn statement_66_copies_the_eight_dirs_and_the_registry_from_a_workspace_or_a_bundle_dir() {
+fn copies_the_eight_dirs_and_the_registry_from_a_workspace_or_a_bundle_dir() {
     let tmp = Tmp::new();
     bundle_with_everything(&tmp);
     let expected = [

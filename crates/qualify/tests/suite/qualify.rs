@@ -75,7 +75,7 @@ async fn healthy_bundle_passes_and_every_artifact_is_marked_qualified() {
 }
 
 #[tokio::test]
-async fn statement_59_q1_failing_self_test_is_repaired_once_then_passes() {
+async fn failing_self_test_is_repaired_once_then_passes() {
     let s = Setup::new();
     let mcp = s.server("fx", json!({"self_test": failing_self_test()}));
     s.registry(&[("mcp", &mcp, Some(1), false)]);
@@ -134,7 +134,7 @@ async fn repair_stops_when_the_hook_cannot_repair_and_with_zero_attempts() {
 }
 
 #[tokio::test]
-async fn statement_60_q2_final_failure_quarantines_the_failing_artifact_with_its_own_reason() {
+async fn final_failure_quarantines_the_failing_artifact_with_its_own_reason() {
     let s = Setup::new();
     let mcp = s.server("fx", json!({"self_test": failing_self_test()}));
     let skill = s.skill("helper");
@@ -165,7 +165,7 @@ async fn statement_60_q2_final_failure_quarantines_the_failing_artifact_with_its
 }
 
 #[tokio::test]
-async fn statement_61_q3_w28_old_broken_artifact_neither_fails_nor_quarantines_a_healthy_new_one() {
+async fn old_broken_artifact_neither_fails_nor_quarantines_a_healthy_new_one() {
     // Deliberately different from the reference (which re-tested everything, failed on the old
     // server and quarantined every artifact of the current iteration): verdicts are per artifact.
     let s = Setup::new();
@@ -199,7 +199,7 @@ async fn statement_61_q3_w28_old_broken_artifact_neither_fails_nor_quarantines_a
 }
 
 #[tokio::test]
-async fn statement_61_q3_no_current_artifacts_nothing_quarantined() {
+async fn no_current_artifacts_nothing_quarantined() {
     let s = Setup::new();
     let old = s.server("old", json!({"args": [".harnessgym/mcp/old/server.py", "--crash"], "self_test": true}));
     s.registry(&[("mcp", &old, Some(1), false)]);
@@ -213,7 +213,7 @@ async fn statement_61_q3_no_current_artifacts_nothing_quarantined() {
 }
 
 #[tokio::test]
-async fn statement_62_q4_gate_failure_without_a_failing_counted_artifact_lists_nothing() {
+async fn gate_failure_without_a_failing_counted_artifact_lists_nothing() {
     let s = Setup::new();
     // An old skill entry whose SKILL.md is gone fails the activation gate (a warning) …
     s.write(".harnessgym/tools/probe.py", "print(1)\n");
@@ -231,7 +231,7 @@ async fn statement_62_q4_gate_failure_without_a_failing_counted_artifact_lists_n
 }
 
 #[tokio::test]
-async fn b9_a_skill_without_skill_md_fails_on_its_own_and_frontmatter_is_advisory() {
+async fn a_skill_without_skill_md_fails_on_its_own_and_frontmatter_is_advisory() {
     // Deliberately different from the reference's failed_artifacts (inactive MCP servers only):
     // every failing artifact of the iteration is listed, whatever its kind.
     let s = Setup::new();

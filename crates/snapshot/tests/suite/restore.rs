@@ -76,7 +76,7 @@ fn restore_copies_modes_and_mtimes_even_when_content_is_unchanged() -> TestResul
 }
 
 #[test]
-fn b14_restore_keeps_excluded_files_nested_in_directories() -> TestResult {
+fn restore_keeps_excluded_files_nested_in_directories() -> TestResult {
     let t = Tmp::new()?;
     let ws = t.path("ws");
     write(&ws, ".harnessgymignore", "data/*.bin\n")?;
@@ -119,7 +119,7 @@ fn b14_restore_keeps_excluded_files_nested_in_directories() -> TestResult {
 }
 
 #[test]
-fn b16_one_exclusion_policy_for_template_and_checkpoint() -> TestResult {
+fn one_exclusion_policy_for_template_and_checkpoint() -> TestResult {
     let t = Tmp::new()?;
     let ws = t.path("ws");
     sample_workspace(&ws)?;
