@@ -17,8 +17,15 @@
 //! - [`Purpose::TaskState`] (reset snapshot) leaves out only the top-level `.harnessgym`,
 //!   `.agents`, `.claude` and `.codex` (activation rebuilds the last three). `.git` and nested
 //!   caches are included.
-//! - Both also leave out whatever `.harnessgymignore` matches. The ignore file itself is copied
+//! - [`Purpose::AgentMirror`] (the workspace of an agent running on another host) is
+//!   [`Purpose::Copy`] without leaving out `.agents`, `.claude`, `.codex` and `.harnessgym`: the
+//!   agent needs them beside the task.
+//! - All also leave out whatever `.harnessgymignore` matches. The ignore file itself is copied
 //!   like any other file.
+//!
+//! Copies made on another host (the remote post command's and the remote agent's mirrors, by
+//! rsync) use the same policy, rendered as rsync filter rules by [`rsync_rules`] /
+//! [`CopyPolicy::rsync_rules`].
 //!
 //! Excluded directories are not descended into. Symlinks are never followed: they are copied as
 //! symlinks with the identical target text, even when dangling or pointing outside the tree.
