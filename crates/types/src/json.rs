@@ -122,6 +122,8 @@ pub fn read_typed<T: DeserializeOwned>(path: &Utf8Path) -> Result<Option<T>, Typ
     }
 }
 
+/// `v`'s JSON kind for messages: `null`, `a boolean`, `a number`, `a string`, `an array`, `an
+/// object`.
 pub fn kind_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
