@@ -14,11 +14,6 @@ use anyhow::{Context, bail};
 /// The cargo-shear `.ci/run` installs (keep the two equal).
 pub const CARGO_SHEAR_VERSION: &str = "1.13.4";
 
-/// Crates whose rustdoc warnings do not fail the docs check yet: their owners are editing them.
-/// They are documented without `-D warnings`, so their warnings still show. Empty this list once
-/// they are clean.
-const DOC_WARNINGS_PENDING: &[&str] = &["harnessgym-core", "harnessgym-runners"];
-
 fn install_hint() -> String {
     format!("cargo install cargo-shear --version {CARGO_SHEAR_VERSION} --locked")
 }
@@ -75,34 +70,15 @@ pub fn deps() -> anyhow::Result<()> {
 
 /// `cargo xtask docs`: the workspace's rustdoc, warnings as errors.
 pub fn docs() -> anyhow::Result<()> {
-    let root = crate::repo_root();
     let flags = std::env::var("RUSTDOCFLAGS").unwrap_or_default();
-    let mut strict = Command::new("cargo");
-    strict
-        .current_dir(&root)
+    let status = Command::new("cargo")
+        .current_dir(crate::repo_root())
         .args(["doc", "--no-deps", "--workspace"])
-        .env("RUSTDOCFLAGS", format!("{flags} -D warnings").trim());
-    for krate in DOC_WARNINGS_PENDING {
-        strict.args(["--exclude", krate]);
-    }
-    let status = strict.status().context("running cargo doc")?;
+        .env("RUSTDOCFLAGS", format!("{flags} -D warnings").trim())
+        .status()
+        .context("running cargo doc")?;
     if !status.success() {
         bail!("rustdoc warnings (see above); `cargo xtask docs` checks the docs alone");
-    }
-    if !DOC_WARNINGS_PENDING.is_empty() {
-        eprintln!(
-            "xtask: rustdoc warnings in {} do not fail yet (DOC_WARNINGS_PENDING in xtask/src/checks.rs)",
-            DOC_WARNINGS_PENDING.join(", ")
-        );
-        let mut lenient = Command::new("cargo");
-        lenient.current_dir(&root).args(["doc", "--no-deps"]);
-        for krate in DOC_WARNINGS_PENDING {
-            lenient.args(["-p", krate]);
-        }
-        let status = lenient.status().context("running cargo doc")?;
-        if !status.success() {
-            bail!("cargo doc failed for {}", DOC_WARNINGS_PENDING.join(", "));
-        }
     }
     Ok(())
 }

@@ -75,7 +75,7 @@ pub async fn activate(options: &ActivationOptions, registry: &Registry) -> Activ
         let resolved = match mcp::resolve_server(ws, &artifact.path) {
             Ok(r) => r,
             Err(warning) => {
-                report.warnings.push(warning);
+                report.warnings.push(warning.to_string());
                 continue;
             }
         };

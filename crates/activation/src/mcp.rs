@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use harnessgym_mcp::client::{McpClient, ServerCommand};
-use harnessgym_mcp::manifest::{NormalizedServer, SelfTestSpec, normalize_manifest};
+use harnessgym_mcp::manifest::{ManifestError, NormalizedServer, SelfTestSpec, normalize_manifest};
 use harnessgym_mcp::{Framing, detect_server_framing};
+use harnessgym_types::TypesError;
 use harnessgym_types::activation::McpServerActivation;
 use harnessgym_types::registry::MCP_MANIFEST_NAMES;
 use serde_json::{Value, json};
@@ -43,11 +44,12 @@ impl FramingCache {
         Self { path, entries, dirty: false }
     }
 
-    pub fn save(&self) -> Result<(), String> {
+    /// Writes the cache file if an entry was added since [`Self::load`].
+    pub fn save(&self) -> Result<(), TypesError> {
         if !self.dirty {
             return Ok(());
         }
-        harnessgym_types::json::write_json(&self.path, &self.entries).map_err(|e| e.to_string())
+        harnessgym_types::json::write_json(&self.path, &self.entries)
     }
 }
 
@@ -128,16 +130,48 @@ pub struct ResolvedServer {
     pub raw: Value,
 }
 
+/// Why an `mcp` artifact cannot be started: activation reports it as a warning.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// No manifest file where the artifact points ([`manifest_path`]).
+    #[error("mcp artifact has no manifest: {artifact_path}")]
+    Missing {
+        /// The artifact's registry path.
+        artifact_path: String,
+    },
+    /// The manifest file cannot be read or is not JSON.
+    #[error("invalid mcp manifest {manifest}: {source}")]
+    Unreadable {
+        /// The manifest file.
+        manifest: Utf8PathBuf,
+        /// What reading it said.
+        #[source]
+        source: TypesError,
+    },
+    /// The manifest is JSON but not a usable server description.
+    #[error("invalid mcp manifest {manifest}: {source}")]
+    Invalid {
+        /// The manifest file.
+        manifest: Utf8PathBuf,
+        /// What normalising it said.
+        #[source]
+        source: ManifestError,
+    },
+}
+
 /// Finds, reads and normalises an artifact's manifest. `Err` is a warning (no manifest, invalid
 /// manifest).
-pub fn resolve_server(workspace: &Utf8Path, artifact_path: &str) -> Result<ResolvedServer, String> {
+pub fn resolve_server(workspace: &Utf8Path, artifact_path: &str) -> Result<ResolvedServer, ResolveError> {
     let manifest = manifest_path(workspace, artifact_path)
-        .ok_or_else(|| format!("mcp artifact has no manifest: {artifact_path}"))?;
-    let raw = harnessgym_types::json::read_value(&manifest)
-        .map_err(|e| format!("invalid mcp manifest {manifest}: {e}"))?
-        .unwrap_or(Value::Null);
-    let server =
-        normalize_manifest(&raw, &manifest, workspace).map_err(|e| format!("invalid mcp manifest {manifest}: {e}"))?;
+        .ok_or_else(|| ResolveError::Missing { artifact_path: artifact_path.to_owned() })?;
+    let raw = match harnessgym_types::json::read_value(&manifest) {
+        Ok(raw) => raw.unwrap_or(Value::Null),
+        Err(source) => return Err(ResolveError::Unreadable { manifest, source }),
+    };
+    let server = match normalize_manifest(&raw, &manifest, workspace) {
+        Ok(server) => server,
+        Err(source) => return Err(ResolveError::Invalid { manifest, source }),
+    };
     Ok(ResolvedServer { server, raw })
 }
 
@@ -152,7 +186,7 @@ pub async fn check_server(
     artifact_path: &str,
     cache: &mut FramingCache,
     scratch: &Utf8Path,
-) -> Result<ServerVerdict, String> {
+) -> Result<ServerVerdict, ResolveError> {
     let resolved = resolve_server(workspace, artifact_path)?;
     Ok(check_resolved(workspace, artifact_path, resolved, cache, scratch).await)
 }

@@ -13,7 +13,8 @@
 use std::fmt;
 
 use camino::Utf8Path;
-use serde_json::{Map, Value};
+use harnessgym_types::json::is_truthy;
+use serde_json::Value;
 
 /// Maximum number of characters of one artifact's content shown in the attempt prompt.
 pub const PREVIEW_CHAR_LIMIT: usize = 3000;
@@ -29,9 +30,10 @@ pub enum AgentFlavor {
 }
 
 impl AgentFlavor {
-    /// Runner name `claude` maps to Claude Code; every other runner drives Codex.
-    pub fn from_runner(runner: &str) -> Self {
-        if runner == "claude" { Self::ClaudeCode } else { Self::Codex }
+    /// The claude runner drives Claude Code; every other runner is prompted as Codex.
+    pub fn from_runner(runner: harnessgym_types::options::RunnerKind) -> Self {
+        use harnessgym_types::options::RunnerKind;
+        if runner == RunnerKind::Claude { Self::ClaudeCode } else { Self::Codex }
     }
 
     /// The agent's name as used in prompts: "Codex" or "Claude Code".
@@ -49,22 +51,9 @@ impl fmt::Display for AgentFlavor {
     }
 }
 
-/// How ambitious the generated harness should be (`--harness-depth`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum HarnessDepth {
-    Standard,
-    #[default]
-    Deep,
-}
-
-impl HarnessDepth {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Standard => "standard",
-            Self::Deep => "deep",
-        }
-    }
-}
+/// How ambitious the generated harness should be (`--harness-depth`; defined with the other run
+/// options).
+pub use harnessgym_types::options::HarnessDepth;
 
 /// One visible (non-quarantined) registry artifact as shown in the attempt prompt.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -895,38 +884,15 @@ fn display_scalar(value: &Value) -> String {
     }
 }
 
-/// Python truthiness, as the reference applies it to JSON values.
-fn is_truthy(value: &Value) -> bool {
-    match value {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(items) => !items.is_empty(),
-        Value::Object(map) => !map.is_empty(),
-    }
-}
-
-/// Pretty-printed JSON with 2-space indentation and sorted keys (whatever the `serde_json`
-/// map ordering feature set is).
+/// JSON embedded in a prompt: [`harnessgym_types::json::to_pretty`] (sorted keys, 2-space
+/// indent) without the file's trailing newline.
 fn pretty_json(value: &Value) -> String {
-    let sorted = sort_keys(value);
-    serde_json::to_string_pretty(&sorted).unwrap_or_else(|_| sorted.to_string())
-}
-
-fn sort_keys(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            let mut sorted = Map::new();
-            for (key, item) in entries {
-                sorted.insert(key.clone(), sort_keys(item));
-            }
-            Value::Object(sorted)
+    match harnessgym_types::json::to_pretty(value) {
+        Ok(mut text) => {
+            text.pop();
+            text
         }
-        Value::Array(items) => Value::Array(items.iter().map(sort_keys).collect()),
-        other => other.clone(),
+        Err(_) => value.to_string(),
     }
 }
 
@@ -1274,9 +1240,10 @@ mod tests {
     /// Statement 44.
     #[test]
     fn stmt44_claude_flavour() {
-        assert_eq!(AgentFlavor::from_runner("claude"), AgentFlavor::ClaudeCode);
-        assert_eq!(AgentFlavor::from_runner("exec"), AgentFlavor::Codex);
-        assert_eq!(AgentFlavor::from_runner("fake"), AgentFlavor::Codex);
+        use harnessgym_types::options::RunnerKind;
+        assert_eq!(AgentFlavor::from_runner(RunnerKind::Claude), AgentFlavor::ClaudeCode);
+        assert_eq!(AgentFlavor::from_runner(RunnerKind::Exec), AgentFlavor::Codex);
+        assert_eq!(AgentFlavor::from_runner(RunnerKind::Fake), AgentFlavor::Codex);
         assert_eq!(AgentFlavor::ClaudeCode.to_string(), "Claude Code");
         assert_eq!(AgentFlavor::Codex.to_string(), "Codex");
 

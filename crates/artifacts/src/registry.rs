@@ -56,7 +56,7 @@ pub fn load(workspace: &Utf8Path) -> Result<Loaded, RegistryError> {
                 loaded.registry = registry;
                 None
             }
-            Err(problem) => Some(problem),
+            Err(problem) => Some(problem.to_string()),
         },
         Err(harnessgym_types::TypesError::Json { source, .. }) => Some(format!("not valid JSON ({source})")),
         Err(e) => return Err(e.into()),

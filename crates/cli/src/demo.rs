@@ -31,12 +31,12 @@ pub async fn run_demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         std::fs::write(dir.join(name), text).with_context(|| format!("writing {}", dir.join(name)))?;
     }
     eprintln!("Demo workspace: {dir}");
-    let request = harnessgym_core::RunRequest {
+    let mut request = harnessgym_core::RunRequest {
         task: Some(dir.join("task.md").to_string()),
         workspace: dir.to_string(),
-        iterations: args.iterations,
-        runner: "fake".into(),
         ..Default::default()
     };
+    request.options.iterations = args.iterations;
+    request.options.runner = harnessgym_core::options::RunnerKind::Fake;
     crate::run(request).await
 }

@@ -1,9 +1,6 @@
 //! The `harnessgym` command line: parsing, rendering and signal handling over
 //! `harnessgym-core`. No business logic lives here.
 
-// The doc comments in `cli` are the command line's help text (clap): written for the terminal,
-// where `[default]` and `<run dir>` are plain text, not rustdoc links or HTML tags.
-#[allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 pub mod cli;
 mod demo;
 mod gc_cmd;
@@ -20,6 +17,7 @@ use camino::Utf8PathBuf;
 use harnessgym_core::{Run, RunConfig, RunRequest};
 use harnessgym_runners::RunnerKind;
 use harnessgym_runners::fake::FakeRunner;
+use harnessgym_runners::launcher::AgentLauncher;
 use tokio::sync::watch;
 
 use crate::cli::{Cli, Command};
@@ -30,8 +28,8 @@ pub async fn main_with(cli: Cli) -> ExitCode {
         Command::Run(args) => match args.resume.clone() {
             Some(run_id) => resume(&args, &run_id).await,
             None => {
-                let model_script = args.model_script.clone();
-                run_with(args.into_request(), model_script).await
+                let model_script = args.request.model_script.clone();
+                run_with(args.request, model_script).await
             }
         },
         Command::Demo(args) => demo::run_demo(args).await,
@@ -81,14 +79,14 @@ async fn resume(args: &cli::RunArgs, run_id: &str) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(2));
     }
-    let given = absolute_path(&args.workspace)?;
+    let given = absolute_path(&args.request.workspace)?;
     let workspace = std::fs::canonicalize(&given)
         .ok()
         .and_then(|p| Utf8PathBuf::from_path_buf(p).ok())
         .ok_or_else(|| anyhow::anyhow!("workspace {given} does not exist"))?;
     let mut resumable = harnessgym_core::Resumable::load(&workspace, run_id)?;
     if args.given.iter().any(|id| id == "remote_ssh_arg") {
-        resumable.set_remote_ssh_args(args.remote_ssh_arg.clone());
+        resumable.set_remote_ssh_args(args.request.options.remote.ssh_args.clone());
     }
     let config = resumable.config()?;
     if let Some(script) = &config.recorded.request.model_script {
@@ -116,16 +114,15 @@ async fn execute(
         Some(path) => Some(rehearsal::Rehearsal::start(&config, &absolute_path(path)?).await?),
         None => None,
     };
-    let mut runner = make_runner(&config, rehearsal.as_ref())?;
-    if let Some(target) = &config.runner_remote {
-        use harnessgym_runners::remote::{RemoteAgentOptions, RemoteRunner};
-        let options = RemoteAgentOptions {
+    let launcher = match &config.runner_remote {
+        Some(target) => AgentLauncher::remote(harnessgym_runners::remote::RemoteAgentOptions {
             target: target.clone(),
             local_harnessgym: mcp_cmds::harnessgym_bin()?,
-            remote_harnessgym: config.remote_harnessgym.clone(),
-        };
-        runner = Arc::new(RemoteRunner::new(runner, options));
-    }
+            remote_harnessgym: config.options.remote.harnessgym.clone(),
+        }),
+        None => AgentLauncher::Local,
+    };
+    let runner = make_runner(&config, rehearsal.as_ref(), launcher)?;
     let (cancel_tx, cancel_rx) = watch::channel(false);
     let signal = Arc::new(std::sync::atomic::AtomicI32::new(0));
     spawn_signal_watcher(cancel_tx, Arc::clone(&signal))?;
@@ -138,7 +135,7 @@ async fn execute(
         run = run.with_resume(resumable);
     }
     let outcome = run.execute().await?;
-    print!("{}", render::outcome_lines(&outcome, config.optimization_mode));
+    print!("{}", render::outcome_lines(&outcome, config.options.optimization_mode));
     if let Some(r) = rehearsal {
         println!("{}", r.finish().await);
     }
@@ -156,46 +153,51 @@ async fn execute(
     Ok(ExitCode::SUCCESS)
 }
 
-/// The runner `--runner` names, configured from the run's flags.
 fn absolute_path(raw: &str) -> anyhow::Result<Utf8PathBuf> {
     let p = Utf8PathBuf::from(raw);
     Ok(if p.is_absolute() { p } else { current_dir()?.join(p) })
 }
 
+/// The runner `--runner` names, configured from the run's flags; the agent CLI adapters start
+/// their CLI through `launcher` (`--runner-remote`: on the remote host).
 fn make_runner(
     config: &RunConfig,
     rehearsal: Option<&rehearsal::Rehearsal>,
+    launcher: AgentLauncher,
 ) -> anyhow::Result<Arc<dyn harnessgym_runners::Runner>> {
     use harnessgym_runners::claude::{ClaudeOptions, ClaudeRunner};
     use harnessgym_runners::exec::{ExecOptions, ExecRunner};
-    Ok(match config.runner {
+    let options = &config.options;
+    Ok(match options.runner {
         RunnerKind::Fake => Arc::new(FakeRunner),
         RunnerKind::Exec => {
-            let mut o = ExecOptions::new(config.codex_bin.clone(), mcp_cmds::harnessgym_bin()?);
-            o.sandbox = config.codex_sandbox.clone();
-            o.approval = config.codex_approval.clone();
-            o.model = config.codex_model.clone();
-            o.extra_args = config.codex_extra_args.clone();
+            let codex = &options.codex;
+            let mut o = ExecOptions::new(codex.bin.clone(), mcp_cmds::harnessgym_bin()?);
+            o.sandbox = codex.sandbox.as_str().to_owned();
+            o.approval = codex.approval.clone();
+            o.model = codex.model.clone();
+            o.extra_args = codex.extra_args.clone();
             if let Some(r) = rehearsal {
                 r.configure_codex(&mut o)?;
             }
-            Arc::new(ExecRunner::new(o))
+            Arc::new(ExecRunner::new(o).with_launcher(launcher))
         }
         RunnerKind::Claude => {
-            let mut o = ClaudeOptions::new(config.claude_bin.clone());
-            o.model = config.claude_model.clone();
-            o.permission_mode = config.claude_permission_mode.clone();
-            o.max_budget_usd = config.claude_max_budget_usd;
-            o.extra_args = config.claude_extra_args.clone();
+            let claude = &options.claude;
+            let mut o = ClaudeOptions::new(claude.bin.clone());
+            o.model = claude.model.clone();
+            o.permission_mode = claude.permission_mode.clone();
+            o.max_budget_usd = claude.max_budget_usd;
+            o.extra_args = claude.extra_args.clone();
             if let Some(r) = rehearsal {
                 r.configure_claude(&mut o)?;
             }
-            Arc::new(ClaudeRunner::new(o))
+            Arc::new(ClaudeRunner::new(o).with_launcher(launcher))
         }
         RunnerKind::Command => {
             use harnessgym_runners::command::{CommandRunner, Profile};
-            let path = config.runner_profile.as_ref().context("runner command needs --runner-profile FILE")?;
-            Arc::new(CommandRunner::new(Profile::load(path)?))
+            let path = config.runner_profile().context("runner command needs --runner-profile FILE")?;
+            Arc::new(CommandRunner::new(Profile::load(path)?).with_launcher(launcher))
         }
     })
 }

@@ -1,7 +1,16 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = harnessgym_cli::cli::Cli::parse_args(std::env::args_os()).unwrap_or_else(|e| e.exit());
+    let cli = match harnessgym_cli::cli::Cli::parse_args(std::env::args_os()) {
+        Ok(cli) => cli,
+        Err(e) => match harnessgym_cli::cli::validation_message(&e) {
+            Some(message) => {
+                eprintln!("harnessgym: error: {message}");
+                return ExitCode::from(1);
+            }
+            None => e.exit(),
+        },
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(

@@ -18,8 +18,8 @@ pub struct Rehearsal {
 
 impl Rehearsal {
     pub async fn start(config: &RunConfig, script_path: &Utf8Path) -> anyhow::Result<Self> {
-        if !matches!(config.runner, RunnerKind::Exec | RunnerKind::Claude) {
-            bail!("--model-script works with --runner exec or --runner claude, not {}", config.runner.as_str());
+        if !matches!(config.options.runner, RunnerKind::Exec | RunnerKind::Claude) {
+            bail!("--model-script works with --runner exec or --runner claude, not {}", config.options.runner);
         }
         let script = Script::from_file(script_path).with_context(|| format!("model script {script_path}"))?;
         let dir = config.workspace.join(".harnessgym/rehearsal");

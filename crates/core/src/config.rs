@@ -2,95 +2,54 @@
 //! with the reference's defaults, validation order and messages.
 
 use camino::{Utf8Path, Utf8PathBuf};
-use harnessgym_artifacts::prompts::HarnessDepth;
 use harnessgym_proc::remote::{
     RemoteHost, RemoteWorkspace, default_remote_dir, normalize_remote_dir, redact_ssh_args, validate_destination,
 };
-use harnessgym_runners::RunnerKind;
-use harnessgym_types::duration::{DurationError, parse_schedule, parse_timeout, scheduled_timeout};
+use harnessgym_types::duration::DurationError;
+use harnessgym_types::options::{RemoteOptions, RunOptions, RunnerKind, Timeout};
 use harnessgym_types::run_config::RunConfigFile;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TaskState {
-    /// Edits compound across iterations.
-    Continue,
-    /// Every iteration starts from the workspace as it was when the run started.
-    Reset,
-}
-
-impl TaskState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaskState::Continue => "continue",
-            TaskState::Reset => "reset",
-        }
-    }
-}
-
-/// Raw values, as typed by a user. [`RunRequest::default`] holds the reference's defaults.
+/// What a user asks for: the task, where it runs, and the [`RunOptions`]. Its `Default` holds
+/// the reference's defaults (defined once, by the option types).
 ///
 /// Serializable so a run can record what it was started with (`progress.json`) and
 /// `run --resume` can rebuild the same [`RunConfig`]; keys missing from a recorded request take
-/// the defaults.
+/// the defaults. With the `cli` feature it is also the `harnessgym run` flags (`clap::Args`).
+///
+/// ```
+/// use harnessgym_core::RunRequest;
+/// use harnessgym_core::options::RunnerKind;
+///
+/// let mut request = RunRequest::for_task_text("Make the tests pass.", "/tmp/ws");
+/// request.options.runner = RunnerKind::Fake;
+/// request.options.iterations = 2;
+/// assert_eq!(request.options.timeouts.attempt.to_string(), "45m");
+/// ```
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 #[serde(default)]
 pub struct RunRequest {
+    /// Task file (markdown or text); relative paths are looked up in the current directory, then in the workspace.
+    #[cfg_attr(feature = "cli", arg(long, value_name = "PATH", display_order = 0))]
     pub task: Option<String>,
+    /// Inline task text.
+    #[cfg_attr(feature = "cli", arg(long, value_name = "TEXT", display_order = 1))]
     pub task_text: Option<String>,
+    /// Workspace root; must exist.
+    #[cfg_attr(feature = "cli", arg(long, value_name = "DIR", default_value_t = RunRequest::default().workspace,
+        display_order = 2))]
     pub workspace: String,
-    pub iterations: i64,
-    pub attempt_timeout: String,
-    pub attempt_timeouts: Option<String>,
-    pub build_timeout: String,
-    pub reflection_timeout: Option<String>,
-    pub runner: String,
-    pub codex_bin: String,
-    pub claude_bin: String,
-    pub claude_model: Option<String>,
-    pub claude_permission_mode: String,
-    pub claude_max_budget_usd: Option<f64>,
-    pub claude_extra_args: Vec<String>,
-    /// Codex `--sandbox`: `read-only`, `workspace-write` or `danger-full-access`.
-    pub codex_sandbox: String,
-    /// Codex `approval_policy`.
-    pub codex_approval: String,
-    pub codex_model: Option<String>,
-    pub codex_extra_args: Vec<String>,
-    /// TOML profile of the `command` runner.
-    pub runner_profile: Option<String>,
+    /// Run id [default: <UTC time>-<8 hex>]; must not exist yet.
+    #[cfg_attr(feature = "cli", arg(long, value_name = "ID", display_order = 22))]
     pub run_id: Option<String>,
-    pub build_after_solve: bool,
-    pub stop_score: Option<f64>,
-    pub score_key: String,
-    pub higher_is_better: bool,
-    pub task_state: String,
-    pub harness_depth: String,
-    pub post_attempt_command: Option<String>,
-    pub post_attempt_score_key: Option<String>,
-    pub post_attempt_timeout: String,
-    pub optimization_mode: bool,
-    pub restore_best: bool,
-    pub qualify_artifacts: bool,
-    pub artifact_repair_attempts: i64,
-    /// Keep `<run dir>/qualification/room/` when the run ends (removed by default).
-    pub keep_qualification_rooms: bool,
-    /// Compare trials: attempts only, no reflect/build/qualify.
-    pub attempt_only: bool,
-    /// `--post-attempt-remote user@host`: the post command runs in a mirror on this host.
-    pub post_attempt_remote: Option<String>,
-    /// `--runner-remote user@host`: the agent CLI runs in a mirror on this host.
-    pub runner_remote: Option<String>,
-    /// `--remote-port`.
-    pub remote_port: Option<u16>,
-    /// `--remote-root` [default: `~/.harnessgym-remote/<workspace name>-<hash>`].
-    pub remote_root: Option<String>,
-    /// `--remote-ssh-arg` (repeatable).
-    pub remote_ssh_args: Vec<String>,
-    /// `--remote-harnessgym`: the harnessgym binary on the runner's host [default: its PATH].
-    pub remote_harnessgym: Option<String>,
-    /// `--model-script`: the run is a rehearsal against a scripted model server (set up by the
-    /// CLI; recorded so a rehearsal is never resumed against the real model endpoint).
+    /// Rehearse with the real CLI against a scripted model server on 127.0.0.1 (exec or claude; zero tokens).
+    // Recorded so a rehearsal is never resumed against the real model endpoint.
+    #[cfg_attr(feature = "cli", arg(long, value_name = "FILE", display_order = 16))]
     pub model_script: Option<String>,
+    /// Every other option of the run.
+    #[serde(flatten)]
+    #[cfg_attr(feature = "cli", command(flatten))]
+    pub options: RunOptions,
 }
 
 impl Default for RunRequest {
@@ -99,128 +58,96 @@ impl Default for RunRequest {
             task: None,
             task_text: None,
             workspace: ".".into(),
-            iterations: 3,
-            attempt_timeout: "45m".into(),
-            attempt_timeouts: None,
-            build_timeout: "20m".into(),
-            reflection_timeout: None,
-            runner: "exec".into(),
-            codex_bin: "codex".into(),
-            claude_bin: "claude".into(),
-            claude_model: None,
-            claude_permission_mode: "bypassPermissions".into(),
-            claude_max_budget_usd: None,
-            claude_extra_args: Vec::new(),
-            codex_sandbox: "workspace-write".into(),
-            codex_approval: "never".into(),
-            codex_model: None,
-            codex_extra_args: Vec::new(),
-            runner_profile: None,
             run_id: None,
-            build_after_solve: false,
-            stop_score: None,
-            score_key: "score".into(),
-            higher_is_better: false,
-            task_state: "continue".into(),
-            harness_depth: "deep".into(),
-            post_attempt_command: None,
-            post_attempt_score_key: None,
-            post_attempt_timeout: "2m".into(),
-            optimization_mode: false,
-            restore_best: true,
-            qualify_artifacts: true,
-            artifact_repair_attempts: 1,
-            keep_qualification_rooms: false,
-            attempt_only: false,
-            post_attempt_remote: None,
-            runner_remote: None,
-            remote_port: None,
-            remote_root: None,
-            remote_ssh_args: Vec::new(),
-            remote_harnessgym: None,
             model_script: None,
+            options: RunOptions::default(),
         }
     }
 }
 
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum ConfigError {
-    #[error("runner must be one of: exec, codex, claude, command, fake")]
-    Runner,
-    #[error("task_state must be one of: continue, reset")]
-    TaskState,
-    #[error("harness_depth must be one of: standard, deep")]
-    HarnessDepth,
-    #[error("runner command needs --runner-profile FILE (a TOML profile of the agent CLI; see docs/runners.md)")]
-    MissingProfile,
-    #[error("iterations must be positive")]
-    Iterations,
-    #[error("artifact_repair_attempts cannot be negative")]
-    RepairAttempts,
-    #[error("workspace {0} does not exist; create it first or pass an existing directory to --workspace")]
-    MissingWorkspace(Utf8PathBuf),
-    #[error("workspace {0} is not a directory; pass a directory to --workspace")]
-    WorkspaceNotDir(Utf8PathBuf),
-    #[error("provide either task text or a task file")]
-    NoTask,
-    #[error("task file {path} cannot be read: {message}; check the path given to --task")]
-    TaskFile { path: Utf8PathBuf, message: String },
-    #[error("task text cannot be empty")]
-    EmptyTask,
-    #[error("{flag}: {reason}")]
-    Duration { flag: &'static str, reason: DurationError },
-    #[error("path {0} is not valid UTF-8; use a UTF-8 path")]
-    NonUtf8(String),
-    #[error("{flag}: {reason}")]
-    Remote { flag: &'static str, reason: String },
+impl RunRequest {
+    /// A request for `task_text` in `workspace`, every option at its default.
+    pub fn for_task_text(task_text: impl Into<String>, workspace: impl Into<String>) -> Self {
+        Self { task_text: Some(task_text.into()), workspace: workspace.into(), ..Self::default() }
+    }
 }
 
-/// A validated run configuration.
+/// Why a [`RunRequest`] cannot become a [`RunConfig`]: the reference's messages, naming the flag.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    /// `--runner command` without `--runner-profile`.
+    #[error("runner command needs --runner-profile FILE (a TOML profile of the agent CLI; see docs/runners.md)")]
+    MissingProfile,
+    /// `--iterations` is zero or negative.
+    #[error("iterations must be positive")]
+    Iterations,
+    /// `--artifact-repair-attempts` is negative.
+    #[error("artifact_repair_attempts cannot be negative")]
+    RepairAttempts,
+    /// The workspace does not exist.
+    #[error("workspace {0} does not exist; create it first or pass an existing directory to --workspace")]
+    MissingWorkspace(Utf8PathBuf),
+    /// The workspace is not a directory.
+    #[error("workspace {0} is not a directory; pass a directory to --workspace")]
+    WorkspaceNotDir(Utf8PathBuf),
+    /// Neither task text nor a task file.
+    #[error("provide either task text or a task file")]
+    NoTask,
+    /// The task file cannot be read.
+    #[error("task file {path} cannot be read: {message}; check the path given to --task")]
+    TaskFile {
+        /// The task file.
+        path: Utf8PathBuf,
+        /// What reading it said.
+        message: String,
+    },
+    /// The task text is blank.
+    #[error("task text cannot be empty")]
+    EmptyTask,
+    /// A timeout that cannot be used.
+    #[error("{flag}: {reason}")]
+    Duration {
+        /// The flag.
+        flag: &'static str,
+        /// What is wrong with it.
+        reason: DurationError,
+    },
+    /// A path that is not UTF-8.
+    #[error("path {0} is not valid UTF-8; use a UTF-8 path")]
+    NonUtf8(String),
+    /// A remote flag that cannot be used as given.
+    #[error("{flag}: {reason}")]
+    Remote {
+        /// The flag.
+        flag: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// A validated run configuration: the options resolved against the machine (paths absolute,
+/// fallbacks filled in, remote hosts checked). Build it with [`RunConfig::from_request`].
 #[derive(Clone, Debug)]
 pub struct RunConfig {
+    /// The requested run id (`None`: generated when the run starts).
     pub run_id: Option<String>,
+    /// The workspace, absolute and canonical.
     pub workspace: Utf8PathBuf,
+    /// The task file, absolute, when the task came from a file.
     pub task_path: Option<Utf8PathBuf>,
+    /// The task, as read when the configuration was built.
     pub task_text: String,
+    /// The options, resolved: `timeouts.reflection` and `post_attempt.score_key` filled in,
+    /// `runner_profile` and `remote.root` absolute, a blank post command or remote host dropped.
+    pub options: RunOptions,
+    /// `options.iterations`, validated.
     pub iterations: u32,
-    pub attempt_timeout_seconds: u64,
-    pub attempt_timeout_schedule_seconds: Vec<u64>,
-    pub build_timeout_seconds: u64,
-    pub reflection_timeout_seconds: u64,
-    pub runner: RunnerKind,
-    pub codex_bin: String,
-    pub claude_bin: String,
-    pub claude_model: Option<String>,
-    pub claude_permission_mode: String,
-    pub claude_max_budget_usd: Option<f64>,
-    pub claude_extra_args: Vec<String>,
-    pub codex_sandbox: String,
-    pub codex_approval: String,
-    pub codex_model: Option<String>,
-    pub codex_extra_args: Vec<String>,
-    pub runner_profile: Option<Utf8PathBuf>,
-    pub build_after_solve: bool,
-    pub stop_score: Option<f64>,
-    pub score_key: String,
-    pub higher_is_better: bool,
-    pub task_state: TaskState,
-    pub attempt_only: bool,
-    pub harness_depth: HarnessDepth,
-    pub post_attempt_command: Option<String>,
-    /// Resolved: falls back to `score_key`.
-    pub post_attempt_score_key: String,
-    pub post_attempt_timeout_seconds: u64,
-    pub optimization_mode: bool,
-    pub restore_best: bool,
-    pub qualify_artifacts: bool,
-    pub artifact_repair_attempts: u32,
-    pub keep_qualification_rooms: bool,
+    /// `options.qualification.repair_attempts`, validated.
+    pub repair_attempts: u32,
     /// The post command runs in this remote mirror of the workspace (`--post-attempt-remote`).
     pub post_attempt_remote: Option<RemoteWorkspace>,
     /// The agent CLI runs in this remote mirror of the workspace (`--runner-remote`).
     pub runner_remote: Option<RemoteWorkspace>,
-    /// The harnessgym binary on the runner's remote host (`None`: found on its PATH).
-    pub remote_harnessgym: Option<String>,
     /// What this configuration was built from, for `run --resume`.
     pub recorded: RecordedRequest,
 }
@@ -230,7 +157,9 @@ pub struct RunConfig {
 /// file has changed or gone since).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RecordedRequest {
+    /// The request, with `task_text` filled in.
     pub request: RunRequest,
+    /// The directory relative paths were resolved against.
     pub cwd: Utf8PathBuf,
 }
 
@@ -240,28 +169,19 @@ impl RecordedRequest {
     /// a resumed run needs them passed again.
     pub fn without_secrets(&self) -> Self {
         let mut copy = self.clone();
-        copy.request.remote_ssh_args = harnessgym_proc::remote::redact_ssh_args(&copy.request.remote_ssh_args);
+        let ssh_args = &mut copy.request.options.remote.ssh_args;
+        *ssh_args = redact_ssh_args(ssh_args);
         copy
     }
 
     /// Whether some recorded value was redacted by [`RecordedRequest::without_secrets`].
     pub fn has_redactions(&self) -> bool {
-        self.request.remote_ssh_args.iter().any(|a| a.ends_with("=<redacted>"))
+        self.request.options.remote.ssh_args.iter().any(|a| a.ends_with("=<redacted>"))
     }
 
     /// Rebuilds the configuration the run started with.
     pub fn to_config(&self) -> Result<RunConfig, ConfigError> {
         RunConfig::from_request(self.request.clone(), &self.cwd)
-    }
-}
-
-pub fn parse_runner(name: &str) -> Option<RunnerKind> {
-    match name {
-        "exec" | "codex" => Some(RunnerKind::Exec),
-        "claude" => Some(RunnerKind::Claude),
-        "command" => Some(RunnerKind::Command),
-        "fake" => Some(RunnerKind::Fake),
-        _ => None,
     }
 }
 
@@ -295,33 +215,23 @@ fn normalize(path: &Utf8Path) -> Utf8PathBuf {
     out
 }
 
-/// The remote flags of a [`RunRequest`].
-struct RemoteFlags<'a> {
-    post_attempt_remote: &'a Option<String>,
-    runner_remote: &'a Option<String>,
-    remote_port: Option<u16>,
-    remote_root: &'a Option<String>,
-    remote_ssh_args: &'a [String],
-    remote_harnessgym: &'a Option<String>,
-}
-
 /// The remote mirrors of `--post-attempt-remote` / `--runner-remote` (same port, root and ssh
 /// arguments), after the checks that make their flags meaningful.
 fn remote_targets(
-    req: &RemoteFlags<'_>,
+    req: &RemoteOptions,
     runner: RunnerKind,
     has_post_command: bool,
     workspace: &Utf8Path,
 ) -> Result<(Option<RemoteWorkspace>, Option<RemoteWorkspace>), ConfigError> {
     let err = |flag: &'static str, reason: String| ConfigError::Remote { flag, reason };
-    let post = req.post_attempt_remote.as_deref().filter(|h| !h.trim().is_empty());
-    let agent = req.runner_remote.as_deref().filter(|h| !h.trim().is_empty());
+    let post = req.post_attempt_host.as_deref().filter(|h| !h.trim().is_empty());
+    let agent = req.runner_host.as_deref().filter(|h| !h.trim().is_empty());
     if post.is_none() && agent.is_none() {
         let stray = [
-            (req.remote_port.is_some(), "--remote-port"),
-            (req.remote_root.is_some(), "--remote-root"),
-            (!req.remote_ssh_args.is_empty(), "--remote-ssh-arg"),
-            (req.remote_harnessgym.is_some(), "--remote-harnessgym"),
+            (req.port.is_some(), "--remote-port"),
+            (req.root.is_some(), "--remote-root"),
+            (!req.ssh_args.is_empty(), "--remote-ssh-arg"),
+            (req.harnessgym.is_some(), "--remote-harnessgym"),
         ];
         if let Some((_, flag)) = stray.iter().find(|(set, _)| *set) {
             return Err(err(flag, "only applies with --post-attempt-remote or --runner-remote user@host".into()));
@@ -331,7 +241,7 @@ fn remote_targets(
     if post.is_some() && !has_post_command {
         return Err(err("--post-attempt-remote", "needs --post-attempt-command (the command to run there)".into()));
     }
-    if agent.is_none() && req.remote_harnessgym.is_some() {
+    if agent.is_none() && req.harnessgym.is_some() {
         return Err(err("--remote-harnessgym", "only applies with --runner-remote".into()));
     }
     if agent.is_some() && runner == RunnerKind::Fake {
@@ -340,18 +250,18 @@ fn remote_targets(
             "needs an agent CLI runner (exec, claude or command); the fake runner runs nothing".into(),
         ));
     }
-    if req.remote_port == Some(0) {
+    if req.port == Some(0) {
         return Err(err("--remote-port", "must be between 1 and 65535".into()));
     }
-    let dir = match req.remote_root.as_deref() {
+    let dir = match req.root.as_deref() {
         Some(raw) => normalize_remote_dir(raw).map_err(|reason| err("--remote-root", reason))?,
         None => default_remote_dir(workspace),
     };
     let target = |flag: &'static str, destination: &str| {
         validate_destination(destination).map_err(|reason| err(flag, reason))?;
         let mut host = RemoteHost::new(destination);
-        host.port = req.remote_port;
-        host.ssh_args = req.remote_ssh_args.to_vec();
+        host.port = req.port;
+        host.ssh_args = req.ssh_args.clone();
         Ok(RemoteWorkspace { host, dir: dir.clone() })
     };
     Ok((
@@ -360,30 +270,39 @@ fn remote_targets(
     ))
 }
 
+/// A timeout an embedder built from seconds: zero is refused as the parser refuses it.
+fn positive(flag: &'static str, timeout: Timeout) -> Result<Timeout, ConfigError> {
+    if timeout.seconds() == 0 {
+        return Err(ConfigError::Duration { flag, reason: DurationError::NotPositive });
+    }
+    Ok(timeout)
+}
+
 impl RunConfig {
     /// Validates in the reference's order; `cwd` resolves relative paths.
+    ///
+    /// ```
+    /// use harnessgym_core::{RunConfig, RunRequest};
+    ///
+    /// let ws = tempfile::tempdir().unwrap();
+    /// let ws = camino::Utf8PathBuf::from_path_buf(ws.path().to_owned()).unwrap();
+    /// let config = RunConfig::from_request(RunRequest::for_task_text("Fix it.", ws.as_str()), &ws).unwrap();
+    /// // The reflection timeout falls back to the build timeout.
+    /// assert_eq!(config.options.timeouts.reflection, Some(config.options.timeouts.build));
+    /// ```
     pub fn from_request(req: RunRequest, cwd: &Utf8Path) -> Result<Self, ConfigError> {
         let mut recorded = req.clone();
-        let runner = parse_runner(&req.runner).ok_or(ConfigError::Runner)?;
-        let task_state = match req.task_state.as_str() {
-            "continue" => TaskState::Continue,
-            "reset" => TaskState::Reset,
-            _ => return Err(ConfigError::TaskState),
-        };
-        let harness_depth = match req.harness_depth.as_str() {
-            "standard" => HarnessDepth::Standard,
-            "deep" => HarnessDepth::Deep,
-            _ => return Err(ConfigError::HarnessDepth),
-        };
-        let runner_profile = req.runner_profile.as_deref().map(|p| absolute(p, cwd));
-        if runner == RunnerKind::Command && runner_profile.is_none() {
+        let RunRequest { task, task_text, workspace, run_id, model_script: _, mut options } = req;
+        let runner_profile = options.runner_profile.as_deref().map(|p| absolute(p, cwd));
+        if options.runner == RunnerKind::Command && runner_profile.is_none() {
             return Err(ConfigError::MissingProfile);
         }
-        let iterations = u32::try_from(req.iterations).ok().filter(|n| *n > 0).ok_or(ConfigError::Iterations)?;
-        let artifact_repair_attempts =
-            u32::try_from(req.artifact_repair_attempts).map_err(|_| ConfigError::RepairAttempts)?;
+        options.runner_profile = runner_profile.map(String::from);
+        let iterations = u32::try_from(options.iterations).ok().filter(|n| *n > 0).ok_or(ConfigError::Iterations)?;
+        let repair_attempts =
+            u32::try_from(options.qualification.repair_attempts).map_err(|_| ConfigError::RepairAttempts)?;
 
-        let workspace = absolute(&req.workspace, cwd);
+        let workspace = absolute(&workspace, cwd);
         match std::fs::metadata(&workspace) {
             Err(_) => return Err(ConfigError::MissingWorkspace(workspace)),
             Ok(m) if !m.is_dir() => return Err(ConfigError::WorkspaceNotDir(workspace)),
@@ -391,7 +310,7 @@ impl RunConfig {
         }
         let workspace = utf8(std::fs::canonicalize(&workspace).map_err(|_| ConfigError::MissingWorkspace(workspace))?)?;
 
-        let task_path = match req.task.as_deref() {
+        let task_path = match task.as_deref() {
             None => None,
             Some(raw) if Utf8Path::new(raw).is_absolute() || raw.starts_with('~') => {
                 let p = absolute(raw, cwd);
@@ -402,7 +321,7 @@ impl RunConfig {
                 if from_cwd.exists() { Some(from_cwd) } else { Some(normalize(&workspace.join(raw))) }
             }
         };
-        let task_text = match (req.task_text, &task_path) {
+        let task_text = match (task_text, &task_path) {
             (Some(text), _) => text,
             (None, None) => return Err(ConfigError::NoTask),
             (None, Some(path)) => std::fs::read(path)
@@ -414,150 +333,69 @@ impl RunConfig {
         }
         recorded.task_text = Some(task_text.clone());
 
-        let dur =
-            |flag: &'static str, raw: &str| parse_timeout(raw).map_err(|reason| ConfigError::Duration { flag, reason });
-        let build_timeout_seconds = dur("--build-timeout", &req.build_timeout)?;
-        let attempt_timeout_seconds = dur("--attempt-timeout", &req.attempt_timeout)?;
-        let reflection_timeout_seconds = match req.reflection_timeout.as_deref() {
-            Some(raw) => dur("--reflection-timeout", raw)?,
-            None => build_timeout_seconds,
-        };
-        let attempt_timeout_schedule_seconds = match req.attempt_timeouts.as_deref() {
-            Some(raw) => {
-                parse_schedule(raw).map_err(|reason| ConfigError::Duration { flag: "--attempt-timeouts", reason })?
-            }
-            None => Vec::new(),
-        };
-        let post_attempt_timeout_seconds = dur("--post-attempt-timeout", &req.post_attempt_timeout)?;
-        let has_post_command = req.post_attempt_command.as_deref().is_some_and(|c| !c.trim().is_empty());
-        let (post_attempt_remote, runner_remote) = remote_targets(
-            &RemoteFlags {
-                post_attempt_remote: &req.post_attempt_remote,
-                runner_remote: &req.runner_remote,
-                remote_port: req.remote_port,
-                remote_root: &req.remote_root,
-                remote_ssh_args: &req.remote_ssh_args,
-                remote_harnessgym: &req.remote_harnessgym,
-            },
-            runner,
-            has_post_command,
-            &workspace,
-        )?;
-        let post_attempt_command = req.post_attempt_command.filter(|c| !c.trim().is_empty());
+        let timeouts = &mut options.timeouts;
+        timeouts.build = positive("--build-timeout", timeouts.build)?;
+        timeouts.attempt = positive("--attempt-timeout", timeouts.attempt)?;
+        timeouts.reflection = Some(positive("--reflection-timeout", timeouts.reflection_or_build())?);
+        if timeouts.attempt_schedule.as_ref().is_some_and(|s| s.0.contains(&0)) {
+            return Err(ConfigError::Duration { flag: "--attempt-timeouts", reason: DurationError::NotPositive });
+        }
+        options.post_attempt.timeout = positive("--post-attempt-timeout", options.post_attempt.timeout)?;
+        options.post_attempt.command.take_if(|c| c.trim().is_empty());
+        options.post_attempt.score_key = Some(options.post_attempt_score_key().to_owned());
+        let (post_attempt_remote, runner_remote) =
+            remote_targets(&options.remote, options.runner, options.post_attempt.command.is_some(), &workspace)?;
+        let remote = &mut options.remote;
+        remote.harnessgym.take_if(|p| p.trim().is_empty());
+        if let Some(target) = post_attempt_remote.as_ref().or(runner_remote.as_ref()) {
+            remote.root = Some(target.dir.clone());
+        }
 
         Ok(Self {
-            run_id: req.run_id,
-            post_attempt_score_key: req.post_attempt_score_key.unwrap_or_else(|| req.score_key.clone()),
+            run_id,
             workspace,
             task_path,
             task_text,
+            options,
             iterations,
-            attempt_timeout_seconds,
-            attempt_timeout_schedule_seconds,
-            build_timeout_seconds,
-            reflection_timeout_seconds,
-            runner,
-            codex_bin: req.codex_bin,
-            claude_bin: req.claude_bin,
-            claude_model: req.claude_model,
-            claude_permission_mode: req.claude_permission_mode,
-            claude_max_budget_usd: req.claude_max_budget_usd,
-            claude_extra_args: req.claude_extra_args,
-            codex_sandbox: req.codex_sandbox,
-            codex_approval: req.codex_approval,
-            codex_model: req.codex_model,
-            codex_extra_args: req.codex_extra_args,
-            runner_profile,
-            build_after_solve: req.build_after_solve,
-            stop_score: req.stop_score,
-            score_key: req.score_key,
-            higher_is_better: req.higher_is_better,
-            task_state,
-            attempt_only: req.attempt_only,
-            harness_depth,
-            post_attempt_command,
-            post_attempt_timeout_seconds,
-            optimization_mode: req.optimization_mode,
-            restore_best: req.restore_best,
-            qualify_artifacts: req.qualify_artifacts,
-            artifact_repair_attempts,
-            keep_qualification_rooms: req.keep_qualification_rooms,
+            repair_attempts,
             post_attempt_remote,
             runner_remote,
-            remote_harnessgym: req.remote_harnessgym.filter(|p| !p.trim().is_empty()),
             recorded: RecordedRequest { request: recorded, cwd: cwd.to_owned() },
         })
     }
 
-    /// The attempt timeout of iteration `i` (1-based).
-    pub fn attempt_timeout_for(&self, iteration: u32) -> u64 {
-        scheduled_timeout(&self.attempt_timeout_schedule_seconds, iteration, self.attempt_timeout_seconds)
+    /// The attempt timeout of iteration `iteration` (1-based).
+    pub fn attempt_timeout_for(&self, iteration: u32) -> Timeout {
+        self.options.timeouts.attempt_for(iteration)
     }
 
+    /// The reflection timeout (its own, else the build timeout).
+    pub fn reflection_timeout(&self) -> Timeout {
+        self.options.timeouts.reflection_or_build()
+    }
+
+    /// The key read from the post command's JSON.
+    pub fn post_attempt_score_key(&self) -> &str {
+        self.options.post_attempt_score_key()
+    }
+
+    /// The runner's TOML profile (`--runner command`), absolute.
+    pub fn runner_profile(&self) -> Option<&Utf8Path> {
+        self.options.runner_profile.as_deref().map(Utf8Path::new)
+    }
+
+    /// The contents of `run_config.json` (ssh `SetEnv` values redacted: they may carry secrets).
     pub fn to_file(&self, run_id: &str) -> RunConfigFile {
+        let mut options = self.options.clone();
+        options.remote.ssh_args = redact_ssh_args(&options.remote.ssh_args);
         RunConfigFile {
             run_id: run_id.to_owned(),
             workspace: self.workspace.to_string(),
             task_path: self.task_path.as_ref().map(ToString::to_string),
-            iterations: self.iterations,
-            attempt_timeout_seconds: self.attempt_timeout_seconds,
-            attempt_timeout_schedule_seconds: self.attempt_timeout_schedule_seconds.clone(),
-            build_timeout_seconds: self.build_timeout_seconds,
-            reflection_timeout_seconds: self.reflection_timeout_seconds,
-            runner: self.runner.as_str().to_owned(),
-            codex_bin: self.codex_bin.clone(),
-            claude_bin: self.claude_bin.clone(),
-            claude_model: self.claude_model.clone(),
-            claude_permission_mode: self.claude_permission_mode.clone(),
-            claude_max_budget_usd: self.claude_max_budget_usd,
-            claude_extra_args: self.claude_extra_args.clone(),
-            build_after_solve: self.build_after_solve,
-            stop_score: self.stop_score,
-            score_key: self.score_key.clone(),
-            higher_is_better: self.higher_is_better,
-            task_state: self.task_state.as_str().to_owned(),
-            attempt_only: self.attempt_only,
-            harness_depth: match self.harness_depth {
-                HarnessDepth::Standard => "standard".into(),
-                HarnessDepth::Deep => "deep".into(),
-            },
-            post_attempt_command: self.post_attempt_command.clone(),
-            post_attempt_score_key: self.post_attempt_score_key.clone(),
-            post_attempt_timeout_seconds: self.post_attempt_timeout_seconds,
-            optimization_mode: self.optimization_mode,
-            restore_best: self.restore_best,
-            qualify_artifacts: self.qualify_artifacts,
-            artifact_repair_attempts: self.artifact_repair_attempts,
-            extra: [
-                ("codex_sandbox", serde_json::json!(self.codex_sandbox)),
-                ("codex_approval", serde_json::json!(self.codex_approval)),
-                ("codex_model", serde_json::json!(self.codex_model)),
-                ("codex_extra_args", serde_json::json!(self.codex_extra_args)),
-                ("runner_profile", serde_json::json!(self.runner_profile)),
-                ("keep_qualification_rooms", serde_json::json!(self.keep_qualification_rooms)),
-            ]
-            .into_iter()
-            .chain(self.remote_entries())
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect(),
+            options,
+            extra: Default::default(),
         }
-    }
-
-    /// run_config.json keys of the remote flags, only when a remote host is used (ssh `SetEnv`
-    /// values are redacted: they may carry secrets).
-    fn remote_entries(&self) -> Vec<(&'static str, serde_json::Value)> {
-        let Some(any) = self.post_attempt_remote.as_ref().or(self.runner_remote.as_ref()) else {
-            return Vec::new();
-        };
-        let host = |t: &Option<RemoteWorkspace>| serde_json::json!(t.as_ref().map(|t| t.host.destination.clone()));
-        vec![
-            ("post_attempt_remote", host(&self.post_attempt_remote)),
-            ("runner_remote", host(&self.runner_remote)),
-            ("remote_port", serde_json::json!(any.host.port)),
-            ("remote_root", serde_json::json!(any.dir)),
-            ("remote_ssh_args", serde_json::json!(redact_ssh_args(&any.host.ssh_args))),
-            ("remote_harnessgym", serde_json::json!(self.remote_harnessgym)),
-        ]
     }
 }
 
@@ -570,19 +408,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cwd = Utf8PathBuf::from_path_buf(dir.path().canonicalize().unwrap()).unwrap();
         std::fs::write(cwd.join("task.md"), "Do the thing.\n").unwrap();
-        let req = RunRequest {
-            task: Some("task.md".into()),
-            workspace: ".".into(),
-            post_attempt_command: Some("true".into()),
-            post_attempt_remote: Some("me@127.0.0.1".into()),
-            remote_ssh_args: vec!["-o".into(), "SetEnv=TOKEN=s3cret".into(), "-i".into(), "key".into()],
-            ..RunRequest::default()
-        };
+        let req = RunRequest { task: Some("task.md".into()), workspace: ".".into(), ..RunRequest::default() };
+        let mut req = req;
+        req.options.post_attempt.command = Some("true".into());
+        req.options.remote.post_attempt_host = Some("me@127.0.0.1".into());
+        req.options.remote.ssh_args = vec!["-o".into(), "SetEnv=TOKEN=s3cret".into(), "-i".into(), "key".into()];
         let config = RunConfig::from_request(req, &cwd).unwrap();
         assert_eq!(config.recorded.request.task_text.as_deref(), Some("Do the thing.\n"));
         assert!(!config.recorded.has_redactions());
         let written = config.recorded.without_secrets();
-        assert_eq!(written.request.remote_ssh_args, ["-o", "SetEnv=<redacted>", "-i", "key"]);
+        assert_eq!(written.request.options.remote.ssh_args, ["-o", "SetEnv=<redacted>", "-i", "key"]);
         assert!(written.has_redactions());
         assert!(!serde_json::to_string(&written).unwrap().contains("s3cret"));
         // The recorded request rebuilds the same configuration.

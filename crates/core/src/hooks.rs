@@ -17,6 +17,7 @@ use harnessgym_types::timefmt::utc_now;
 /// Projects the registry's artifacts into the agent's native places and reports what is active.
 #[async_trait]
 pub trait Activator: Send + Sync {
+    /// Activates `registry`'s artifacts in `workspace`; faults are reported in the report.
     async fn activate(&self, workspace: &camino::Utf8Path, registry: &Registry) -> ActivationReport;
 }
 
@@ -24,6 +25,7 @@ pub trait Activator: Send + Sync {
 /// both agents behind `harnessgym mcp-proxy` (run by `harnessgym_bin`).
 #[derive(Debug, Clone)]
 pub struct HarnessActivation {
+    /// The `harnessgym` binary MCP servers are launched through (`harnessgym mcp-proxy`).
     pub harnessgym_bin: Utf8PathBuf,
 }
 
@@ -61,11 +63,43 @@ impl Activator for NoActivation {
 
 pub use harnessgym_qualify::RepairHook;
 
+/// Why a qualifier could not set up or clean up. The loop records it as a run error and goes
+/// on (artifacts are then not qualified).
+#[derive(Debug, thiserror::Error)]
+pub enum QualifierError {
+    /// The workspace's copy policy (`.harnessgymignore`) cannot be read.
+    #[error(transparent)]
+    Policy(#[from] harnessgym_snapshot::SnapshotError),
+    /// The clean template cannot be captured.
+    #[error("could not capture the clean qualification template {template}: {source}")]
+    Template {
+        /// Where the template was to be.
+        template: Utf8PathBuf,
+        /// What went wrong.
+        source: harnessgym_qualify::QualifyError,
+    },
+    /// The room cannot be removed.
+    #[error(transparent)]
+    RemoveRoom(harnessgym_qualify::QualifyError),
+    /// The background removal of the room died.
+    #[error("removing the qualification room: {0}")]
+    Background(tokio::task::JoinError),
+    /// An embedder's qualifier failed in its own way.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// One iteration's qualification, as the loop asks for it.
 pub struct QualifyRequest {
+    /// The iteration whose artifacts are qualified.
     pub iteration: u32,
+    /// The run's workspace (its `.harnessgym/` is the bundle).
     pub workspace: Utf8PathBuf,
+    /// The run directory (the template and the room live under it).
     pub run_dir: Utf8PathBuf,
+    /// The iteration's directory (reports go to `qualification/` in it).
     pub iteration_dir: Utf8PathBuf,
+    /// Same-session repair builds allowed after a failed qualification.
     pub repair_attempts: u32,
     /// `--keep-qualification-rooms`: the room is left as its last use left it.
     pub keep_rooms: bool,
@@ -75,6 +109,7 @@ pub struct QualifyRequest {
 
 /// Every qualification attempt's report (last one final), with `report_path` set.
 pub struct QualificationOutcome {
+    /// The reports, in order.
     pub reports: Vec<QualificationReport>,
 }
 
@@ -92,13 +127,14 @@ pub trait Qualifier: Send + Sync {
         workspace: &camino::Utf8Path,
         run_dir: &camino::Utf8Path,
         start_snapshot: Option<&camino::Utf8Path>,
-    ) -> Result<Option<TemplateReport>, String>;
+    ) -> Result<Option<TemplateReport>, QualifierError>;
 
+    /// Qualifies the iteration's artifacts, asking `repair` for repair builds as needed.
     async fn qualify(&self, request: &QualifyRequest, repair: &mut dyn RepairHook) -> QualificationOutcome;
 
     /// Called once when the run ends, also after an interrupt: release what qualification holds
     /// (the room), unless `keep_rooms`.
-    async fn finish(&self, _run_dir: &camino::Utf8Path, _keep_rooms: bool) -> Result<(), String> {
+    async fn finish(&self, _run_dir: &camino::Utf8Path, _keep_rooms: bool) -> Result<(), QualifierError> {
         Ok(())
     }
 }
@@ -126,6 +162,7 @@ pub struct CleanRoomQualifier {
 }
 
 impl CleanRoomQualifier {
+    /// A qualifier launching MCP servers through `harnessgym_bin`.
     pub fn new(harnessgym_bin: Utf8PathBuf) -> Self {
         Self { harnessgym_bin, warming: Arc::default(), cancel: Arc::default() }
     }
@@ -193,8 +230,8 @@ impl Qualifier for CleanRoomQualifier {
         workspace: &camino::Utf8Path,
         run_dir: &camino::Utf8Path,
         start_snapshot: Option<&camino::Utf8Path>,
-    ) -> Result<Option<TemplateReport>, String> {
-        let policy = CopyPolicy::load(workspace, Purpose::Copy).map_err(|e| e.to_string())?;
+    ) -> Result<Option<TemplateReport>, QualifierError> {
+        let policy = CopyPolicy::load(workspace, Purpose::Copy)?;
         if let Ok(mut token) = self.cancel.lock() {
             *token = harnessgym_snapshot::Cancel::new(); // a qualifier may serve several runs
         }
@@ -203,7 +240,7 @@ impl Qualifier for CleanRoomQualifier {
             Some(start) => harnessgym_qualify::derive_template(start, workspace, &template, &policy),
             None => harnessgym_qualify::capture_template(workspace, &template, &policy),
         }
-        .map_err(|e| format!("could not capture the clean qualification template {template}: {e}"))?;
+        .map_err(|source| QualifierError::Template { template: template.clone(), source })?;
         // Predicted from the registry the run starts with (a resumed or continued workspace).
         if harnessgym_qualify::needs_task_files(workspace) {
             self.warm_room(template, harnessgym_qualify::room_dir(run_dir), policy);
@@ -248,7 +285,7 @@ impl Qualifier for CleanRoomQualifier {
         QualificationOutcome { reports }
     }
 
-    async fn finish(&self, run_dir: &camino::Utf8Path, keep_rooms: bool) -> Result<(), String> {
+    async fn finish(&self, run_dir: &camino::Utf8Path, keep_rooms: bool) -> Result<(), QualifierError> {
         if !keep_rooms {
             // The room goes: a copy or clean-up still running stops instead of finishing first.
             self.cancel_token().cancel();
@@ -259,9 +296,10 @@ impl Qualifier for CleanRoomQualifier {
         }
         // On a blocking thread: the loop restores the best checkpoint meanwhile.
         let room = harnessgym_qualify::room_dir(run_dir);
-        tokio::task::spawn_blocking(move || harnessgym_qualify::remove_room(&room).map_err(|e| e.to_string()))
+        tokio::task::spawn_blocking(move || harnessgym_qualify::remove_room(&room))
             .await
-            .map_err(|e| format!("removing the qualification room: {e}"))?
+            .map_err(QualifierError::Background)?
+            .map_err(QualifierError::RemoveRoom)
     }
 }
 
@@ -270,6 +308,7 @@ impl Qualifier for CleanRoomQualifier {
 #[derive(Debug, Default)]
 pub struct NotRunQualifier;
 
+/// The reason [`NotRunQualifier`] records.
 pub const NOT_RUN_REASON: &str =
     "clean-room qualification was not run (NotRunQualifier); artifacts were neither qualified nor quarantined";
 
@@ -280,7 +319,7 @@ impl Qualifier for NotRunQualifier {
         _: &camino::Utf8Path,
         _: &camino::Utf8Path,
         _: Option<&camino::Utf8Path>,
-    ) -> Result<Option<TemplateReport>, String> {
+    ) -> Result<Option<TemplateReport>, QualifierError> {
         Ok(None)
     }
 

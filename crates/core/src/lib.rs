@@ -5,6 +5,10 @@
 //! Core never prints: progress goes to an [`events::EventSink`], results come back as
 //! [`RunOutcome`] and the files under `.harnessgym/runs/<id>/`.
 
+#![warn(missing_docs)]
+
+// `RunRequest`'s field docs are also the `harnessgym run` flags' help text (clap).
+#[allow(rustdoc::invalid_html_tags)]
 pub mod config;
 pub mod events;
 pub mod hooks;
@@ -13,6 +17,8 @@ mod result_file;
 mod run;
 pub mod usage;
 
-pub use config::{ConfigError, RecordedRequest, RunConfig, RunRequest, TaskState};
+pub use config::{ConfigError, RecordedRequest, RunConfig, RunRequest};
+/// The run options as typed values (flags, file keys, defaults and choices, each defined once).
+pub use harnessgym_types::options;
 pub use progress::{Resumable, ResumeError};
 pub use run::{Run, RunError, RunOutcome, generate_run_id};

@@ -22,7 +22,8 @@ use crate::config::RecordedRequest;
 
 /// File name inside the run directory.
 pub const PROGRESS_FILE: &str = "progress.json";
-pub(crate) const FORMAT: u32 = 1;
+/// 2: the recorded request holds the typed run options (format 1 held the flags' raw strings).
+pub(crate) const FORMAT: u32 = 2;
 
 /// A finished iteration, as the summary needs it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -97,24 +98,32 @@ pub(crate) struct RunProgress {
     pub loop_finished: bool,
 }
 
+/// Why a run cannot be resumed; each message says what to do instead.
 #[derive(Debug, thiserror::Error)]
+#[allow(missing_docs)] // the fields are named by the messages
 pub enum ResumeError {
+    /// No such run in this workspace.
     #[error("there is no run {run_id} in {runs_dir}; the runs of this workspace are the directories there")]
     NoRun { run_id: String, runs_dir: Utf8PathBuf },
     #[error(
         "{path} is missing: run {run_id} was not started by a harnessgym that records progress, so it cannot be \
          resumed; start a new run"
     )]
+    /// The run has no progress.json.
     NoProgress { run_id: String, path: Utf8PathBuf },
+    /// progress.json cannot be read, or was written in another format.
     #[error("{path} cannot be read ({message}); run {run_id} cannot be resumed; start a new run")]
     Unreadable { run_id: String, path: Utf8PathBuf, message: String },
+    /// The run ended on its own.
     #[error("run {run_id} already finished (final_status {status:?} in {summary}); start a new run instead")]
     Finished { run_id: String, status: String, summary: Utf8PathBuf },
     #[error(
         "run {run_id} was started in {recorded}, not {given}; resume it with --workspace {recorded} (a moved \
          workspace cannot be resumed)"
     )]
+    /// The run belongs to another workspace (or its workspace moved).
     OtherWorkspace { run_id: String, recorded: Utf8PathBuf, given: Utf8PathBuf },
+    /// The recorded request no longer makes a valid configuration.
     #[error("the recorded configuration of run {run_id} ({path}) is no longer valid: {message}")]
     Config { run_id: String, path: Utf8PathBuf, message: String },
 }
@@ -144,14 +153,28 @@ impl Resumable {
         let path = run_dir.join(PROGRESS_FILE);
         let unreadable =
             |message: String| ResumeError::Unreadable { run_id: run_id.to_owned(), path: path.clone(), message };
-        let progress: RunProgress = match harnessgym_types::json::read_typed(&path) {
-            Ok(Some(p)) => p,
+        let value = match harnessgym_types::json::read_value(&path) {
+            Ok(Some(v)) => v,
             Ok(None) => return Err(ResumeError::NoProgress { run_id: run_id.to_owned(), path }),
             Err(e) => return Err(unreadable(e.to_string())),
         };
-        if progress.format != FORMAT {
-            return Err(unreadable(format!("format {} is not the {FORMAT} this harnessgym writes", progress.format)));
+        // The format is checked before the rest is read: an older file's keys would otherwise
+        // take defaults silently.
+        match value.get("format").and_then(serde_json::Value::as_u64) {
+            Some(f) if f == u64::from(FORMAT) => {}
+            Some(1) => {
+                return Err(unreadable(
+                    "it was written by an earlier harnessgym (progress format 1), whose recorded flags this version \
+                     no longer reads; start the run again (its files stay where they are)"
+                        .into(),
+                ));
+            }
+            found => {
+                let found = found.map_or_else(|| "missing".to_owned(), |f| f.to_string());
+                return Err(unreadable(format!("format {found} is not the {FORMAT} this harnessgym writes")));
+            }
         }
+        let progress: RunProgress = serde_json::from_value(value).map_err(|e| unreadable(e.to_string()))?;
         if progress.run_id != run_id {
             return Err(unreadable(format!("it belongs to run {:?}", progress.run_id)));
         }
@@ -176,6 +199,7 @@ impl Resumable {
         Ok(resumable)
     }
 
+    /// The run's id.
     pub fn run_id(&self) -> &str {
         &self.progress.run_id
     }
@@ -183,7 +207,7 @@ impl Resumable {
     /// Replaces the recorded `--remote-ssh-arg` values (they are recorded redacted when they
     /// set remote environment variables).
     pub fn set_remote_ssh_args(&mut self, args: Vec<String>) {
-        self.progress.started_with.request.remote_ssh_args = args;
+        self.progress.started_with.request.options.remote.ssh_args = args;
     }
 
     /// The configuration the run started with (its task text as read then), with its run id.

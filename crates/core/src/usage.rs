@@ -97,9 +97,13 @@ fn declared(result: &Map<String, Value>, primary: &str, fallback: &str) -> Vec<S
     names.into_iter().collect()
 }
 
+/// What harness-usage inference reads about one attempt.
 pub struct UsageInput<'a> {
+    /// The activation the attempt ran with.
     pub activation: &'a ActivationReport,
+    /// The attempt's result.json.
     pub result: &'a Map<String, Value>,
+    /// The registry at the attempt.
     pub registry: &'a Registry,
     /// The attempt's output files that exist and are not empty, with their text.
     pub sources: &'a [(String, String)],

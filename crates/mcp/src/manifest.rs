@@ -16,6 +16,7 @@
 //!   system; `workspace` should already be absolute and resolved.
 
 use camino::{Utf8Component, Utf8Path, Utf8PathBuf};
+use harnessgym_types::json::is_truthy;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -160,7 +161,7 @@ pub fn normalize_manifest(
     let Value::Object(m) = manifest else {
         return Err(ManifestError::NotAnObject);
     };
-    let raw_name = match m.get("name").filter(|v| truthy(v)) {
+    let raw_name = match m.get("name").filter(|v| is_truthy(v)) {
         Some(name) => py_str(name),
         None => manifest_path.parent().and_then(Utf8Path::file_name).unwrap_or_default().to_owned(),
     };
@@ -247,7 +248,7 @@ fn normalize_self_test(
     server_cwd: &Utf8Path,
     workspace: &Utf8Path,
 ) -> Result<Option<SelfTestSpec>, ManifestError> {
-    let Some(spec) = spec.filter(|v| truthy(v)) else {
+    let Some(spec) = spec.filter(|v| is_truthy(v)) else {
         return Ok(None);
     };
     let in_server_cwd = |command: Vec<String>| SelfTestSpec { command, cwd: server_cwd.to_owned(), timeout_sec: None };
@@ -263,7 +264,7 @@ fn normalize_self_test(
         Value::Object(obj) => {
             let parts = match obj.get("command") {
                 Some(Value::Array(items)) => items.iter().map(py_str).collect(),
-                Some(Value::String(line)) => match obj.get("args").filter(|v| truthy(v)) {
+                Some(Value::String(line)) => match obj.get("args").filter(|v| is_truthy(v)) {
                     Some(Value::Array(extra)) => {
                         let mut parts = vec![line.clone()];
                         parts.extend(extra.iter().map(py_str));
@@ -368,14 +369,14 @@ fn first_timeout(
     ms: &[&str],
 ) -> Result<Option<u64>, ManifestError> {
     for key in seconds {
-        if let Some(value) = obj.get(*key).filter(|v| truthy(v)) {
+        if let Some(value) = obj.get(*key).filter(|v| is_truthy(v)) {
             let field = format!("{prefix}{key}");
             let n = py_int(value).ok_or_else(|| bad_timeout(&field, value))?;
             return u64::try_from(n).map(Some).map_err(|_| bad_timeout(&field, value));
         }
     }
     for key in ms {
-        if let Some(value) = obj.get(*key).filter(|v| truthy(v)) {
+        if let Some(value) = obj.get(*key).filter(|v| is_truthy(v)) {
             let millis = py_float(value).ok_or_else(|| bad_timeout(&format!("{prefix}{key}"), value))?;
             // max(1, int(ms / 1000)); `as` saturates and maps NaN to 0.
             return Ok(Some(((millis / 1000.0).trunc() as i64).max(1).unsigned_abs()));
@@ -404,18 +405,6 @@ fn py_float(value: &Value) -> Option<f64> {
         Value::Number(n) => n.as_f64(),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
-    }
-}
-
-/// Python truthiness of a JSON value.
-fn truthy(value: &Value) -> bool {
-    match value {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
     }
 }
 

@@ -56,7 +56,7 @@ use std::os::unix::fs::MetadataExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use camino::{Utf8Path, Utf8PathBuf};
 use harnessgym_proc::{PipedSpec, spawn_piped};
@@ -259,26 +259,7 @@ fn take_call_info(message: &mut Value, created_at: SystemTime) -> CallInfo {
 /// `2026-11-24T08:15:02.123456Z`, as `harnessgym_types::timefmt::utc_now_micros` writes the
 /// present (the proxy records the time at the request and formats it later).
 fn format_utc_micros(t: SystemTime) -> String {
-    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Days since 1970-01-01 → proleptic Gregorian date (H. Hinnant's `civil_from_days`).
-    let z = i64::try_from(days).unwrap_or(0) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        since.subsec_micros()
-    )
+    harnessgym_types::timefmt::format_system_time_micros(t)
 }
 
 /// One telemetry line: the reference's keys plus `duration_us` and `is_error`, in sorted order
@@ -874,6 +855,8 @@ fn timer_loop(shared: &Shared) {
 
 #[cfg(test)]
 mod tests {
+    use std::time::UNIX_EPOCH;
+
     use pretty_assertions::assert_eq;
 
     use super::*;

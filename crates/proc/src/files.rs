@@ -8,17 +8,6 @@ use tokio::io::AsyncReadExt;
 
 use crate::ProcError;
 
-/// Checks that `cwd` is an existing directory, so a missing working
-/// directory is not mistaken for a missing program (both are `ENOENT`).
-pub(crate) async fn check_cwd(cwd: &Utf8Path) -> Result<(), ProcError> {
-    let meta = fs::metadata(cwd).await.map_err(|e| ProcError::io(cwd, e))?;
-    if meta.is_dir() {
-        Ok(())
-    } else {
-        Err(ProcError::io(cwd, io::Error::new(io::ErrorKind::NotADirectory, "working directory is not a directory")))
-    }
-}
-
 /// Creates (truncating) both output files with their parent directories and
 /// returns append-mode handles. Appending makes `stdout_path == stderr_path`
 /// interleave instead of overwrite.
@@ -177,15 +166,5 @@ mod tests {
         let (_o, _e) = open_outputs(&out, &err).await.expect("open");
         assert_eq!(std::fs::metadata(&out).expect("out").len(), 0);
         assert_eq!(std::fs::metadata(&err).expect("err").len(), 0);
-    }
-
-    #[tokio::test]
-    async fn check_cwd_rejects_missing_and_non_directories() {
-        let (_guard, dir) = tmp();
-        check_cwd(&dir).await.expect("dir is fine");
-        let file = dir.join("file");
-        std::fs::write(&file, b"").expect("write");
-        assert!(matches!(check_cwd(&file).await, Err(ProcError::Io { .. })));
-        assert!(matches!(check_cwd(&dir.join("nope")).await, Err(ProcError::Io { .. })));
     }
 }

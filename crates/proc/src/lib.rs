@@ -66,9 +66,8 @@ mod piped;
 mod pump;
 pub mod remote;
 mod run;
+mod spawn;
 mod spec;
-#[cfg(feature = "test-sshd")]
-pub mod test_sshd;
 
 pub use error::ProcError;
 pub use files::{append_note, read_capped, read_capped_lossy};

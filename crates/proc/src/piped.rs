@@ -15,7 +15,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::io;
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -23,13 +23,14 @@ use camino::Utf8PathBuf;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use tokio::io::AsyncReadExt;
-use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
+use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout};
 use tokio::sync::watch;
 use tokio::time::timeout;
 
 use crate::ProcError;
 use crate::group::{GroupGuard, group_alive, signal_group, wait_group_gone};
 use crate::pump::AbortOnDrop;
+use crate::spawn::{GroupChild, Launch, spawn_in_group};
 
 /// Default number of stderr bytes kept in memory by [`PipedSpec::new`].
 pub const DEFAULT_STDERR_TAIL_BYTES: usize = 64 * 1024;
@@ -135,36 +136,14 @@ pub struct PipedChild {
 /// Must be called inside a tokio runtime.
 pub fn spawn_piped(spec: PipedSpec) -> Result<PipedChild, ProcError> {
     let PipedSpec { program, args, cwd, env, stderr_tail_bytes } = spec;
-    match std::fs::metadata(&cwd) {
-        Ok(meta) if meta.is_dir() => {}
-        Ok(_) => {
-            let source = io::Error::new(io::ErrorKind::NotADirectory, "working directory is not a directory");
-            return Err(ProcError::io(&cwd, source));
-        }
-        Err(source) => return Err(ProcError::io(&cwd, source)),
-    }
-
-    let mut cmd = Command::new(&program);
-    cmd.args(&args)
-        .current_dir(&cwd)
-        .process_group(0)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    for (key, value) in &env {
-        cmd.env(key, value);
-    }
-    let mut child = cmd.spawn().map_err(|source| match source.kind() {
-        io::ErrorKind::NotFound => ProcError::NotFound { program: program.clone(), source },
-        _ => ProcError::Spawn { program: program.clone(), source },
+    let GroupChild { mut child, pid, pgid, guard } = spawn_in_group(&Launch {
+        program: &program,
+        args: &args,
+        cwd: &cwd,
+        env_remove: &[],
+        env: &env,
+        stdin_piped: true,
     })?;
-    let pid = child.id().unwrap_or(0);
-    let pgid = match i32::try_from(pid) {
-        Ok(raw) if raw > 0 => Pid::from_raw(raw),
-        _ => return Err(ProcError::Spawn { program, source: io::Error::other("spawned child has no usable pid") }),
-    };
-    let guard = GroupGuard::new(pgid);
     tracing::debug!(program = %program, pid, cwd = %cwd, "spawned piped child in its own process group");
 
     let tail = Arc::new(Mutex::new(Tail { bytes: VecDeque::new(), cap: stderr_tail_bytes }));

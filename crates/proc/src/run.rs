@@ -4,18 +4,19 @@
 use std::future::pending;
 use std::io;
 use std::os::unix::process::ExitStatusExt;
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until, timeout};
 
-use crate::files::{check_cwd, open_outputs};
-use crate::group::{GroupGuard, deadline_after, group_alive, signal_group, wait_group_gone};
+use crate::files::open_outputs;
+use crate::group::{deadline_after, group_alive, signal_group, wait_group_gone};
 use crate::pump::{AbortOnDrop, Pump, feed_stdin};
+use crate::spawn::{GroupChild, Launch, check_cwd, spawn_in_group};
 use crate::{CommandSpec, Outcome, ProcError, StdinSource};
 
 /// After the group has been SIGKILLed, how long pipes may still take to
@@ -52,40 +53,19 @@ pub async fn run_with_cancel(spec: CommandSpec, mut cancel: watch::Receiver<bool
         drain_after_exit,
     } = spec;
 
-    check_cwd(&cwd).await?;
+    // Before the output files are created: a bad working directory leaves none.
+    check_cwd(&cwd)?;
     let (stdout_file, stderr_file) = open_outputs(&stdout_path, &stderr_path).await?;
 
-    let mut cmd = Command::new(&program);
-    cmd.args(&args)
-        .current_dir(&cwd)
-        .process_group(0)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .stdin(match stdin {
-            StdinSource::Null => Stdio::null(),
-            StdinSource::Bytes(_) => Stdio::piped(),
-        })
-        .kill_on_drop(true);
-    for key in &env_remove {
-        cmd.env_remove(key);
-    }
-    for (key, value) in &env {
-        cmd.env(key, value);
-    }
-
     let started = Instant::now();
-    let mut child = cmd.spawn().map_err(|source| match source.kind() {
-        io::ErrorKind::NotFound => ProcError::NotFound { program: program.clone(), source },
-        _ => ProcError::Spawn { program: program.clone(), source },
+    let GroupChild { mut child, pid, pgid, mut guard } = spawn_in_group(&Launch {
+        program: &program,
+        args: &args,
+        cwd: &cwd,
+        env_remove: &env_remove,
+        env: &env,
+        stdin_piped: matches!(stdin, StdinSource::Bytes(_)),
     })?;
-    let pid = child.id().unwrap_or(0);
-    let pgid = match i32::try_from(pid) {
-        Ok(raw) if raw > 0 => Pid::from_raw(raw),
-        _ => {
-            return Err(ProcError::Spawn { program, source: io::Error::other("spawned child has no usable pid") });
-        }
-    };
-    let mut guard = GroupGuard::new(pgid);
     tracing::debug!(program = %program, pid, cwd = %cwd, "spawned child in its own process group");
 
     let _stdin_task = match (child.stdin.take(), stdin) {

@@ -293,7 +293,7 @@ fn finalize(options: &QualifyOptions, report: &mut QualificationReport, verdicts
         let path = report.report_path.clone().unwrap_or_default();
         if let Err(e) = mark_registry(&options.source_workspace, &path, options.iteration, verdicts, &quarantined) {
             tracing::warn!(error = %e, "could not update the registry after qualification");
-            report.extra.insert("registry_error".into(), json!(e));
+            report.extra.insert("registry_error".into(), json!(e.to_string()));
         }
     }
     report.extra.insert("registry_updated".into(), json!(updated && !report.extra.contains_key("registry_error")));
@@ -309,8 +309,8 @@ pub fn mark_registry(
     iteration: u32,
     verdicts: &[Verdict],
     quarantine: &BTreeSet<String>,
-) -> Result<(), String> {
-    let loaded = reg::load(workspace).map_err(|e| e.to_string())?;
+) -> Result<(), reg::RegistryError> {
+    let loaded = reg::load(workspace)?;
     let mut registry = loaded.registry;
     let now = utc_now();
     for a in &mut registry.artifacts {
@@ -331,5 +331,5 @@ pub fn mark_registry(
             );
         }
     }
-    reg::save(workspace, &mut registry).map_err(|e| e.to_string())
+    reg::save(workspace, &mut registry)
 }

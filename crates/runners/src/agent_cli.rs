@@ -19,12 +19,17 @@ pub struct Invocation {
     pub prompt_on_stdin: bool,
 }
 
-/// What the adapter parsed out of the CLI's output.
-#[derive(Default)]
+/// What an adapter parsed out of its CLI's output ([`crate::exec::parse_events`],
+/// [`crate::claude::parse_stream`], [`crate::command::Profile::parse_output`]).
+#[derive(Debug, Default)]
 pub struct Parsed {
+    /// The agent's session, from its structured events (never from prose).
     pub session_id: Option<String>,
+    /// The agent's last message.
     pub final_message: Option<String>,
+    /// Token usage of the phase.
     pub usage: Option<Usage>,
+    /// Cost in USD, when the CLI reports it.
     pub cost_usd: Option<f64>,
     /// An error the CLI reported (turn failed, error result): the phase failed.
     pub error: Option<String>,
@@ -99,13 +104,10 @@ pub fn result_record(
     }
 }
 
-/// Runs the CLI with the prompt on stdin (never argv: bug B8), in its own process group, output
-/// streamed to the phase files; a timeout or cancel kills the whole group.
-pub async fn run_cli(request: &PhaseRequest, files: &PhaseFiles, invocation: &Invocation) -> RawRun {
-    // Inside a `RemoteRunner` phase the CLI runs on the remote host instead.
-    if let Some(remote) = crate::remote::current() {
-        return remote.run_cli(request, files, invocation).await;
-    }
+/// Runs the CLI locally with the prompt on stdin (never argv: bug B8), in its own process group,
+/// output streamed to the phase files; a timeout or cancel kills the whole group. (The remote
+/// counterpart is `RemoteLauncher::run_cli`; adapters go through `AgentLauncher::run_cli`.)
+pub async fn run_local(request: &PhaseRequest, files: &PhaseFiles, invocation: &Invocation) -> RawRun {
     let started = Instant::now();
     let _ = PhaseFiles::write(&files.prompt, &request.prompt);
     let mut spec = CommandSpec::new(

@@ -6,26 +6,35 @@ use async_trait::async_trait;
 use harnessgym_types::runner::{PhaseStatus, RunnerResult, Usage};
 use serde_json::Value;
 
-use crate::agent_cli::{Invocation, Parsed, finish, missing_session, read_stdout, result_record, run_cli};
+use crate::agent_cli::{Invocation, Parsed, finish, missing_session, read_stdout, result_record};
+use crate::launcher::AgentLauncher;
 use crate::{PhaseFiles, PhaseRequest, Runner, RunnerKind};
 
 const AGENT: &str = "Claude Code";
 const INSTALL_HINT: &str =
     "install it with `npm install -g @anthropic-ai/claude-code@2.1.330` or pass --claude-bin PATH";
 
+/// How [`ClaudeRunner`] calls Claude Code (the `--claude-*` flags).
 #[derive(Clone, Debug)]
 pub struct ClaudeOptions {
+    /// The `claude` executable (a name on PATH or a path).
     pub claude_bin: String,
+    /// `--model`; `None`: Claude Code's default.
     pub model: Option<String>,
     /// Passed as `--permission-mode` unless empty (default `bypassPermissions`).
     pub permission_mode: String,
+    /// `--max-budget-usd`; `None`: no budget.
     pub max_budget_usd: Option<f64>,
+    /// More arguments for `claude`, before the MCP config and `--resume`.
     pub extra_args: Vec<String>,
+    /// Variables set for the CLI (the only ones exported on a remote host).
     pub env: Vec<(String, String)>,
+    /// Variables removed from the inherited environment (local runs).
     pub env_remove: Vec<String>,
 }
 
 impl ClaudeOptions {
+    /// The defaults: `--permission-mode bypassPermissions`, no model, no budget, no extras.
     pub fn new(claude_bin: impl Into<String>) -> Self {
         Self {
             claude_bin: claude_bin.into(),
@@ -39,9 +48,12 @@ impl ClaudeOptions {
     }
 }
 
+/// The `claude` runner: Claude Code in print mode with stream-json output, see the module docs.
 #[derive(Clone, Debug)]
 pub struct ClaudeRunner {
+    /// How Claude Code is called.
     pub options: ClaudeOptions,
+    launcher: AgentLauncher,
 }
 
 /// C's `%g` (6 significant digits, trailing zeros dropped, exponent form outside 1e-4..1e6).
@@ -73,10 +85,25 @@ fn running_as_root() -> bool {
 }
 
 impl ClaudeRunner {
+    /// A runner that starts Claude Code on this machine ([`AgentLauncher::Local`]).
     pub fn new(options: ClaudeOptions) -> Self {
-        Self { options }
+        Self { options, launcher: AgentLauncher::Local }
     }
 
+    /// The same runner, starting its CLI through `launcher` (default [`AgentLauncher::Local`]).
+    pub fn with_launcher(mut self, launcher: AgentLauncher) -> Self {
+        self.launcher = launcher;
+        self
+    }
+
+    /// Where this runner starts its CLI.
+    pub fn launcher(&self) -> &AgentLauncher {
+        &self.launcher
+    }
+
+    /// argv after the program: print mode with stream-json, the options, the MCP servers of the
+    /// workspace's `claude_mcp_config.json` (strict, only their tools allowed), then
+    /// `--resume <session>` when resuming. The prompt goes on stdin.
     pub fn args(&self, request: &PhaseRequest) -> Vec<String> {
         let o = &self.options;
         let mut args: Vec<String> =
@@ -233,7 +260,7 @@ impl Runner for ClaudeRunner {
             env_remove: self.options.env_remove.clone(),
             prompt_on_stdin: true,
         };
-        let raw = run_cli(&request, &files, &invocation).await;
+        let raw = self.launcher.run_cli(&request, &files, &invocation).await;
         let parsed = parse_stream(&read_stdout(&files.stdout));
         finish(&request, &files, &invocation, raw, parsed, AGENT, INSTALL_HINT)
     }

@@ -29,15 +29,20 @@ use harnessgym_types::runner::{RunnerResult, Usage};
 use serde_json::Value;
 use toml_edit::{DocumentMut, Item};
 
-use crate::agent_cli::{Invocation, Parsed, finish, missing_session, read_stdout, run_cli};
+use crate::agent_cli::{Invocation, Parsed, finish, missing_session, read_stdout};
+use crate::launcher::AgentLauncher;
 use crate::{PhaseFiles, PhaseRequest, Runner, RunnerKind};
 
 /// Largest prompt a profile may put into argv (Linux caps one argument at 128 KiB).
 const ARGV_PROMPT_LIMIT: usize = 100 * 1024;
 
+/// One `[output]` rule of a profile: the last JSON Lines event matching `when` gives the value
+/// at `pointer`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rule {
+    /// (JSON pointer, expected string) pairs an event must all match; empty matches every event.
     pub when: Vec<(String, String)>,
+    /// The JSON pointer of the value in a matching event (a `null` there does not count).
     pub pointer: String,
 }
 
@@ -48,28 +53,59 @@ impl Rule {
     }
 }
 
+/// How a profile's CLI gets the prompt (`prompt = ...`).
 #[derive(Clone, Debug, PartialEq)]
 pub enum PromptMode {
+    /// On stdin (the default): no size limit.
     Stdin,
+    /// In argv, replacing `{prompt}` (at most 100 KiB; see [`ArgvError`]).
     Argument,
 }
 
+/// A runner profile (`--runner-profile FILE`): the CLI, its argv for fresh and resumed phases,
+/// and how to read its JSON Lines output (see the module docs for the format).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Profile {
+    /// The executable (`program`).
     pub program: String,
+    /// argv of an attempt (`fresh`), with placeholders.
     pub fresh: Vec<String>,
+    /// argv of a resumed phase (`resume`), with `{session_id}`.
     pub resume: Vec<String>,
+    /// How the prompt is delivered (`prompt`).
     pub prompt: PromptMode,
+    /// The agent's name in prompts and messages (`agent`, default "the agent").
     pub agent: String,
+    /// Variables set for the CLI (`env`).
     pub env: Vec<(String, String)>,
+    /// The `[output]` rules by name (`session_id`, `final_message`, `error`, token counts,
+    /// `cost_usd`).
     pub rules: BTreeMap<String, Rule>,
 }
 
+/// A profile that cannot be used: unreadable, not TOML, or not a valid profile.
 #[derive(Debug, thiserror::Error)]
 #[error("runner profile {path}: {message}")]
 pub struct ProfileError {
+    /// The profile file.
     pub path: String,
+    /// What is wrong, naming the key.
     pub message: String,
+}
+
+/// Why [`CommandRunner::args`] cannot build a phase's argv (the phase fails with this message;
+/// no process starts).
+#[derive(Debug, thiserror::Error)]
+pub enum ArgvError {
+    /// `prompt = "argument"` with a prompt over the one-argument limit (Linux caps one argument
+    /// at 128 KiB).
+    #[error(
+        "the prompt is {bytes} bytes, too long for one argument; use prompt = \"stdin\" or \"{{prompt_file}}\" in the profile"
+    )]
+    PromptTooLong {
+        /// The prompt's size in bytes.
+        bytes: usize,
+    },
 }
 
 const RULE_NAMES: [&str; 7] =
@@ -84,6 +120,7 @@ fn strings(item: Option<&Item>, key: &str) -> Result<Vec<String>, String> {
 }
 
 impl Profile {
+    /// Parses and validates a profile's text (`path` names it in errors).
     pub fn parse(path: &str, text: &str) -> Result<Self, ProfileError> {
         let err = |message: String| ProfileError { path: path.to_owned(), message };
         let doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| err(e.to_string()))?;
@@ -151,6 +188,7 @@ impl Profile {
         })
     }
 
+    /// Reads and parses the profile at `path`.
     pub fn load(path: &Utf8Path) -> Result<Self, ProfileError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ProfileError { path: path.to_string(), message: format!("cannot be read: {e}") })?;
@@ -189,24 +227,36 @@ impl Profile {
     }
 }
 
+/// The `command` runner: any agent CLI described by a [`Profile`].
 #[derive(Clone, Debug)]
 pub struct CommandRunner {
+    /// The CLI and how to read it.
     pub profile: Profile,
+    launcher: AgentLauncher,
 }
 
 impl CommandRunner {
+    /// A runner that starts the profile's CLI on this machine ([`AgentLauncher::Local`]).
     pub fn new(profile: Profile) -> Self {
-        Self { profile }
+        Self { profile, launcher: AgentLauncher::Local }
+    }
+
+    /// The same runner, starting its CLI through `launcher` (default [`AgentLauncher::Local`]).
+    pub fn with_launcher(mut self, launcher: AgentLauncher) -> Self {
+        self.launcher = launcher;
+        self
+    }
+
+    /// Where this runner starts its CLI.
+    pub fn launcher(&self) -> &AgentLauncher {
+        &self.launcher
     }
 
     /// The argv of a phase, or why it cannot be built.
-    pub fn args(&self, request: &PhaseRequest, prompt_file: &Utf8Path) -> Result<Vec<String>, String> {
+    pub fn args(&self, request: &PhaseRequest, prompt_file: &Utf8Path) -> Result<Vec<String>, ArgvError> {
         let template = if request.phase == crate::Phase::Attempt { &self.profile.fresh } else { &self.profile.resume };
         if self.profile.prompt == PromptMode::Argument && request.prompt.len() > ARGV_PROMPT_LIMIT {
-            return Err(format!(
-                "the prompt is {} bytes, too long for one argument; use prompt = \"stdin\" or \"{{prompt_file}}\" in the profile",
-                request.prompt.len()
-            ));
+            return Err(ArgvError::PromptTooLong { bytes: request.prompt.len() });
         }
         Ok(template
             .iter()
@@ -234,7 +284,8 @@ impl Runner for CommandRunner {
         let files = PhaseFiles::new(&request.phase_dir, request.phase);
         let args = match self.args(&request, &files.prompt) {
             Ok(a) => a,
-            Err(message) => {
+            Err(e) => {
+                let message = e.to_string();
                 let _ = PhaseFiles::write(&files.prompt, &request.prompt);
                 let _ = PhaseFiles::write(&files.stderr, &format!("{message}\n"));
                 let _ = PhaseFiles::write(&files.stdout, "");
@@ -260,7 +311,7 @@ impl Runner for CommandRunner {
             env_remove: Vec::new(),
             prompt_on_stdin: self.profile.prompt == PromptMode::Stdin,
         };
-        let raw = run_cli(&request, &files, &invocation).await;
+        let raw = self.launcher.run_cli(&request, &files, &invocation).await;
         let parsed = self.profile.parse_output(&read_stdout(&files.stdout));
         finish(&request, &files, &invocation, raw, parsed, &agent, "check `program` in the runner profile")
     }

@@ -7,30 +7,38 @@ use harnessgym_types::activation::ActivationReport;
 use harnessgym_types::runner::{RunnerResult, Usage};
 use serde_json::Value;
 
-use crate::agent_cli::{Invocation, Parsed, finish, missing_session, read_stdout, run_cli};
+use crate::agent_cli::{Invocation, Parsed, finish, missing_session, read_stdout};
+use crate::launcher::AgentLauncher;
 use crate::{PhaseFiles, PhaseRequest, Runner, RunnerKind};
 
 const AGENT: &str = "Codex";
 const INSTALL_HINT: &str = "install it with `npm install -g @openai/codex@0.169.0` or pass --codex-bin PATH";
 
+/// How [`ExecRunner`] calls Codex (the `--codex-*` flags).
 #[derive(Clone, Debug)]
 pub struct ExecOptions {
+    /// The `codex` executable (a name on PATH or a path).
     pub codex_bin: String,
     /// `read-only`, `workspace-write` (default) or `danger-full-access`.
     pub sandbox: String,
     /// Codex `approval_policy` (default `never`: nobody answers prompts).
     pub approval: String,
+    /// `--model`; `None`: Codex's default.
     pub model: Option<String>,
+    /// More arguments for `codex exec`, before `resume` and `-`.
     pub extra_args: Vec<String>,
     /// Extra `-c key=value` overrides (e.g. a scripted model provider).
     pub config_overrides: Vec<String>,
+    /// Variables set for the CLI (the only ones exported on a remote host).
     pub env: Vec<(String, String)>,
+    /// Variables removed from the inherited environment (local runs).
     pub env_remove: Vec<String>,
     /// The harnessgym binary the MCP servers are launched through (`mcp-proxy`).
     pub harnessgym_bin: Utf8PathBuf,
 }
 
 impl ExecOptions {
+    /// The defaults: `--sandbox workspace-write`, `approval_policy=never`, no model, no extras.
     pub fn new(codex_bin: impl Into<String>, harnessgym_bin: Utf8PathBuf) -> Self {
         Self {
             codex_bin: codex_bin.into(),
@@ -46,9 +54,12 @@ impl ExecOptions {
     }
 }
 
+/// The `exec` runner: Codex CLI (`codex exec --json`), see the module docs.
 #[derive(Debug)]
 pub struct ExecRunner {
+    /// How Codex is called.
     pub options: ExecOptions,
+    launcher: AgentLauncher,
     /// Codex reports usage totals per thread, growing across resumes: the last total seen per
     /// thread, so each phase records only its own share.
     totals: std::sync::Mutex<std::collections::HashMap<String, Usage>>,
@@ -59,8 +70,20 @@ fn minus(now: Option<u64>, before: Option<u64>) -> Option<u64> {
 }
 
 impl ExecRunner {
+    /// A runner that starts Codex on this machine ([`AgentLauncher::Local`]).
     pub fn new(options: ExecOptions) -> Self {
-        Self { options, totals: Default::default() }
+        Self { options, launcher: AgentLauncher::Local, totals: Default::default() }
+    }
+
+    /// The same runner, starting its CLI through `launcher` (default [`AgentLauncher::Local`]).
+    pub fn with_launcher(mut self, launcher: AgentLauncher) -> Self {
+        self.launcher = launcher;
+        self
+    }
+
+    /// Where this runner starts its CLI.
+    pub fn launcher(&self) -> &AgentLauncher {
+        &self.launcher
     }
 
     fn phase_usage(&self, thread: Option<&str>, total: Option<Usage>) -> Option<Usage> {
@@ -187,7 +210,7 @@ impl Runner for ExecRunner {
             prompt_on_stdin: true,
         };
         let files = PhaseFiles::new(&request.phase_dir, request.phase);
-        let raw = run_cli(&request, &files, &invocation).await;
+        let raw = self.launcher.run_cli(&request, &files, &invocation).await;
         let mut parsed = parse_events(&read_stdout(&files.stdout));
         parsed.usage = self.phase_usage(parsed.session_id.as_deref(), parsed.usage.take());
         finish(&request, &files, &invocation, raw, parsed, AGENT, INSTALL_HINT)

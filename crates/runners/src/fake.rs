@@ -21,10 +21,15 @@ use crate::{PhaseFiles, PhaseRequest, Runner, RunnerKind};
 
 /// The demo module and its planted bug: the max shift is dropped from the log-sum-exp.
 pub const DEMO_MODULE: &str = "numerics.py";
+/// The demo's buggy line, which the fake agent's second attempt replaces.
 pub const DEMO_BUGGY_LINE: &str = "    return math.log(total)";
+/// The fixed line the fake agent writes.
 pub const DEMO_FIXED_LINE: &str = "    return peak + math.log(total)";
+/// The name of the probe tool the fake agent builds (and its reflection selects).
 pub const PROBE_NAME: &str = "harnessgym_fake_probe";
+/// Where the fake agent writes its probe tool, relative to the workspace.
 pub const PROBE_PATH: &str = ".harnessgym/tools/harnessgym_fake_probe.py";
+/// The registry description of the probe tool.
 pub const PROBE_DESCRIPTION: &str = "Probe built by the fake runner: runs verifier.py and prints its verdict.";
 const VERIFIER_TIMEOUT: Duration = Duration::from_secs(10);
 const OUTPUT_LIMIT: usize = 8000;
@@ -47,6 +52,9 @@ print(json.dumps({"status": "passed" if done.returncode == 0 else "failed",
 sys.exit(done.returncode)
 "#;
 
+/// Plays the agent deterministically, without any process or network (the offline demo and the
+/// tests): the first attempt fails, reflection selects a probe tool, build writes it and
+/// registers it, the next attempt fixes the demo's bug.
 #[derive(Clone, Debug, Default)]
 pub struct FakeRunner;
 
@@ -65,7 +73,7 @@ impl Runner for FakeRunner {
             .unwrap_or_else(|| format!("fake-session-{}-{}", request.run_id, request.iteration));
         let mut problems = Vec::new();
         if let Err(e) = PhaseFiles::write(&files.prompt, &request.prompt) {
-            problems.push(e);
+            problems.push(e.to_string());
         }
         let (status, stdout) = match act(&request).await {
             Ok(done) => done,
@@ -84,7 +92,7 @@ impl Runner for FakeRunner {
             [(&files.stdout, stdout.as_str()), (&files.stderr, ""), (&files.transcript, transcript.as_str())]
         {
             if let Err(e) = PhaseFiles::write(path, text) {
-                problems.push(e);
+                problems.push(e.to_string());
             }
         }
         RunnerResult {
@@ -142,7 +150,7 @@ async fn act(request: &PhaseRequest) -> Result<(PhaseStatus, String), String> {
         }
         Phase::Build => {
             let tool = request.workspace.join(PROBE_PATH);
-            PhaseFiles::write(&tool, PROBE_SOURCE)?;
+            PhaseFiles::write(&tool, PROBE_SOURCE).map_err(|e| e.to_string())?;
             let mut loaded = harnessgym_artifacts::registry::load(&request.workspace).map_err(|e| e.to_string())?;
             let mut artifact = Artifact::new("tool", PROBE_PATH, PROBE_DESCRIPTION, Some(i64::from(request.iteration)));
             artifact.metadata.insert("source".into(), json!("fake-runner"));
@@ -177,7 +185,7 @@ async fn second_attempt(request: &PhaseRequest) -> Result<(PhaseStatus, String),
                     false => line.to_owned(),
                 })
                 .collect();
-            PhaseFiles::write(&module, &out)?;
+            PhaseFiles::write(&module, &out).map_err(|e| e.to_string())?;
             fix_applied = true;
         }
     }

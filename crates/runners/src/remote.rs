@@ -1,9 +1,9 @@
-//! `--runner-remote user@host`: the agent CLI of any [`crate::agent_cli`] runner (`exec`, `claude`,
+//! `--runner-remote user@host`: the agent CLI of any agent CLI adapter (`exec`, `claude`,
 //! `command`) runs on another host, in a mirror of the workspace, through
 //! `harnessgym_proc::remote` (system ssh + rsync, remote process group killed on timeout).
 //!
-//! [`RemoteRunner`] wraps the adapter: while one of its phases runs, `agent_cli::run_cli` finds
-//! the remote executor here ([`current`]) and hands the invocation to it instead of starting a
+//! An adapter holding [`crate::launcher::AgentLauncher::Remote`] (built from
+//! [`RemoteAgentOptions`]) hands each invocation to its [`RemoteLauncher`] instead of starting a
 //! local process. Per phase:
 //!
 //! * **Paths.** The first phase probes the host once: the absolute remote directory, and
@@ -29,24 +29,13 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use camino::{Utf8Path, Utf8PathBuf};
 use harnessgym_proc::remote::{Probe, RemoteSpec, RemoteWorkspace, copy_policy_rules, probe};
 use harnessgym_proc::{ProcError, RemoteError, StdinSource};
-use harnessgym_types::runner::RunnerResult;
 use tokio::sync::OnceCell;
 
 use crate::agent_cli::{Invocation, RawRun};
-use crate::{PhaseFiles, PhaseRequest, Runner, RunnerKind};
-
-tokio::task_local! {
-    static REMOTE: Arc<RemoteAgent>;
-}
-
-/// The remote executor of the phase running in this task, if any.
-pub(crate) fn current() -> Option<Arc<RemoteAgent>> {
-    REMOTE.try_with(Arc::clone).ok()
-}
+use crate::{PhaseFiles, PhaseRequest};
 
 /// Copy-policy names that stay out of a remote agent's mirror (the harness and agent
 /// directories of the copy policy are synced: the agent works with them).
@@ -66,8 +55,10 @@ const TRANSLATED_FILES: &[&str] = &[
     ".codex/config.toml",
 ];
 
+/// Where and with which harnessgym binaries a [`RemoteLauncher`] runs the agent CLI.
 #[derive(Clone, Debug)]
 pub struct RemoteAgentOptions {
+    /// The host (`user@host`, ssh options) and the directory of the workspace mirror there.
     pub target: RemoteWorkspace,
     /// The local harnessgym binary (named in MCP launches and generated files).
     pub local_harnessgym: Utf8PathBuf,
@@ -82,36 +73,29 @@ struct Resolved {
     harnessgym: String,
 }
 
+/// Runs agent CLIs on a remote host (see the module docs); held by an adapter as
+/// [`crate::launcher::AgentLauncher::Remote`]. Clones share one probe of the host: the first phase
+/// resolves the remote directory and harnessgym binary, later phases reuse them.
+#[derive(Clone, Debug)]
+pub struct RemoteLauncher {
+    inner: Arc<Inner>,
+}
+
 #[derive(Debug)]
-pub struct RemoteAgent {
+struct Inner {
     options: RemoteAgentOptions,
     resolved: OnceCell<Resolved>,
 }
 
-/// Runs another runner's agent CLI on a remote host (see the module docs).
-pub struct RemoteRunner {
-    inner: Arc<dyn Runner>,
-    agent: Arc<RemoteAgent>,
-}
-
-impl RemoteRunner {
-    pub fn new(inner: Arc<dyn Runner>, options: RemoteAgentOptions) -> Self {
-        Self { inner, agent: Arc::new(RemoteAgent { options, resolved: OnceCell::new() }) }
-    }
-}
-
-#[async_trait]
-impl Runner for RemoteRunner {
-    fn kind(&self) -> RunnerKind {
-        self.inner.kind()
+impl RemoteLauncher {
+    /// A launcher for `options.target`; nothing is contacted before the first phase.
+    pub fn new(options: RemoteAgentOptions) -> Self {
+        Self { inner: Arc::new(Inner { options, resolved: OnceCell::new() }) }
     }
 
-    async fn run_phase(&self, request: PhaseRequest) -> RunnerResult {
-        REMOTE.scope(Arc::clone(&self.agent), self.inner.run_phase(request)).await
-    }
-
-    async fn close(&self) {
-        self.inner.close().await;
+    /// What this launcher was built from.
+    pub fn options(&self) -> &RemoteAgentOptions {
+        &self.inner.options
     }
 }
 
@@ -189,20 +173,21 @@ fn skill_links(ws: &Utf8Path) -> Vec<(String, String)> {
     links
 }
 
-impl RemoteAgent {
+impl RemoteLauncher {
     fn host(&self) -> String {
-        self.options.target.host.describe()
+        self.options().target.host.describe()
     }
 
     async fn resolve(&self, request: &PhaseRequest, log: &Utf8Path) -> Result<Resolved, RemoteError> {
-        self.resolved
+        self.inner
+            .resolved
             .get_or_try_init(|| async {
-                let (require, resolve) = match &self.options.remote_harnessgym {
+                let (require, resolve) = match &self.options().remote_harnessgym {
                     Some(path) => (vec![path.clone()], Vec::new()),
                     None => (Vec::new(), vec!["harnessgym".to_owned()]),
                 };
                 let Probe { dir, programs } =
-                    probe(&self.options.target, &request.workspace, log, &require, &resolve, request.cancel.clone())
+                    probe(&self.options().target, &request.workspace, log, &require, &resolve, request.cancel.clone())
                         .await
                         .map_err(|e| match e {
                             RemoteError::MissingOnRemote { host, program, .. } => RemoteError::MissingOnRemote {
@@ -212,7 +197,7 @@ impl RemoteAgent {
                             },
                             other => other,
                         })?;
-                let harnessgym = match &self.options.remote_harnessgym {
+                let harnessgym = match &self.options().remote_harnessgym {
                     Some(path) => path.clone(),
                     None => programs.into_iter().flatten().next().ok_or_else(|| RemoteError::MissingOnRemote {
                         host: self.host(),
@@ -229,7 +214,7 @@ impl RemoteAgent {
             .cloned()
     }
 
-    /// `agent_cli::run_cli` for a remote phase.
+    /// `AgentLauncher::run_cli` for a remote phase.
     pub(crate) async fn run_cli(&self, request: &PhaseRequest, files: &PhaseFiles, invocation: &Invocation) -> RawRun {
         let started = std::time::Instant::now();
         let _ = PhaseFiles::write(&files.prompt, &request.prompt);
@@ -254,11 +239,11 @@ impl RemoteAgent {
         let paths = Paths {
             local_ws: ws.as_str(),
             remote_ws: &resolved.dir,
-            local_bin: self.options.local_harnessgym.as_str(),
+            local_bin: self.options().local_harnessgym.as_str(),
             remote_bin: &resolved.harnessgym,
         };
         let mut spec = RemoteSpec::new(
-            self.options.target.clone(),
+            self.options().target.clone(),
             ws.clone(),
             invocation.program.clone(),
             files.stdout.clone(),

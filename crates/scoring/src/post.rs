@@ -298,7 +298,7 @@ mod tests {
 
     mod remote {
         use super::*;
-        use harnessgym_proc::test_sshd::{TestSshd, unused_port};
+        use harnessgym_test_support::sshd::{TestSshd, unused_port};
 
         struct Dirs {
             _tmp: tempfile::TempDir,

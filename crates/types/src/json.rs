@@ -122,6 +122,19 @@ pub fn read_typed<T: DeserializeOwned>(path: &Utf8Path) -> Result<Option<T>, Typ
     }
 }
 
+/// Python truthiness of a JSON value, as the reference applies it: `null`, `false`, `0`, `0.0`,
+/// `""`, `[]` and `{}` are false; everything else is true.
+pub fn is_truthy(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(items) => !items.is_empty(),
+        Value::Object(map) => !map.is_empty(),
+    }
+}
+
 /// `v`'s JSON kind for messages: `null`, `a boolean`, `a number`, `a string`, `an array`, `an
 /// object`.
 pub fn kind_name(v: &Value) -> &'static str {
@@ -151,6 +164,16 @@ mod tests {
         let text = to_pretty(&S { zeta: 1, alpha: vec![] }).unwrap();
         assert_eq!(text, "{\n  \"alpha\": [],\n  \"zeta\": 1\n}\n");
         assert_eq!(to_pretty(&json!({"b": 4.0, "a": null})).unwrap(), "{\n  \"a\": null,\n  \"b\": 4.0\n}\n");
+    }
+
+    #[test]
+    fn truthiness_is_pythons() {
+        for falsy in [json!(null), json!(false), json!(0), json!(0.0), json!(""), json!([]), json!({})] {
+            assert!(!is_truthy(&falsy), "{falsy}");
+        }
+        for truthy in [json!(true), json!(1), json!(-0.5), json!("0"), json!([0]), json!({"a": null})] {
+            assert!(is_truthy(&truthy), "{truthy}");
+        }
     }
 
     #[test]

@@ -19,6 +19,10 @@ pub mod compare;
 pub mod duration;
 pub mod errors;
 pub mod json;
+// The field docs in `options` are also the flags' help text (clap): written for the terminal,
+// where `[default]` and `<workspace name>` are plain text, not rustdoc links or HTML tags.
+#[allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
+pub mod options;
 pub mod post;
 pub mod qualification;
 pub mod registry;

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::Extra;
+use crate::json::is_truthy;
 use crate::timefmt::utc_now;
 
 /// The artifact kinds and the `.harnessgym/` directory each lives in.
@@ -60,13 +61,13 @@ impl Artifact {
 
     /// Reads one registry entry the way the reference does: `id` defaults to `<kind>:<path>`,
     /// unknown keys move into `metadata` (explicit metadata wins). `kind` and `path` are required.
-    pub fn from_value(value: &Value) -> Result<Self, String> {
+    pub fn from_value(value: &Value) -> Result<Self, RegistryFormatError> {
         let Value::Object(obj) = value else {
-            return Err(format!("artifact entry is {}, not an object", crate::json::kind_name(value)));
+            return Err(RegistryFormatError::EntryNotObject { found: crate::json::kind_name(value) });
         };
         let text = |key: &str| obj.get(key).and_then(Value::as_str).map(str::to_owned);
-        let kind = text("kind").filter(|k| !k.is_empty()).ok_or_else(|| "artifact entry has no \"kind\"".to_owned())?;
-        let path = text("path").filter(|p| !p.is_empty()).ok_or_else(|| "artifact entry has no \"path\"".to_owned())?;
+        let kind = text("kind").filter(|k| !k.is_empty()).ok_or(RegistryFormatError::EntryWithoutKind)?;
+        let path = text("path").filter(|p| !p.is_empty()).ok_or(RegistryFormatError::EntryWithoutPath)?;
         let mut metadata = Map::new();
         for (key, v) in obj {
             if !matches!(key.as_str(), "id" | "kind" | "path" | "description" | "iteration" | "created_at" | "metadata")
@@ -98,20 +99,38 @@ impl Artifact {
             .and_then(|q| q.get("status"))
             .and_then(Value::as_str)
             .is_some_and(|s| s == "quarantined");
-        by_status || self.metadata.get("quarantined").is_some_and(truthy)
+        by_status || self.metadata.get("quarantined").is_some_and(is_truthy)
     }
 }
 
-/// Python truthiness of a JSON value.
-pub fn truthy(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
-    }
+/// Why a registry document, or one of its entries, cannot be read ([`Registry::from_value`],
+/// [`Artifact::from_value`]). The messages are the reference's.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryFormatError {
+    /// A registry entry that is not a JSON object (`found`: "a string", "an array", ...).
+    #[error("artifact entry is {found}, not an object")]
+    EntryNotObject {
+        /// What the entry is instead.
+        found: &'static str,
+    },
+    /// A registry entry without a non-empty `kind`.
+    #[error("artifact entry has no \"kind\"")]
+    EntryWithoutKind,
+    /// A registry entry without a non-empty `path`.
+    #[error("artifact entry has no \"path\"")]
+    EntryWithoutPath,
+    /// A registry document that is not a JSON object.
+    #[error("registry is {found}, not an object")]
+    NotObject {
+        /// What the document is instead.
+        found: &'static str,
+    },
+    /// A registry whose `artifacts` is neither absent, `null` nor an array.
+    #[error("registry \"artifacts\" is {found}, not an array")]
+    ArtifactsNotArray {
+        /// What `artifacts` is instead.
+        found: &'static str,
+    },
 }
 
 /// An entry that could not be read; kept verbatim so saving the registry loses nothing.
@@ -156,9 +175,9 @@ impl Default for Registry {
 impl Registry {
     /// Reads a registry document. Entries that cannot be read are kept in `invalid` (and written
     /// back on save); a document that is not an object is an error.
-    pub fn from_value(value: Value) -> Result<Self, String> {
+    pub fn from_value(value: Value) -> Result<Self, RegistryFormatError> {
         let Value::Object(mut obj) = value else {
-            return Err(format!("registry is {}, not an object", crate::json::kind_name(&value)));
+            return Err(RegistryFormatError::NotObject { found: crate::json::kind_name(&value) });
         };
         let mut registry = Registry {
             version: obj.remove("version").and_then(|v| v.as_i64()).unwrap_or(1),
@@ -175,12 +194,12 @@ impl Registry {
                 for raw in entries {
                     match Artifact::from_value(&raw) {
                         Ok(a) => registry.artifacts.push(a),
-                        Err(problem) => registry.invalid.push(InvalidEntry { raw, problem }),
+                        Err(problem) => registry.invalid.push(InvalidEntry { raw, problem: problem.to_string() }),
                     }
                 }
             }
             Some(other) => {
-                return Err(format!("registry \"artifacts\" is {}, not an array", crate::json::kind_name(&other)));
+                return Err(RegistryFormatError::ArtifactsNotArray { found: crate::json::kind_name(&other) });
             }
         }
         registry.extra = obj.into_iter().collect();

@@ -1,75 +1,56 @@
 //! `runs/<id>/run_config.json`: the resolved configuration of a run (the task text is not stored).
+//!
+//! The file is the serialization of [`RunOptions`] (every group flattened to the reference's flat
+//! keys) beside where the run ran. A file the reference wrote loads as is; what it lacks (our own
+//! keys: `codex_sandbox`, `keep_qualification_rooms`, …) takes the defaults, and keys neither of
+//! us models are kept in `extra` and written back.
 
-use serde::{Deserialize, Serialize};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
 
 use crate::Extra;
+use crate::options::RunOptions;
 
-/// run_config.json: the settings a run was started with (flags resolved, durations in seconds).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// The contents of `run_config.json`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RunConfigFile {
     /// The run's id (its directory name under `runs/`).
     pub run_id: String,
-    /// The workspace root.
+    /// The workspace, absolute and canonical.
     pub workspace: String,
-    /// The task file; null for `--task-text`.
+    /// The task file, absolute; `null` when the task was given as text.
     pub task_path: Option<String>,
-    /// Maximum number of iterations.
-    pub iterations: u32,
-    /// Attempt timeout.
-    pub attempt_timeout_seconds: u64,
-    /// Per-iteration attempt timeouts, the last repeating (`--attempt-timeouts`); empty when not
-    /// given.
-    #[serde(default)]
-    pub attempt_timeout_schedule_seconds: Vec<u64>,
-    /// Build (and repair) timeout.
-    pub build_timeout_seconds: u64,
-    /// Reflection timeout.
-    pub reflection_timeout_seconds: u64,
-    /// Agent runner: `exec`, `claude`, `command` or `fake`.
-    pub runner: String,
-    /// Codex executable.
-    pub codex_bin: String,
-    /// Claude Code executable.
-    pub claude_bin: String,
-    /// Model passed to Claude Code.
-    pub claude_model: Option<String>,
-    /// Claude Code permission mode (empty: not passed).
-    pub claude_permission_mode: String,
-    /// Per-phase budget passed to Claude Code.
-    pub claude_max_budget_usd: Option<f64>,
-    /// Extra arguments for Claude Code.
-    #[serde(default)]
-    pub claude_extra_args: Vec<String>,
-    /// Still reflect and build after a verified solve.
-    pub build_after_solve: bool,
-    /// Stop once the verified score reaches this value.
-    pub stop_score: Option<f64>,
-    /// Key scores are read under.
-    pub score_key: String,
-    /// Higher scores are better.
-    pub higher_is_better: bool,
-    /// `continue` (edits compound) or `reset` (every iteration starts from the initial workspace).
-    pub task_state: String,
-    /// Attempts only: no reflection or build (compare trials).
-    pub attempt_only: bool,
-    /// How ambitious the generated harness should be: `standard` or `deep`.
-    pub harness_depth: String,
-    /// Shell command that scores the workspace after every attempt.
-    pub post_attempt_command: Option<String>,
-    /// Key read from the post command's JSON.
-    pub post_attempt_score_key: String,
-    /// Post command timeout.
-    pub post_attempt_timeout_seconds: u64,
-    /// Optimisation mode: baseline, improved/verified statuses, best checkpoint.
-    pub optimization_mode: bool,
-    /// Restore the best verified checkpoint at the end.
-    pub restore_best: bool,
-    /// Qualify built artifacts in a clean room after each build.
-    pub qualify_artifacts: bool,
-    /// Same-session repair builds after a failed qualification.
-    pub artifact_repair_attempts: u32,
-    /// Keys we do not model, kept; ours: the Codex settings, `runner_profile`,
-    /// `keep_qualification_rooms`, the remote settings.
+    /// The options, resolved (`reflection_timeout_seconds` and `post_attempt_score_key` filled in,
+    /// `runner_profile` and `remote_root` absolute, ssh `SetEnv` values redacted).
+    #[serde(flatten)]
+    pub options: RunOptions,
+    /// Keys we do not model, kept.
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+impl<'de> Deserialize<'de> for RunConfigFile {
+    /// The options take the keys they know; `extra` takes exactly the others (serde's own
+    /// flattening would hand every key to both).
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut map = Map::<String, Value>::deserialize(deserializer)?;
+        let mut take = |key: &str| map.remove(key);
+        let run_id = take("run_id").ok_or_else(|| D::Error::missing_field("run_id"))?;
+        let workspace = take("workspace").ok_or_else(|| D::Error::missing_field("workspace"))?;
+        let task_path = take("task_path").unwrap_or(Value::Null);
+        let options: RunOptions = serde_json::from_value(Value::Object(map.clone())).map_err(D::Error::custom)?;
+        let known = serde_json::to_value(&options).map_err(D::Error::custom)?;
+        let known = known.as_object().map(|m| m.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
+        for key in known {
+            map.remove(&key);
+        }
+        Ok(Self {
+            run_id: serde_json::from_value(run_id).map_err(D::Error::custom)?,
+            workspace: serde_json::from_value(workspace).map_err(D::Error::custom)?,
+            task_path: serde_json::from_value(task_path).map_err(D::Error::custom)?,
+            options,
+            extra: map.into_iter().collect(),
+        })
+    }
 }

@@ -113,6 +113,29 @@ pub struct RunnerResult {
     pub extra: Extra,
 }
 
+impl RunnerResult {
+    /// A record of `phase` ending with `status`: no session, no files, no usage. Runners fill
+    /// in what they have.
+    pub fn new(phase: Phase, status: PhaseStatus) -> Self {
+        Self {
+            phase,
+            status,
+            session_id: None,
+            return_code: None,
+            timed_out: status == PhaseStatus::Timeout,
+            duration_seconds: 0.0,
+            stdout_path: None,
+            stderr_path: None,
+            transcript_path: None,
+            prompt_path: None,
+            message: String::new(),
+            usage: None,
+            cost_usd: None,
+            extra: Extra::default(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

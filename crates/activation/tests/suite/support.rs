@@ -1,7 +1,6 @@
 //! Temp workspaces with fixture servers, registries, and the harnessgym binary.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use harnessgym_activation::{ActivationOptions, activate};
@@ -20,8 +19,7 @@ pub struct Ws {
 
 impl Ws {
     pub fn new() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let root = Utf8PathBuf::from_path_buf(dir.path().canonicalize().expect("canonical")).expect("utf-8 tempdir");
+        let (dir, root) = harnessgym_test_support::fs::canonical_tempdir();
         std::fs::create_dir_all(root.join(".harnessgym")).expect("bundle dir");
         Self { _dir: dir, root }
     }
@@ -31,9 +29,7 @@ impl Ws {
     }
 
     pub fn write(&self, rel: &str, text: &str) {
-        let path = self.path(rel);
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        std::fs::write(&path, text).expect("write");
+        harnessgym_test_support::fs::write_file(&self.path(rel), text);
     }
 
     pub fn read(&self, rel: &str) -> String {
@@ -108,22 +104,4 @@ pub fn extra<'a>(entry: &'a McpServerActivation, key: &str) -> &'a Value {
 }
 
 /// The `harnessgym` binary of this target directory, freshly built (a no-op when up to date).
-pub fn harnessgym_bin() -> &'static Utf8Path {
-    static BIN: OnceLock<Utf8PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().expect("test executable");
-        // target/<profile>/deps/all-<hash>
-        let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let mut build = std::process::Command::new(cargo);
-        build.current_dir(&root).args(["build", "--quiet", "-p", "harnessgym-cli", "--bin", "harnessgym"]);
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            build.arg("--release");
-        }
-        assert!(build.status().expect("running cargo build").success(), "cargo build -p harnessgym-cli failed");
-        let bin = Utf8PathBuf::from_path_buf(profile_dir.join("harnessgym")).expect("utf-8 target dir");
-        assert!(bin.is_file(), "{bin} missing after the build");
-        bin
-    })
-}
+pub use harnessgym_test_support::cli_bin as harnessgym_bin;

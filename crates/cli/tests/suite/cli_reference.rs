@@ -1,4 +1,5 @@
-//! docs/cli.md is the clap definitions rendered: every command's long help, current.
+//! docs/cli.md is the clap definitions rendered (`Cli` in crates/cli/src/cli.rs, the `run` flags
+//! from `harnessgym_types::options`): every command's long help, current.
 //!
 //! `UPDATE_CLI_DOCS=1 cargo test -p harnessgym-cli cli_reference` (or `cargo xtask cli-docs`)
 //! rewrites it.
@@ -22,7 +23,7 @@ fn render() -> String {
     collect(&root, &mut commands);
     let mut out = String::from("# Command-line reference\n\n");
     out.push_str(&format!(
-        "<!-- Generated from crates/cli/src/cli.rs; do not edit. Regenerate: {REGENERATE} (or cargo xtask cli-docs). -->\n\n"
+        "<!-- Generated from the clap definitions (crates/cli/src/cli.rs, crates/types/src/options.rs); do not edit. Regenerate: {REGENERATE} (or cargo xtask cli-docs). -->\n\n"
     ));
     out.push_str("Every command of `harnessgym`, as `harnessgym <command> --help` prints it.\n\n");
     for cmd in &commands {
@@ -65,7 +66,7 @@ fn cli_reference_is_current() {
             .position(|(a, e)| a != e)
             .map_or_else(|| actual.lines().count().min(expected.lines().count()) + 1, |i| i + 1);
         panic!(
-            "docs/cli.md is not the current clap help (crates/cli/src/cli.rs); first difference at line {line}:\n  \
+            "docs/cli.md is not the current clap help (crates/cli/src/cli.rs, crates/types/src/options.rs); first difference at line {line}:\n  \
              docs/cli.md: {:?}\n  rendered:    {:?}\nRegenerate it with `{REGENERATE}` (or `cargo xtask cli-docs`) and commit it.",
             actual.lines().nth(line - 1).unwrap_or("<end of file>"),
             expected.lines().nth(line - 1).unwrap_or("<end of file>"),

@@ -2,7 +2,7 @@
 //! records, run_config.json (no secrets) and the refusals. The remote host is a throwaway sshd
 //! on 127.0.0.1.
 
-use harnessgym_proc::test_sshd::{TestSshd, unused_port};
+use harnessgym_test_support::sshd::{TestSshd, unused_port};
 
 use super::common::{Tmp, harnessgym, only_run_dir, output, read_json, s, tree, workspace_with_task, write};
 

@@ -21,19 +21,18 @@ fn statement_5_task_file_is_read_and_paths_become_absolute() {
 #[test]
 fn statement_6_durations_attempt_build_and_reflection_default() {
     let ws = Ws::new();
-    let req = RunRequest {
-        task_text: Some("t".into()),
-        workspace: ws.root.to_string(),
-        attempt_timeout: "2m".into(),
-        build_timeout: "30s".into(),
-        ..Default::default()
+    let req = {
+        let mut r = RunRequest { task_text: Some("t".into()), workspace: ws.root.to_string(), ..Default::default() };
+        r.options.timeouts.attempt = "2m".parse().unwrap();
+        r.options.timeouts.build = "30s".parse().unwrap();
+        r
     };
     let config = RunConfig::from_request(req, &ws.root).unwrap();
-    assert_eq!(config.attempt_timeout_seconds, 120);
-    assert_eq!(config.build_timeout_seconds, 30);
+    assert_eq!(config.options.timeouts.attempt.seconds(), 120);
+    assert_eq!(config.options.timeouts.build.seconds(), 30);
     // The reflection timeout falls back to the build timeout.
-    assert_eq!(config.reflection_timeout_seconds, 30);
-    assert_eq!(config.attempt_timeout_for(1), 120);
+    assert_eq!(config.reflection_timeout().seconds(), 30);
+    assert_eq!(config.attempt_timeout_for(1).seconds(), 120);
 }
 
 #[test]

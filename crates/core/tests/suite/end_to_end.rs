@@ -29,7 +29,11 @@ fn demo_workspace() -> Ws {
 #[tokio::test]
 async fn statement_63_fake_run_on_the_numerical_debug_example() {
     let ws = demo_workspace();
-    let req = RunRequest { iterations: 2, task: Some(ws.path("task.md").to_string()), task_text: None, ..request(&ws) };
+    let req = {
+        let mut r = RunRequest { task: Some(ws.path("task.md").to_string()), task_text: None, ..request(&ws) };
+        r.options.iterations = 2;
+        r
+    };
     let done = execute(build_run(req, Arc::new(FakeRunner))).await;
 
     // Statuses and the solved flag.

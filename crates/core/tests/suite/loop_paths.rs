@@ -1,7 +1,6 @@
 //! Stop rules, `--build-after-solve`, and the placeholder qualification/activation (§2.2, §2.5,
 //! §2.6).
 
-use harnessgym_core::RunRequest;
 use std::sync::Arc;
 
 use harnessgym_core::hooks::{NOT_RUN_REASON, NotRunQualifier};
@@ -22,7 +21,16 @@ async fn build_after_solve_reflects_and_builds_then_keeps_solved() {
         // The build agent overwrites the status, as the fake does.
         .on(Phase::Build, 1, |cx| cx.merge_result(json!({"status": "tooling_built", "verified": false})))
         .arc();
-    let done = run(RunRequest { iterations: 3, build_after_solve: true, ..request(&ws) }, &agent).await;
+    let done = run(
+        {
+            let mut r = request(&ws);
+            r.options.iterations = 3;
+            r.options.build_after_solve = true;
+            r
+        },
+        &agent,
+    )
+    .await;
 
     assert_eq!(agent.phases_of(1), [Phase::Attempt, Phase::Reflection, Phase::Build]);
     assert!(agent.phases_of(2).is_empty(), "the run stops after the solved iteration");
@@ -49,7 +57,15 @@ async fn build_after_solve_reflects_and_builds_then_keeps_solved() {
 async fn solved_without_build_after_solve_stops_before_reflection() {
     let ws = Ws::new();
     let agent = ScriptedAgent::new().on(Phase::Attempt, 1, solved_and_verified).arc();
-    let done = run(RunRequest { iterations: 3, ..request(&ws) }, &agent).await;
+    let done = run(
+        {
+            let mut r = request(&ws);
+            r.options.iterations = 3;
+            r
+        },
+        &agent,
+    )
+    .await;
 
     assert_eq!(agent.phases_of(1), [Phase::Attempt]);
     assert!(done.result(1).get("primary_task_solved_before_build").is_none());
@@ -63,7 +79,13 @@ async fn stop_score_reached_after_attempt_skips_reflect_and_build() {
     let ws = Ws::new();
     let agent = ScriptedAgent::new().on_every(Phase::Attempt, solved_and_verified).arc();
     // Lower is better by default: 0.5 ≤ 1.0. Even --build-after-solve does not build (§2.2-12).
-    let req = RunRequest { iterations: 3, stop_score: Some(1.0), build_after_solve: true, ..request(&ws) };
+    let req = {
+        let mut r = request(&ws);
+        r.options.iterations = 3;
+        r.options.stop_score = Some(1.0);
+        r.options.build_after_solve = true;
+        r
+    };
     let done = run(req, &agent).await;
 
     assert_eq!(agent.phases_of(1), [Phase::Attempt]);
@@ -87,7 +109,12 @@ async fn unverified_score_never_reaches_the_stop_score() {
     let agent = ScriptedAgent::new()
         .on_every(Phase::Attempt, |cx| cx.merge_result(json!({"status": "blocked", "metrics": {"score": 0.1}})))
         .arc();
-    let req = RunRequest { iterations: 2, stop_score: Some(1.0), ..request(&ws) };
+    let req = {
+        let mut r = request(&ws);
+        r.options.iterations = 2;
+        r.options.stop_score = Some(1.0);
+        r
+    };
     let done = run(req, &agent).await;
 
     let summary = done.summary();
@@ -131,7 +158,15 @@ async fn qualification_is_recorded_as_not_run_with_a_reason() {
 async fn qualification_off_records_no_reports() {
     let ws = Ws::new();
     let agent = ScriptedAgent::new().on(Phase::Attempt, 1, blocked).arc();
-    let done = run(RunRequest { qualify_artifacts: false, ..request(&ws) }, &agent).await;
+    let done = run(
+        {
+            let mut r = request(&ws);
+            r.options.qualification.enabled = false;
+            r
+        },
+        &agent,
+    )
+    .await;
     assert_eq!(done.summary()["artifact_qualification"]["reports"], json!([]));
     assert!(done.result(1).get("artifact_qualification").is_none());
 }
@@ -146,7 +181,15 @@ async fn activation_smoke_tests_a_built_server_and_keeps_a_broken_one_inactive()
         .on(Phase::Build, 1, |cx| cx.write(".harnessgym/mcp/srv/mcp.json", r#"{"name": "srv", "command": "false"}"#))
         .arc();
     // Without qualification (which would quarantine the broken server: see suite::qualification).
-    let done = run(RunRequest { qualify_artifacts: false, ..request(&ws) }, &agent).await;
+    let done = run(
+        {
+            let mut r = request(&ws);
+            r.options.qualification.enabled = false;
+            r
+        },
+        &agent,
+    )
+    .await;
 
     let before = read_json(&done.iteration_dir(1).join("activation.json"));
     assert_eq!(before["mcp_servers"], json!([]), "nothing was built before the attempt");

@@ -11,13 +11,14 @@ const KEY: &str = "best_cycles";
 
 /// Optimisation mode, lower-is-better `best_cycles`, post command `cat post.json`.
 fn optimization(ws: &Ws, iterations: i64, restore_best: bool) -> RunRequest {
-    RunRequest {
-        iterations,
-        optimization_mode: true,
-        restore_best,
-        score_key: KEY.into(),
-        post_attempt_command: Some(CAT_POST.into()),
-        ..request(ws)
+    {
+        let mut r = request(ws);
+        r.options.iterations = iterations;
+        r.options.optimization_mode = true;
+        r.options.restore_best = restore_best;
+        r.options.score_key = KEY.into();
+        r.options.post_attempt.command = Some(CAT_POST.into());
+        r
     }
 }
 

@@ -8,7 +8,11 @@ use serde_json::json;
 use super::support::{ScriptedAgent, Ws, blocked, build_run, execute, f64_of, request, run};
 
 fn with_post(ws: &Ws, command: &str) -> RunRequest {
-    RunRequest { post_attempt_command: Some(command.into()), ..request(ws) }
+    {
+        let mut r = request(ws);
+        r.options.post_attempt.command = Some(command.into());
+        r
+    }
 }
 
 #[tokio::test]
@@ -37,7 +41,11 @@ async fn statement_23_non_json_stdout_does_not_mark_solved() {
 #[tokio::test]
 async fn statement_24_passing_post_command_turns_a_blocked_fake_attempt_into_solved() {
     let ws = Ws::new();
-    let req = RunRequest { iterations: 3, ..with_post(&ws, r#"echo '{"status":"passed","score":1}'"#) };
+    let req = {
+        let mut r = with_post(&ws, r#"echo '{"status":"passed","score":1}'"#);
+        r.options.iterations = 3;
+        r
+    };
     let done = execute(build_run(req, std::sync::Arc::new(FakeRunner))).await;
 
     let result = done.result(1);
@@ -106,7 +114,12 @@ async fn b2_failed_post_command_never_makes_the_run_solved() {
     // "solved". Ours: only a passing check's score counts.
     let ws = Ws::new();
     let agent = ScriptedAgent::new().on_every(Phase::Attempt, blocked).arc();
-    let req = RunRequest { iterations: 2, stop_score: Some(1.0), ..with_post(&ws, r#"echo '{"score": 0.5}'; exit 1"#) };
+    let req = {
+        let mut r = with_post(&ws, r#"echo '{"score": 0.5}'; exit 1"#);
+        r.options.iterations = 2;
+        r.options.stop_score = Some(1.0);
+        r
+    };
     let done = run(req, &agent).await;
 
     let summary = done.summary();
@@ -128,11 +141,12 @@ async fn b2_failed_post_command_never_makes_the_run_solved() {
 async fn b2_failed_post_command_in_optimization_mode_is_not_solved() {
     let ws = Ws::new();
     let agent = ScriptedAgent::new().on_every(Phase::Attempt, blocked).arc();
-    let req = RunRequest {
-        iterations: 2,
-        stop_score: Some(1.0),
-        optimization_mode: true,
-        ..with_post(&ws, r#"echo '{"status": "failed", "score": 0.5}'"#)
+    let req = {
+        let mut r = with_post(&ws, r#"echo '{"status": "failed", "score": 0.5}'"#);
+        r.options.iterations = 2;
+        r.options.stop_score = Some(1.0);
+        r.options.optimization_mode = true;
+        r
     };
     let done = run(req, &agent).await;
     let summary = done.summary();
@@ -154,7 +168,11 @@ async fn b4_failed_post_command_overrides_the_agents_solved_claim() {
             cx.merge_result(json!({"status": "solved", "verified": true, "verification": {"status": "passed"}}));
         })
         .arc();
-    let req = RunRequest { iterations: 2, ..with_post(&ws, r#"echo '{"status":"failed"}'; exit 1"#) };
+    let req = {
+        let mut r = with_post(&ws, r#"echo '{"status":"failed"}'; exit 1"#);
+        r.options.iterations = 2;
+        r
+    };
     let done = run(req, &agent).await;
 
     let result = done.result(1);
@@ -180,10 +198,11 @@ async fn b5_agent_top_level_score_cannot_shadow_the_post_score() {
             cx.merge_result(json!({"status": "solved", "verified": true, "score": 0.0}));
         })
         .arc();
-    let req = RunRequest {
-        iterations: 2,
-        stop_score: Some(1.0),
-        ..with_post(&ws, r#"echo '{"status":"passed","score":7}'"#)
+    let req = {
+        let mut r = with_post(&ws, r#"echo '{"status":"passed","score":7}'"#);
+        r.options.iterations = 2;
+        r.options.stop_score = Some(1.0);
+        r
     };
     let done = run(req, &agent).await;
 

@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use camino::Utf8Path;
-use harnessgym_core::RunRequest;
 use harnessgym_core::hooks::{Activator, NoActivation};
 use harnessgym_runners::Phase;
 use harnessgym_types::activation::{ActivationReport, McpServerActivation, OverallGate};
@@ -42,7 +41,11 @@ async fn statement_39_iteration_2_prompt_lists_the_artifact_built_in_iteration_1
         })
         .arc();
     let runner: Arc<dyn harnessgym_runners::Runner> = agent.clone();
-    let req = RunRequest { iterations: 2, ..request(&ws) };
+    let req = {
+        let mut r = request(&ws);
+        r.options.iterations = 2;
+        r
+    };
     let done = execute(build_run(req, runner).with_activator(Arc::new(OneServer))).await;
 
     let prompt = done.iteration_text(2, "attempt.prompt.txt");

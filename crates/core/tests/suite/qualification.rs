@@ -121,7 +121,12 @@ async fn statement_60_q2_without_repairs_the_failing_server_is_quarantined_and_h
     let ws = Ws::new();
     let agent =
         ScriptedAgent::new().on_every(Phase::Attempt, blocked).on(Phase::Build, 1, |cx| build_server(cx, false)).arc();
-    let req = RunRequest { iterations: 2, artifact_repair_attempts: 0, ..request(&ws) };
+    let req = {
+        let mut r = request(&ws);
+        r.options.iterations = 2;
+        r.options.qualification.repair_attempts = 0;
+        r
+    };
     let done = run(req, &agent).await;
 
     assert_eq!(agent.phases_of(1), [Phase::Attempt, Phase::Reflection, Phase::Build], "no repair");
@@ -153,7 +158,12 @@ async fn statement_61_q3_old_broken_artifact_neither_fails_nor_quarantines_healt
         .on(Phase::Build, 1, |cx| build_server(cx, false))
         .on(Phase::Build, 2, |cx| cx.write(".harnessgym/tools/probe.py", "print('probe')\n"))
         .arc();
-    let req = RunRequest { iterations: 3, artifact_repair_attempts: 0, ..request(&ws) };
+    let req = {
+        let mut r = request(&ws);
+        r.options.iterations = 3;
+        r.options.qualification.repair_attempts = 0;
+        r
+    };
     let done = run(req, &agent).await;
 
     let old = entry(&ws, MCP);
@@ -187,7 +197,11 @@ async fn statement_64_fake_demo_run_has_one_gate_row_no_best_score_and_one_passe
     for name in ["numerics.py", "task.md", "verifier.py"] {
         std::fs::copy(example.join(name), ws.path(name)).unwrap();
     }
-    let req = RunRequest { iterations: 2, task: Some(ws.path("task.md").to_string()), task_text: None, ..request(&ws) };
+    let req = {
+        let mut r = RunRequest { task: Some(ws.path("task.md").to_string()), task_text: None, ..request(&ws) };
+        r.options.iterations = 2;
+        r
+    };
     let done = execute(build_run(req, Arc::new(FakeRunner))).await;
 
     let summary = done.summary();
@@ -212,7 +226,15 @@ async fn the_room_is_removed_at_the_end_unless_kept() {
             .on(Phase::Attempt, 1, blocked)
             .on(Phase::Build, 1, |cx| cx.write(".harnessgym/tools/probe.py", "print(1)\n"))
             .arc();
-        let done = run(RunRequest { keep_qualification_rooms: keep, ..request(&ws) }, &agent).await;
+        let done = run(
+            {
+                let mut r = request(&ws);
+                r.options.qualification.keep_rooms = keep;
+                r
+            },
+            &agent,
+        )
+        .await;
         assert_eq!(done.result(1)["artifact_qualification"]["status"], "passed");
         assert_eq!(room(&done).exists(), keep, "keep = {keep}");
         if keep {
@@ -239,7 +261,11 @@ async fn the_room_is_removed_after_an_interrupt() {
             }
         })
         .arc();
-    let req = RunRequest { iterations: 2, ..request(&ws) };
+    let req = {
+        let mut r = request(&ws);
+        r.options.iterations = 2;
+        r
+    };
     let done = execute(build_run(req, agent.clone()).with_cancel(rx)).await;
 
     assert!(done.outcome.interrupted);
@@ -255,8 +281,16 @@ async fn qualification_off_makes_no_template_and_no_room() {
         .on(Phase::Attempt, 1, blocked)
         .on(Phase::Build, 1, |cx| cx.write(".harnessgym/tools/probe.py", "print(1)\n"))
         .arc();
-    let done =
-        run(RunRequest { qualify_artifacts: false, keep_qualification_rooms: true, ..request(&ws) }, &agent).await;
+    let done = run(
+        {
+            let mut r = request(&ws);
+            r.options.qualification.enabled = false;
+            r.options.qualification.keep_rooms = true;
+            r
+        },
+        &agent,
+    )
+    .await;
     assert!(!done.outcome.run_dir.join("qualification").exists());
     assert_eq!(done.summary()["artifact_qualification"], json!({"template": null, "reports": []}));
 }
@@ -292,7 +326,13 @@ async fn every_qualification_gets_a_clean_room_and_a_derived_template_follows_th
             cx.write(&format!("{dir}/harnessgym-mcp.json"), &manifest.to_string());
         })
         .arc();
-    let req = RunRequest { iterations: 3, task_state: "reset".into(), artifact_repair_attempts: 0, ..request(&ws) };
+    let req = {
+        let mut r = request(&ws);
+        r.options.iterations = 3;
+        r.options.task_state = "reset".parse().unwrap();
+        r.options.qualification.repair_attempts = 0;
+        r
+    };
     let done = run(req, &agent).await;
     let summary = done.summary();
     let statuses: Vec<&str> = summary["artifact_qualification"]["reports"]
@@ -340,7 +380,12 @@ async fn an_interrupt_while_the_room_is_copied_leaves_no_room_and_nothing_to_fin
             let _ = tx.send(true);
         })
         .arc();
-    let req = RunRequest { iterations: 2, task_state: "reset".into(), ..request(&ws) };
+    let req = {
+        let mut r = request(&ws);
+        r.options.iterations = 2;
+        r.options.task_state = "reset".parse().unwrap();
+        r
+    };
     let done = execute(build_run(req, agent.clone()).with_cancel(rx)).await;
 
     assert!(done.outcome.interrupted);

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use harnessgym_core::{Resumable, ResumeError, Run, RunRequest};
 use harnessgym_runners::{Phase, Runner};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use super::support::*;
@@ -52,7 +52,11 @@ fn sessions_of(agent: &ScriptedAgent, iteration: u32) -> Vec<(Phase, Option<Stri
 #[tokio::test]
 async fn an_interrupted_reflection_is_repeated_in_the_attempts_session_and_the_attempt_is_not() {
     let ws = Ws::new();
-    let req = RunRequest { iterations: 2, ..request(&ws) };
+    let req = {
+        let mut r = request(&ws);
+        r.options.iterations = 2;
+        r
+    };
     let (first, _) = run_interrupted(req, |tx| {
         ScriptedAgent::new().on_every(Phase::Attempt, blocked).on(Phase::Reflection, 1, interrupting(tx)).arc()
     })
@@ -86,7 +90,11 @@ async fn an_interrupted_reflection_is_repeated_in_the_attempts_session_and_the_a
 #[tokio::test]
 async fn an_interrupted_build_is_repeated_in_the_reflections_session() {
     let ws = Ws::new();
-    let req = RunRequest { iterations: 1, ..request(&ws) };
+    let req = {
+        let mut r = request(&ws);
+        r.options.iterations = 1;
+        r
+    };
     let (_, first_agent) = run_interrupted(req, |tx| {
         ScriptedAgent::new().on_every(Phase::Attempt, blocked).on(Phase::Build, 1, interrupting(tx)).arc()
     })
@@ -103,7 +111,12 @@ async fn an_interrupted_build_is_repeated_in_the_reflections_session() {
 #[tokio::test]
 async fn an_interrupted_attempt_starts_its_iteration_over_from_the_task_state() {
     let ws = Ws::with_files(&[("work.txt", "todo\n")]);
-    let req = RunRequest { iterations: 2, task_state: "reset".into(), ..request(&ws) };
+    let req = {
+        let mut r = request(&ws);
+        r.options.iterations = 2;
+        r.options.task_state = "reset".parse().unwrap();
+        r
+    };
     let (first, _) = run_interrupted(req, |tx| {
         let interrupt = interrupting(tx);
         ScriptedAgent::new()
@@ -132,12 +145,13 @@ async fn an_interrupted_attempt_starts_its_iteration_over_from_the_task_state() 
 #[tokio::test]
 async fn the_baseline_and_best_score_are_not_recomputed_on_resume() {
     let ws = Ws::with_files(&[("post.json", "{\"status\": \"passed\", \"score\": 10}\n")]);
-    let req = RunRequest {
-        iterations: 2,
-        optimization_mode: true,
-        higher_is_better: true,
-        post_attempt_command: Some("echo run >> post_runs.log; cat post.json".into()),
-        ..request(&ws)
+    let req = {
+        let mut r = request(&ws);
+        r.options.iterations = 2;
+        r.options.optimization_mode = true;
+        r.options.higher_is_better = true;
+        r.options.post_attempt.command = Some("echo run >> post_runs.log; cat post.json".into());
+        r
     };
     let (_, _) = run_interrupted(req, |tx| {
         let interrupt = interrupting(tx);
@@ -195,13 +209,41 @@ async fn a_finished_run_an_unknown_run_and_a_run_without_progress_are_refused() 
 }
 
 #[tokio::test]
+async fn a_run_recorded_by_an_earlier_progress_format_is_refused_naming_why() {
+    let ws = Ws::new();
+    let agent = ScriptedAgent::new().on_every(Phase::Attempt, blocked).arc();
+    run(request(&ws), &agent).await;
+    // A run killed under the earlier format: its progress recorded the flags as raw strings.
+    let run_dir = format!(".harnessgym/runs/{RUN_ID}");
+    std::fs::remove_file(ws.path(&format!("{run_dir}/summary.json"))).unwrap();
+    let mut old = progress(&ws);
+    old["format"] = json!(1);
+    old["started_with"]["request"] = json!({"runner": "fake", "attempt_timeout": "45m", "workspace": "."});
+    ws.write(&format!("{run_dir}/progress.json"), &old.to_string());
+
+    let err = Resumable::load(&ws.root, RUN_ID).unwrap_err();
+    assert!(matches!(err, ResumeError::Unreadable { .. }), "{err}");
+    let message = err.to_string();
+    assert!(message.contains("progress format 1") && message.contains("start the run again"), "{message}");
+}
+
+#[tokio::test]
 async fn a_replaced_task_state_snapshot_refuses_the_resume() {
     let ws = Ws::with_files(&[("work.txt", "todo\n")]);
-    let req = RunRequest { iterations: 2, task_state: "reset".into(), ..request(&ws) };
+    let req = {
+        let mut r = request(&ws);
+        r.options.iterations = 2;
+        r.options.task_state = "reset".parse().unwrap();
+        r
+    };
     run_interrupted(req, |tx| ScriptedAgent::new().on(Phase::Attempt, 2, interrupting(tx)).arc()).await;
     // Another run in the same workspace takes a new task-state snapshot of a changed tree.
     ws.write("work.txt", "changed by hand\n");
-    let other = RunRequest { run_id: Some("other".into()), task_state: "reset".into(), ..request(&ws) };
+    let other = {
+        let mut r = RunRequest { run_id: Some("other".into()), ..request(&ws) };
+        r.options.task_state = "reset".parse().unwrap();
+        r
+    };
     run(other, &ScriptedAgent::new().arc()).await;
 
     let resumable = Resumable::load(&ws.root, RUN_ID).expect("loads");
@@ -214,7 +256,11 @@ async fn a_replaced_task_state_snapshot_refuses_the_resume() {
 #[tokio::test]
 async fn the_recorded_task_text_is_used_even_after_the_task_file_changes() {
     let ws = Ws::with_files(&[("task.md", "The original task.\n")]);
-    let req = RunRequest { task: Some("task.md".into()), task_text: None, iterations: 2, ..request(&ws) };
+    let req = {
+        let mut r = RunRequest { task: Some("task.md".into()), task_text: None, ..request(&ws) };
+        r.options.iterations = 2;
+        r
+    };
     run_interrupted(req, |tx| ScriptedAgent::new().on(Phase::Attempt, 2, interrupting(tx)).arc()).await;
     ws.write("task.md", "A different task.\n");
 
@@ -228,12 +274,13 @@ async fn the_recorded_task_text_is_used_even_after_the_task_file_changes() {
 #[tokio::test]
 async fn a_run_interrupted_during_its_baseline_scores_it_on_resume() {
     let ws = Ws::with_files(&[("post.json", "{\"status\": \"passed\", \"score\": 10}\n")]);
-    let req = RunRequest {
-        iterations: 1,
-        optimization_mode: true,
-        post_attempt_command: Some("if [ -e release ]; then cat post.json; else sleep 30; fi".into()),
-        post_attempt_timeout: "5m".into(),
-        ..request(&ws)
+    let req = {
+        let mut r = request(&ws);
+        r.options.iterations = 1;
+        r.options.optimization_mode = true;
+        r.options.post_attempt.command = Some("if [ -e release ]; then cat post.json; else sleep 30; fi".into());
+        r.options.post_attempt.timeout = "5m".parse().unwrap();
+        r
     };
     let (tx, rx) = watch::channel(false);
     let interrupter = tokio::spawn(async move {
@@ -263,12 +310,13 @@ async fn a_run_interrupted_during_its_baseline_scores_it_on_resume() {
 /// back when the run resumes; edits made in between are kept aside, never lost.
 async fn interrupted_reflection_sees_its_tree_on_resume(edit_between: bool) {
     let ws = Ws::with_files(&[("work.txt", "todo\n"), ("post.json", "{\"status\": \"passed\", \"score\": 10}\n")]);
-    let req = RunRequest {
-        iterations: 1,
-        optimization_mode: true,
-        higher_is_better: true,
-        post_attempt_command: Some("cat post.json".into()),
-        ..request(&ws)
+    let req = {
+        let mut r = request(&ws);
+        r.options.iterations = 1;
+        r.options.optimization_mode = true;
+        r.options.higher_is_better = true;
+        r.options.post_attempt.command = Some("cat post.json".into());
+        r
     };
     let (_, _) = run_interrupted(req, |tx| {
         ScriptedAgent::new()
@@ -320,12 +368,13 @@ async fn edits_made_between_an_interrupt_and_the_resume_are_kept_aside() {
 #[tokio::test]
 async fn a_checkpoint_left_without_its_view_gets_it_when_the_resumed_run_ends() {
     let ws = Ws::with_files(&[("work.txt", "todo\n"), ("post.json", "{\"status\": \"passed\", \"score\": 10}\n")]);
-    let req = RunRequest {
-        iterations: 2,
-        optimization_mode: true,
-        higher_is_better: true,
-        post_attempt_command: Some("cat post.json".into()),
-        ..request(&ws)
+    let req = {
+        let mut r = request(&ws);
+        r.options.iterations = 2;
+        r.options.optimization_mode = true;
+        r.options.higher_is_better = true;
+        r.options.post_attempt.command = Some("cat post.json".into());
+        r
     };
     run_interrupted(req, |tx| ScriptedAgent::new().on(Phase::Attempt, 1, interrupting(tx)).arc()).await;
     let best = ws.path(&format!(".harnessgym/runs/{RUN_ID}/checkpoints/best"));

@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use harnessgym_core::{RunError, RunRequest};
+use harnessgym_core::RunError;
 use harnessgym_runners::{Phase, Runner};
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -21,7 +21,15 @@ async fn b6_invalid_result_json_mid_run_is_moved_aside_and_the_loop_continues() 
         })
         .on(Phase::Reflection, 1, |cx| cx.write_result_raw("{ \"status\": \"blocked\", oops"))
         .arc();
-    let done = run(RunRequest { iterations: 2, ..request(&ws) }, &agent).await;
+    let done = run(
+        {
+            let mut r = request(&ws);
+            r.options.iterations = 2;
+            r
+        },
+        &agent,
+    )
+    .await;
 
     // The agent's broken file is kept beside the result…
     let aside = done.iteration_dir(1).join("result.invalid-1.json");
@@ -82,7 +90,15 @@ async fn b6_registry_entry_without_kind_is_kept_reported_and_the_run_continues()
             cx.write(".harnessgym/registry.json", &registry.to_string());
         })
         .arc();
-    let done = run(RunRequest { iterations: 2, ..request(&ws) }, &agent).await;
+    let done = run(
+        {
+            let mut r = request(&ws);
+            r.options.iterations = 2;
+            r
+        },
+        &agent,
+    )
+    .await;
 
     let errors = done.errors_of("registry");
     assert_eq!(errors.len(), 1, "the same registry problem is recorded once per run: {errors:?}");
@@ -129,11 +145,12 @@ async fn b15_reusing_a_run_id_fails_and_leaves_the_old_run_alone() {
 async fn interrupt_during_the_post_command_writes_an_interrupted_summary_promptly() {
     let ws = Ws::new();
     let agent = ScriptedAgent::new().on_every(Phase::Attempt, blocked).arc();
-    let req = RunRequest {
-        iterations: 3,
-        post_attempt_command: Some("sleep 30".into()),
-        post_attempt_timeout: "5m".into(),
-        ..request(&ws)
+    let req = {
+        let mut r = request(&ws);
+        r.options.iterations = 3;
+        r.options.post_attempt.command = Some("sleep 30".into());
+        r.options.post_attempt.timeout = "5m".parse().unwrap();
+        r
     };
     let (tx, rx) = watch::channel(false);
     let interrupter = tokio::spawn(async move {
@@ -162,12 +179,13 @@ async fn interrupt_during_the_post_command_writes_an_interrupted_summary_promptl
 async fn interrupt_during_the_baseline_writes_an_interrupted_summary_without_iterations() {
     let ws = Ws::new();
     let agent = ScriptedAgent::new().arc();
-    let req = RunRequest {
-        iterations: 2,
-        optimization_mode: true,
-        post_attempt_command: Some("sleep 30".into()),
-        post_attempt_timeout: "5m".into(),
-        ..request(&ws)
+    let req = {
+        let mut r = request(&ws);
+        r.options.iterations = 2;
+        r.options.optimization_mode = true;
+        r.options.post_attempt.command = Some("sleep 30".into());
+        r.options.post_attempt.timeout = "5m".parse().unwrap();
+        r
     };
     let (tx, rx) = watch::channel(false);
     let interrupter = tokio::spawn(async move {
@@ -204,7 +222,18 @@ async fn interrupt_during_a_phase_stops_the_loop_and_writes_the_summary() {
         })
         .arc();
     let runner: Arc<dyn Runner> = agent.clone();
-    let done = execute(build_run(RunRequest { iterations: 3, ..request(&ws) }, runner).with_cancel(rx)).await;
+    let done = execute(
+        build_run(
+            {
+                let mut r = request(&ws);
+                r.options.iterations = 3;
+                r
+            },
+            runner,
+        )
+        .with_cancel(rx),
+    )
+    .await;
 
     assert!(done.outcome.interrupted);
     assert_eq!(done.summary()["final_status"], "interrupted");
@@ -217,8 +246,12 @@ async fn interrupt_during_a_phase_stops_the_loop_and_writes_the_summary() {
 async fn json_files_use_sorted_keys_two_space_indent_and_a_trailing_newline() {
     let ws = Ws::with_files(&[("post.json", r#"{"status": "passed", "score": 3}"#)]);
     let agent = ScriptedAgent::new().on(Phase::Attempt, 1, blocked).arc();
-    let req =
-        RunRequest { optimization_mode: true, post_attempt_command: Some("cat post.json".into()), ..request(&ws) };
+    let req = {
+        let mut r = request(&ws);
+        r.options.optimization_mode = true;
+        r.options.post_attempt.command = Some("cat post.json".into());
+        r
+    };
     let done = run(req, &agent).await;
 
     let files = [

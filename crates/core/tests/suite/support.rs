@@ -65,14 +65,11 @@ pub fn write_file(root: &Utf8Path, rel: &str, bytes: &[u8]) {
 
 /// A request with test-friendly values: fixed run id, one iteration, inline task text.
 pub fn request(ws: &Ws) -> RunRequest {
-    RunRequest {
-        task_text: Some("Make work.txt say done.".into()),
-        workspace: ws.root.to_string(),
-        iterations: 1,
-        runner: "fake".into(),
-        run_id: Some(RUN_ID.into()),
-        ..Default::default()
-    }
+    let mut r = RunRequest::for_task_text("Make work.txt say done.", ws.root.as_str());
+    r.run_id = Some(RUN_ID.into());
+    r.options.iterations = 1;
+    r.options.runner = RunnerKind::Fake;
+    r
 }
 
 pub fn config(req: RunRequest, cwd: &Utf8Path) -> RunConfig {

@@ -8,7 +8,12 @@ use harnessgym_runners::Phase;
 use super::support::{ScriptedAgent, Ws, request, run};
 
 fn two_iterations(ws: &Ws, task_state: &str) -> RunRequest {
-    RunRequest { iterations: 2, task_state: task_state.into(), ..request(ws) }
+    {
+        let mut r = request(ws);
+        r.options.iterations = 2;
+        r.options.task_state = task_state.parse().unwrap();
+        r
+    }
 }
 
 /// Appends `" <iteration>"` to work.txt and remembers what the attempt found there.

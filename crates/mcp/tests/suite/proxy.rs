@@ -7,7 +7,6 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use pretty_assertions::assert_eq;
@@ -19,24 +18,7 @@ use super::support::{LIMIT, wait_dead};
 
 /// The `harnessgym` binary next to this test's target directory, freshly built.
 fn harnessgym_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().expect("test executable");
-        // target/<profile>/deps/all-<hash>
-        let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
-        let bin = profile_dir.join("harnessgym");
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let mut build = std::process::Command::new(cargo);
-        build.current_dir(&root).args(["build", "--quiet", "-p", "harnessgym-cli", "--bin", "harnessgym"]);
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            build.arg("--release");
-        }
-        let status = build.status().expect("running cargo build");
-        assert!(status.success(), "cargo build -p harnessgym-cli failed");
-        assert!(bin.is_file(), "{} missing after the build", bin.display());
-        bin
-    })
+    harnessgym_test_support::cli_bin().as_std_path()
 }
 
 fn fixture_path(name: &str) -> String {

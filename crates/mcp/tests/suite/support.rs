@@ -21,25 +21,9 @@ pub fn fixture(flags: &[&str]) -> ServerCommand {
     ServerCommand::new("python3", args, dir)
 }
 
-/// Fails the test instead of hanging it forever.
+/// Fails the test instead of hanging it forever ([`LIMIT`]).
 pub async fn bounded<F: Future>(fut: F) -> F::Output {
-    tokio::time::timeout(LIMIT, fut).await.expect("operation did not finish in time (hung?)")
+    harnessgym_test_support::bounded(LIMIT, fut).await
 }
 
-/// Whether `pid` is gone (a zombie counts as dead), polling for up to 5 s.
-pub async fn wait_dead(pid: u32) -> bool {
-    for _ in 0..100 {
-        let dead = match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            Err(_) => true,
-            Ok(stat) => {
-                let after = &stat[stat.rfind(')').expect("comm") + 1..];
-                matches!(after.split_whitespace().next(), Some("Z" | "X"))
-            }
-        };
-        if dead {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
-}
+pub use harnessgym_test_support::process::wait_dead;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use camino::Utf8PathBuf;
 use harnessgym_proc::remote::{RemoteError, RemoteSpec, RemoteWorkspace, copy_policy_rules, run_remote};
-use harnessgym_proc::test_sshd::{TestSshd, unused_port};
+use harnessgym_test_support::sshd::{TestSshd, unused_port};
 use tokio::sync::watch;
 
 use super::support::{Scratch, bounded, cleanup, is_dead, read_pid_file, wait_dead};

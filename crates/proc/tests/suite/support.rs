@@ -3,11 +3,11 @@
 // Test-only helpers: panicking on a broken fixture is the right failure mode.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use std::future::Future;
 use std::time::Duration;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use harnessgym_proc::CommandSpec;
+use harnessgym_test_support::fs::canonical_tempdir;
 
 /// A scratch directory with `out.txt` / `err.txt` paths inside.
 pub struct Scratch {
@@ -17,8 +17,7 @@ pub struct Scratch {
 
 impl Scratch {
     pub fn new() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let root = Utf8PathBuf::from_path_buf(dir.path().canonicalize().expect("canonicalize")).expect("utf-8 tempdir");
+        let (dir, root) = canonical_tempdir();
         Self { _dir: dir, root }
     }
 
@@ -44,10 +43,7 @@ impl Scratch {
     }
 }
 
-/// Fails the test instead of hanging it forever.
-pub async fn bounded<F: Future>(limit: Duration, fut: F) -> F::Output {
-    tokio::time::timeout(limit, fut).await.expect("operation did not finish in time (hung?)")
-}
+pub use harnessgym_test_support::bounded;
 
 /// Waits for a pid file written by a test script and parses it.
 pub async fn read_pid_file(path: &Utf8Path) -> i32 {
@@ -62,29 +58,7 @@ pub async fn read_pid_file(path: &Utf8Path) -> i32 {
     panic!("pid file {path} never appeared");
 }
 
-/// Whether `pid` is gone. A zombie counts as dead: it no longer runs, and PID 1
-/// may reap orphans late (or never, in some containers).
-pub fn is_dead(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => {
-            let after_comm = &stat[stat.rfind(')').expect("stat has comm") + 1..];
-            let state = after_comm.split_whitespace().next().expect("stat has state");
-            state == "Z" || state == "X"
-        }
-    }
-}
-
-/// Polls `is_dead` for up to five seconds.
-pub async fn wait_dead(pid: i32) -> bool {
-    for _ in 0..100 {
-        if is_dead(pid) {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
-}
+pub use harnessgym_test_support::process::{is_dead, wait_dead};
 
 /// Kills a leftover process so a failing test does not leak `sleep 300`.
 pub fn cleanup(pid: i32) {

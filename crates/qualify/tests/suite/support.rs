@@ -16,8 +16,7 @@ pub struct Tmp {
 
 impl Tmp {
     pub fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let root = Utf8PathBuf::from_path_buf(dir.path().canonicalize().unwrap()).unwrap();
+        let (dir, root) = harnessgym_test_support::fs::canonical_tempdir();
         Self { _dir: dir, root }
     }
 
@@ -30,14 +29,10 @@ impl Tmp {
     }
 }
 
-pub fn write(path: &Utf8Path, text: &str) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-}
+pub use harnessgym_test_support::fs::read_json;
 
-pub fn read_json(path: &Utf8Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"));
-    serde_json::from_str(&text).unwrap()
+pub fn write(path: &Utf8Path, text: &str) {
+    harnessgym_test_support::fs::write_file(path, text);
 }
 
 /// Sorted relative paths of every entry under `dir` (not following symlinks).

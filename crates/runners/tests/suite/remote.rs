@@ -1,15 +1,15 @@
-//! `RemoteRunner` (`--runner-remote`) against a real sshd on 127.0.0.1: a stand-in agent CLI runs
-//! in the remote mirror, sees remote paths, and its edits and result.json come back.
+//! `AgentLauncher::Remote` (`--runner-remote`) against a real sshd on 127.0.0.1: a stand-in agent
+//! CLI runs in the remote mirror, sees remote paths, and its edits and result.json come back.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use camino::{Utf8Path, Utf8PathBuf};
 use harnessgym_proc::remote::RemoteWorkspace;
-use harnessgym_proc::test_sshd::TestSshd;
 use harnessgym_runners::exec::{ExecOptions, ExecRunner};
-use harnessgym_runners::remote::{RemoteAgentOptions, RemoteRunner};
+use harnessgym_runners::launcher::AgentLauncher;
+use harnessgym_runners::remote::RemoteAgentOptions;
 use harnessgym_runners::{Phase, PhaseRequest, PhaseStatus, Runner};
+use harnessgym_test_support::sshd::TestSshd;
 use tokio::sync::watch;
 
 const LOCAL_HARNESSGYM: &str = "/opt/local/harnessgym";
@@ -69,14 +69,14 @@ impl Scene {
         path.to_string()
     }
 
-    fn runner(&self, sshd: &TestSshd, cli: String, remote_harnessgym: Option<&str>) -> RemoteRunner {
-        let inner = ExecRunner::new(ExecOptions::new(cli, Utf8PathBuf::from(LOCAL_HARNESSGYM)));
+    fn runner(&self, sshd: &TestSshd, cli: String, remote_harnessgym: Option<&str>) -> ExecRunner {
         let options = RemoteAgentOptions {
             target: RemoteWorkspace { host: sshd.host(), dir: self.remote().to_string() },
             local_harnessgym: Utf8PathBuf::from(LOCAL_HARNESSGYM),
             remote_harnessgym: remote_harnessgym.map(str::to_owned),
         };
-        RemoteRunner::new(Arc::new(inner), options)
+        ExecRunner::new(ExecOptions::new(cli, Utf8PathBuf::from(LOCAL_HARNESSGYM)))
+            .with_launcher(AgentLauncher::remote(options))
     }
 
     fn request(&self, timeout: Duration) -> PhaseRequest {

@@ -1,5 +1,5 @@
-//! A throwaway `sshd` on 127.0.0.1 for tests (feature `test-sshd`): its own config, host key and
-//! authorized key in a temporary directory, run as the current user, killed on drop.
+//! A throwaway `sshd` on 127.0.0.1 for tests: its own config, host key and authorized key in a
+//! temporary directory, run as the current user, killed on drop.
 //!
 //! [`TestSshd::start_or_skip`] is what tests call: when sshd, ssh-keygen, ssh, rsync or setsid is
 //! missing it panics under `CI=true` (a missing dependency must fail CI, never skip it) and
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use camino::{Utf8Path, Utf8PathBuf};
 
-use crate::remote::RemoteHost;
+use harnessgym_proc::RemoteHost;
 
 /// A running test sshd.
 pub struct TestSshd {
@@ -25,6 +25,24 @@ pub struct TestSshd {
     pub user: String,
     /// The client's private key.
     pub key: Utf8PathBuf,
+}
+
+/// Why a test sshd cannot be started here (a missing program, a failed key generation, an sshd
+/// that exits or never listens); the text says what to install or what sshd said.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SshdUnavailable(pub String);
+
+impl From<String> for SshdUnavailable {
+    fn from(why: String) -> Self {
+        Self(why)
+    }
+}
+
+impl From<&str> for SshdUnavailable {
+    fn from(why: &str) -> Self {
+        Self(why.to_owned())
+    }
 }
 
 fn find_program(name: &str, extra_dirs: &[&str]) -> Option<Utf8PathBuf> {
@@ -58,13 +76,13 @@ pub fn unused_port() -> u16 {
 
 impl TestSshd {
     /// Starts sshd, or says why it cannot.
-    pub fn start() -> Result<Self, String> {
+    pub fn start() -> Result<Self, SshdUnavailable> {
         let sshd = find_program("sshd", &["/usr/sbin", "/usr/local/sbin", "/sbin"])
             .ok_or("sshd is not installed (Debian/Ubuntu: apt-get install openssh-server)")?;
         let ssh_keygen = find_program("ssh-keygen", &[]).ok_or("ssh-keygen is not installed (openssh-client)")?;
         for (program, package) in [("ssh", "openssh-client"), ("rsync", "rsync"), ("setsid", "util-linux")] {
             if find_program(program, &[]).is_none() {
-                return Err(format!("{program} is not installed (Debian/Ubuntu: apt-get install {package})"));
+                return Err(format!("{program} is not installed (Debian/Ubuntu: apt-get install {package})").into());
             }
         }
         let root = std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false);
@@ -125,7 +143,7 @@ impl TestSshd {
                 std::thread::sleep(Duration::from_millis(25));
             }
         }
-        Err(last_error)
+        Err(SshdUnavailable(last_error))
     }
 
     /// Starts sshd; when that is impossible, panics under `CI=true` and otherwise prints
