@@ -12,12 +12,8 @@ mod render;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Context;
 use camino::Utf8PathBuf;
 use harnessgym_core::{Run, RunConfig, RunRequest};
-use harnessgym_runners::RunnerKind;
-use harnessgym_runners::fake::FakeRunner;
-use harnessgym_runners::launcher::AgentLauncher;
 use tokio::sync::watch;
 
 use crate::cli::{Cli, Command};
@@ -114,15 +110,11 @@ async fn execute(
         Some(path) => Some(rehearsal::Rehearsal::start(&config, &absolute_path(path)?).await?),
         None => None,
     };
-    let launcher = match &config.runner_remote {
-        Some(target) => AgentLauncher::remote(harnessgym_runners::remote::RemoteAgentOptions {
-            target: target.clone(),
-            local_harnessgym: mcp_cmds::harnessgym_bin()?,
-            remote_harnessgym: config.options.remote.harnessgym.clone(),
-        }),
-        None => AgentLauncher::Local,
-    };
-    let runner = make_runner(&config, rehearsal.as_ref(), launcher)?;
+    let mut setup = config.runner_setup(mcp_cmds::harnessgym_bin()?);
+    if let Some(r) = &rehearsal {
+        r.configure(&mut setup)?;
+    }
+    let runner = setup.build()?;
     let (cancel_tx, cancel_rx) = watch::channel(false);
     let signal = Arc::new(std::sync::atomic::AtomicI32::new(0));
     spawn_signal_watcher(cancel_tx, Arc::clone(&signal))?;
@@ -156,50 +148,6 @@ async fn execute(
 fn absolute_path(raw: &str) -> anyhow::Result<Utf8PathBuf> {
     let p = Utf8PathBuf::from(raw);
     Ok(if p.is_absolute() { p } else { current_dir()?.join(p) })
-}
-
-/// The runner `--runner` names, configured from the run's flags; the agent CLI adapters start
-/// their CLI through `launcher` (`--runner-remote`: on the remote host).
-fn make_runner(
-    config: &RunConfig,
-    rehearsal: Option<&rehearsal::Rehearsal>,
-    launcher: AgentLauncher,
-) -> anyhow::Result<Arc<dyn harnessgym_runners::Runner>> {
-    use harnessgym_runners::claude::{ClaudeOptions, ClaudeRunner};
-    use harnessgym_runners::exec::{ExecOptions, ExecRunner};
-    let options = &config.options;
-    Ok(match options.runner {
-        RunnerKind::Fake => Arc::new(FakeRunner),
-        RunnerKind::Exec => {
-            let codex = &options.codex;
-            let mut o = ExecOptions::new(codex.bin.clone(), mcp_cmds::harnessgym_bin()?);
-            o.sandbox = codex.sandbox.as_str().to_owned();
-            o.approval = codex.approval.clone();
-            o.model = codex.model.clone();
-            o.extra_args = codex.extra_args.clone();
-            if let Some(r) = rehearsal {
-                r.configure_codex(&mut o)?;
-            }
-            Arc::new(ExecRunner::new(o).with_launcher(launcher))
-        }
-        RunnerKind::Claude => {
-            let claude = &options.claude;
-            let mut o = ClaudeOptions::new(claude.bin.clone());
-            o.model = claude.model.clone();
-            o.permission_mode = claude.permission_mode.clone();
-            o.max_budget_usd = claude.max_budget_usd;
-            o.extra_args = claude.extra_args.clone();
-            if let Some(r) = rehearsal {
-                r.configure_claude(&mut o)?;
-            }
-            Arc::new(ClaudeRunner::new(o).with_launcher(launcher))
-        }
-        RunnerKind::Command => {
-            use harnessgym_runners::command::{CommandRunner, Profile};
-            let path = config.runner_profile().context("runner command needs --runner-profile FILE")?;
-            Arc::new(CommandRunner::new(Profile::load(path)?).with_launcher(launcher))
-        }
-    })
 }
 
 /// First SIGINT/SIGTERM: ask the run to stop (kill the agent's group, restore, summarise).

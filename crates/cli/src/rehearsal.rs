@@ -8,6 +8,7 @@ use harnessgym_core::RunConfig;
 use harnessgym_runners::RunnerKind;
 use harnessgym_runners::claude::ClaudeOptions;
 use harnessgym_runners::exec::ExecOptions;
+use harnessgym_runners::setup::RunnerSetup;
 use harnessgym_scripted_model::{ClaudeRehearsal, CodexRehearsal, Script, ScriptedModelServer, ServerOptions};
 
 pub struct Rehearsal {
@@ -30,7 +31,16 @@ impl Rehearsal {
         Ok(Self { server, dir, log })
     }
 
-    pub fn configure_codex(&self, options: &mut ExecOptions) -> anyhow::Result<()> {
+    /// Points the runner's CLI at the scripted model server (the other adapter is left alone).
+    pub fn configure(&self, setup: &mut RunnerSetup) -> anyhow::Result<()> {
+        match setup.kind {
+            RunnerKind::Exec => self.configure_codex(&mut setup.exec),
+            RunnerKind::Claude => self.configure_claude(&mut setup.claude),
+            RunnerKind::Command | RunnerKind::Fake => Ok(()),
+        }
+    }
+
+    fn configure_codex(&self, options: &mut ExecOptions) -> anyhow::Result<()> {
         let home = self.dir.join("codex-home");
         let plan = CodexRehearsal::new(self.server.base_url_openai());
         for (path, text) in plan.files(&home) {
@@ -40,12 +50,12 @@ impl Rehearsal {
         options.env.extend(env.set);
         options.env_remove.extend(env.remove);
         // The rehearsal pins the model; a --codex-model would point at a model the server does not serve.
-        options.model = None;
+        options.cli.model = None;
         options.config_overrides.extend(plan.args().chunks(2).filter_map(|pair| pair.get(1).cloned()));
         Ok(())
     }
 
-    pub fn configure_claude(&self, options: &mut ClaudeOptions) -> anyhow::Result<()> {
+    fn configure_claude(&self, options: &mut ClaudeOptions) -> anyhow::Result<()> {
         let home = self.dir.join("claude-home");
         for dir in ClaudeRehearsal::dirs(&home) {
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {dir}"))?;
@@ -54,7 +64,7 @@ impl Rehearsal {
         let env = plan.env(&home);
         options.env.extend(env.set);
         options.env_remove.extend(env.remove);
-        options.model = Some(plan.model);
+        options.cli.model = Some(plan.model);
         Ok(())
     }
 

@@ -5,6 +5,9 @@ use camino::{Utf8Path, Utf8PathBuf};
 use harnessgym_proc::remote::{
     RemoteHost, RemoteWorkspace, default_remote_dir, normalize_remote_dir, redact_ssh_args, validate_destination,
 };
+use harnessgym_runners::launcher::AgentLauncher;
+use harnessgym_runners::remote::RemoteAgentOptions;
+use harnessgym_runners::setup::RunnerSetup;
 use harnessgym_types::duration::DurationError;
 use harnessgym_types::options::{RemoteOptions, RunOptions, RunnerKind, Timeout};
 use harnessgym_types::run_config::RunConfigFile;
@@ -254,11 +257,11 @@ fn remote_targets(
         return Err(err("--remote-port", "must be between 1 and 65535".into()));
     }
     let dir = match req.root.as_deref() {
-        Some(raw) => normalize_remote_dir(raw).map_err(|reason| err("--remote-root", reason))?,
+        Some(raw) => normalize_remote_dir(raw).map_err(|reason| err("--remote-root", reason.to_string()))?,
         None => default_remote_dir(workspace),
     };
     let target = |flag: &'static str, destination: &str| {
-        validate_destination(destination).map_err(|reason| err(flag, reason))?;
+        validate_destination(destination).map_err(|reason| err(flag, reason.to_string()))?;
         let mut host = RemoteHost::new(destination);
         host.port = req.port;
         host.ssh_args = req.ssh_args.clone();
@@ -383,6 +386,29 @@ impl RunConfig {
     /// The runner's TOML profile (`--runner command`), absolute.
     pub fn runner_profile(&self) -> Option<&Utf8Path> {
         self.options.runner_profile.as_deref().map(Utf8Path::new)
+    }
+
+    /// What the run's runner is built from: the adapter `--runner` names with its options, on
+    /// the `--runner-remote` host when there is one. MCP servers are launched through
+    /// `harnessgym_bin` (on a remote host: `--remote-harnessgym`, else the one on its PATH).
+    pub fn runner_setup(&self, harnessgym_bin: Utf8PathBuf) -> RunnerSetup {
+        let options = &self.options;
+        let profile = self.runner_profile().map(Utf8Path::to_owned);
+        let mut setup = RunnerSetup::new(
+            options.runner,
+            options.codex.clone(),
+            options.claude.clone(),
+            profile,
+            harnessgym_bin.clone(),
+        );
+        if let Some(target) = &self.runner_remote {
+            setup.launcher = AgentLauncher::remote(RemoteAgentOptions {
+                target: target.clone(),
+                local_harnessgym: harnessgym_bin,
+                remote_harnessgym: options.remote.harnessgym.clone(),
+            });
+        }
+        setup
     }
 
     /// The contents of `run_config.json` (ssh `SetEnv` values redacted: they may carry secrets).

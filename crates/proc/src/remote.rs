@@ -108,7 +108,7 @@ impl RemoteHost {
     }
 
     /// Why this destination cannot be used, if it cannot.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), RemoteTargetError> {
         validate_destination(&self.destination)
     }
 
@@ -184,7 +184,7 @@ impl RemoteWorkspace {
 /// `~` and `~/x` become relative to the remote home (`.` and `x`: every ssh session starts
 /// there); absolute paths stay. Only `A-Z a-z 0-9 . _ - + @ , = /` are accepted (no spaces, no
 /// shell or rsync metacharacters), and no `..` component.
-pub fn normalize_remote_dir(raw: &str) -> Result<String, String> {
+pub fn normalize_remote_dir(raw: &str) -> Result<String, RemoteTargetError> {
     let trimmed = raw.trim();
     let rel = if trimmed == "~" {
         "."
@@ -196,20 +196,16 @@ pub fn normalize_remote_dir(raw: &str) -> Result<String, String> {
     let rel = rel.trim_end_matches('/');
     let rel = if rel.is_empty() && trimmed.starts_with('/') { "/" } else { rel };
     if rel.is_empty() {
-        return Err("the remote directory is empty; pass a directory such as ~/.harnessgym-remote/task".into());
+        return Err(RemoteTargetError::EmptyDir);
     }
     if let Some(bad) = rel.chars().find(|c| !(c.is_ascii_alphanumeric() || "._-+@,=/".contains(*c))) {
-        return Err(format!(
-            "remote directory {raw:?} contains {bad:?}; use only letters, digits and . _ - + @ , = / (and a leading ~/)"
-        ));
+        return Err(RemoteTargetError::DirCharacter { dir: raw.to_owned(), bad });
     }
     if rel.split('/').any(|part| part == "..") {
-        return Err(format!("remote directory {raw:?} contains `..`; pass a plain path"));
+        return Err(RemoteTargetError::DirParent { dir: raw.to_owned() });
     }
     if rel == "/" || rel == "." {
-        return Err(format!(
-            "remote directory {raw:?} is a home or root directory; the mirror deletes files there: pass a directory of its own"
-        ));
+        return Err(RemoteTargetError::DirHomeOrRoot { dir: raw.to_owned() });
     }
     Ok(rel.to_owned())
 }
@@ -236,17 +232,65 @@ pub fn default_remote_dir(local_dir: &Utf8Path) -> String {
 
 /// Why an ssh destination is unusable: empty, whitespace or control characters, or a leading
 /// `-` (it would be read as an ssh option).
-pub fn validate_destination(destination: &str) -> Result<(), String> {
+pub fn validate_destination(destination: &str) -> Result<(), RemoteTargetError> {
+    let host = || destination.to_owned();
     if destination.is_empty() {
-        return Err("the remote host is empty; pass user@host or a Host alias from ~/.ssh/config".into());
+        return Err(RemoteTargetError::EmptyHost);
     }
     if destination.starts_with('-') {
-        return Err(format!("remote host {destination:?} starts with '-'; pass user@host"));
+        return Err(RemoteTargetError::HostDash { host: host() });
     }
     if destination.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("remote host {destination:?} contains whitespace; pass user@host"));
+        return Err(RemoteTargetError::HostWhitespace { host: host() });
     }
     Ok(())
+}
+
+/// Why a remote host or directory cannot be used; each message says what to pass instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RemoteTargetError {
+    /// The remote directory is empty.
+    #[error("the remote directory is empty; pass a directory such as ~/.harnessgym-remote/task")]
+    EmptyDir,
+    /// The remote directory holds a character outside the safe set.
+    #[error(
+        "remote directory {dir:?} contains {bad:?}; use only letters, digits and . _ - + @ , = / (and a leading ~/)"
+    )]
+    DirCharacter {
+        /// The directory as given.
+        dir: String,
+        /// The first character refused.
+        bad: char,
+    },
+    /// The remote directory has a `..` component.
+    #[error("remote directory {dir:?} contains `..`; pass a plain path")]
+    DirParent {
+        /// The directory as given.
+        dir: String,
+    },
+    /// The remote directory is a home or root directory, which the mirror would delete files in.
+    #[error(
+        "remote directory {dir:?} is a home or root directory; the mirror deletes files there: pass a directory of its own"
+    )]
+    DirHomeOrRoot {
+        /// The directory as given.
+        dir: String,
+    },
+    /// The remote host is empty.
+    #[error("the remote host is empty; pass user@host or a Host alias from ~/.ssh/config")]
+    EmptyHost,
+    /// The remote host starts with `-` (ssh would read an option).
+    #[error("remote host {host:?} starts with '-'; pass user@host")]
+    HostDash {
+        /// The host as given.
+        host: String,
+    },
+    /// The remote host holds whitespace or control characters.
+    #[error("remote host {host:?} contains whitespace; pass user@host")]
+    HostWhitespace {
+        /// The host as given.
+        host: String,
+    },
 }
 
 /// ssh arguments safe to record: the value of every `SetEnv` option is replaced (it may carry a
@@ -261,66 +305,6 @@ pub fn redact_ssh_args(args: &[String]) -> Vec<String> {
             }
         })
         .collect()
-}
-
-/// rsync filter rules for a copy policy: every name in `names` excluded at any depth, the
-/// patterns of a gitignore-syntax `ignore_text` (last match wins, `!` re-includes), then files
-/// (never directories) ending in one of `suffixes`.
-pub fn copy_policy_rules(names: &[&str], suffixes: &[&str], ignore_text: Option<&str>) -> Vec<String> {
-    let mut rules: Vec<String> = names.iter().map(|name| format!("- {name}")).collect();
-    if let Some(text) = ignore_text {
-        rules.extend(gitignore_rules(text));
-    }
-    for suffix in suffixes {
-        rules.push(format!("+ *{suffix}/"));
-    }
-    for suffix in suffixes {
-        rules.push(format!("- *{suffix}"));
-    }
-    rules
-}
-
-/// gitignore lines as rsync filter rules. rsync's first match wins where gitignore's last match
-/// wins, so the order is reversed; a pattern with a slash before its end is anchored to the root,
-/// as in gitignore.
-pub fn gitignore_rules(text: &str) -> Vec<String> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut rules = Vec::new();
-    for line in text.lines() {
-        let line = line.trim_end_matches(['\r']);
-        let line = trim_unescaped_trailing_spaces(line);
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let (include, pattern) = match line.strip_prefix('!') {
-            Some(rest) => (true, rest),
-            None => (false, line),
-        };
-        let pattern = pattern.strip_prefix('\\').filter(|p| p.starts_with(['#', '!'])).unwrap_or(pattern);
-        let body = pattern.trim_end_matches('/');
-        if body.is_empty() {
-            continue;
-        }
-        let anchored = if !pattern.starts_with('/') && body.contains('/') && !pattern.starts_with("**/") {
-            format!("/{pattern}")
-        } else {
-            pattern.to_owned()
-        };
-        rules.push(format!("{} {anchored}", if include { '+' } else { '-' }));
-    }
-    rules.reverse();
-    rules
-}
-
-fn trim_unescaped_trailing_spaces(line: &str) -> &str {
-    let mut end = line.len();
-    while end > 0 && line.as_bytes()[end - 1] == b' ' {
-        if end >= 2 && line.as_bytes()[end - 2] == b'\\' {
-            break;
-        }
-        end -= 1;
-    }
-    &line[..end]
 }
 
 /// A command to run in a remote mirror of a local directory.
@@ -468,6 +452,9 @@ pub enum RemoteError {
     /// The spec cannot be run as given.
     #[error("{0}")]
     Invalid(String),
+    /// The host or directory cannot be used.
+    #[error(transparent)]
+    Target(#[from] RemoteTargetError),
     /// A local file (output, log) failed.
     #[error(transparent)]
     Local(#[from] ProcError),
@@ -802,8 +789,8 @@ enum Stop {
 /// An `Err` means the command never ran (or a local file failed); once it ran, what happened is
 /// in the [`RemoteOutcome`], including a failed pull ([`RemoteOutcome::sync_back_error`]).
 pub async fn run_remote(spec: RemoteSpec, cancel: watch::Receiver<bool>) -> Result<RemoteOutcome, RemoteError> {
-    spec.target.host.check().map_err(RemoteError::Invalid)?;
-    normalize_remote_dir(&spec.target.dir).map_err(RemoteError::Invalid)?;
+    spec.target.host.check()?;
+    normalize_remote_dir(&spec.target.dir)?;
     let host = spec.target.host.describe();
     let token = token();
     let control = control_path(&spec, &token);
@@ -968,10 +955,10 @@ mod tests {
     fn remote_dirs_are_normalised_and_checked() {
         assert_eq!(normalize_remote_dir("~/.harnessgym-remote/x/").unwrap(), ".harnessgym-remote/x");
         assert_eq!(normalize_remote_dir("/scratch/me/ws").unwrap(), "/scratch/me/ws");
-        assert!(normalize_remote_dir("~").unwrap_err().contains("home"));
-        assert!(normalize_remote_dir("/").unwrap_err().contains("root"));
-        assert!(normalize_remote_dir("a b").unwrap_err().contains("' '"));
-        assert!(normalize_remote_dir("a/../b").unwrap_err().contains(".."));
+        assert!(normalize_remote_dir("~").unwrap_err().to_string().contains("home"));
+        assert!(normalize_remote_dir("/").unwrap_err().to_string().contains("root"));
+        assert!(normalize_remote_dir("a b").unwrap_err().to_string().contains("' '"));
+        assert!(normalize_remote_dir("a/../b").unwrap_err().to_string().contains(".."));
         assert!(normalize_remote_dir("$HOME/x").is_err());
         assert!(normalize_remote_dir("").is_err());
     }
@@ -1025,16 +1012,6 @@ mod tests {
         let shown = redact_ssh_args(&args).join(" ");
         assert!(!shown.contains("secret") && !shown.contains("K=v"), "{shown}");
         assert!(shown.contains("SendEnv=LANG") && shown.contains("-i key"), "{shown}");
-    }
-
-    #[test]
-    fn copy_policy_rules_exclude_names_ignore_patterns_and_file_suffixes() {
-        let rules =
-            copy_policy_rules(&[".git", ".harnessgym"], &[".o"], Some("# c\nbig/\nlogs/*.txt\n!keep.txt\n\\#x\n"));
-        assert_eq!(
-            rules,
-            ["- .git", "- .harnessgym", "- #x", "+ keep.txt", "- /logs/*.txt", "- big/", "+ *.o/", "- *.o"]
-        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! wrote (each behind `harnessgym mcp-proxy`).
 
 use async_trait::async_trait;
+use harnessgym_types::options::ClaudeOptions as ClaudeCliOptions;
 use harnessgym_types::runner::{PhaseStatus, RunnerResult, Usage};
 use serde_json::Value;
 
@@ -14,19 +15,12 @@ const AGENT: &str = "Claude Code";
 const INSTALL_HINT: &str =
     "install it with `npm install -g @anthropic-ai/claude-code@2.1.330` or pass --claude-bin PATH";
 
-/// How [`ClaudeRunner`] calls Claude Code (the `--claude-*` flags).
+/// How [`ClaudeRunner`] calls Claude Code: the `--claude-*` options, plus what a run adds to
+/// them.
 #[derive(Clone, Debug)]
 pub struct ClaudeOptions {
-    /// The `claude` executable (a name on PATH or a path).
-    pub claude_bin: String,
-    /// `--model`; `None`: Claude Code's default.
-    pub model: Option<String>,
-    /// Passed as `--permission-mode` unless empty (default `bypassPermissions`).
-    pub permission_mode: String,
-    /// `--max-budget-usd`; `None`: no budget.
-    pub max_budget_usd: Option<f64>,
-    /// More arguments for `claude`, before the MCP config and `--resume`.
-    pub extra_args: Vec<String>,
+    /// The `--claude-*` options (executable, model, permission mode, budget, extra arguments).
+    pub cli: ClaudeCliOptions,
     /// Variables set for the CLI (the only ones exported on a remote host).
     pub env: Vec<(String, String)>,
     /// Variables removed from the inherited environment (local runs).
@@ -36,15 +30,12 @@ pub struct ClaudeOptions {
 impl ClaudeOptions {
     /// The defaults: `--permission-mode bypassPermissions`, no model, no budget, no extras.
     pub fn new(claude_bin: impl Into<String>) -> Self {
-        Self {
-            claude_bin: claude_bin.into(),
-            model: None,
-            permission_mode: "bypassPermissions".into(),
-            max_budget_usd: None,
-            extra_args: Vec::new(),
-            env: Vec::new(),
-            env_remove: Vec::new(),
-        }
+        Self::from_cli(ClaudeCliOptions { bin: claude_bin.into(), ..ClaudeCliOptions::default() })
+    }
+
+    /// Calls Claude Code as `cli` says.
+    pub fn from_cli(cli: ClaudeCliOptions) -> Self {
+        Self { cli, env: Vec::new(), env_remove: Vec::new() }
     }
 }
 
@@ -108,19 +99,19 @@ impl ClaudeRunner {
         let o = &self.options;
         let mut args: Vec<String> =
             ["-p", "--output-format", "stream-json", "--verbose"].iter().map(|s| (*s).to_owned()).collect();
-        if !o.permission_mode.is_empty() {
+        if !o.cli.permission_mode.is_empty() {
             args.push("--permission-mode".into());
-            args.push(o.permission_mode.clone());
+            args.push(o.cli.permission_mode.clone());
         }
-        if let Some(model) = &o.model {
+        if let Some(model) = &o.cli.model {
             args.push("--model".into());
             args.push(model.clone());
         }
-        if let Some(budget) = o.max_budget_usd {
+        if let Some(budget) = o.cli.max_budget_usd {
             args.push("--max-budget-usd".into());
             args.push(format_g(budget));
         }
-        args.extend(o.extra_args.iter().cloned());
+        args.extend(o.cli.extra_args.iter().cloned());
         let config = request.workspace.join(harnessgym_activation::CLAUDE_CONFIG);
         let servers: Vec<String> = harnessgym_types::json::read_value(&config)
             .ok()
@@ -144,8 +135,8 @@ impl ClaudeRunner {
 
     /// Claude refuses bypass permissions as root unless `IS_SANDBOX=1`; we never set it silently.
     fn root_refusal(&self) -> Option<String> {
-        let bypass = self.options.permission_mode == "bypassPermissions"
-            || self.options.extra_args.iter().any(|a| a == "--dangerously-skip-permissions");
+        let bypass = self.options.cli.permission_mode == "bypassPermissions"
+            || self.options.cli.extra_args.iter().any(|a| a == "--dangerously-skip-permissions");
         // What the child will see: our explicit env first, else the inherited one unless removed.
         // Claude Code accepts exactly "1" (verified: "yes" is refused).
         let truthy = |v: &str| v == "1";
@@ -254,7 +245,7 @@ impl Runner for ClaudeRunner {
             );
         }
         let invocation = Invocation {
-            program: self.options.claude_bin.clone(),
+            program: self.options.cli.bin.clone(),
             args: self.args(&request),
             env: self.options.env.clone(),
             env_remove: self.options.env_remove.clone(),

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use camino::Utf8PathBuf;
 use harnessgym_types::activation::ActivationReport;
+use harnessgym_types::options::CodexOptions;
 use harnessgym_types::runner::{RunnerResult, Usage};
 use serde_json::Value;
 
@@ -14,19 +15,11 @@ use crate::{PhaseFiles, PhaseRequest, Runner, RunnerKind};
 const AGENT: &str = "Codex";
 const INSTALL_HINT: &str = "install it with `npm install -g @openai/codex@0.169.0` or pass --codex-bin PATH";
 
-/// How [`ExecRunner`] calls Codex (the `--codex-*` flags).
+/// How [`ExecRunner`] calls Codex: the `--codex-*` options, plus what a run adds to them.
 #[derive(Clone, Debug)]
 pub struct ExecOptions {
-    /// The `codex` executable (a name on PATH or a path).
-    pub codex_bin: String,
-    /// `read-only`, `workspace-write` (default) or `danger-full-access`.
-    pub sandbox: String,
-    /// Codex `approval_policy` (default `never`: nobody answers prompts).
-    pub approval: String,
-    /// `--model`; `None`: Codex's default.
-    pub model: Option<String>,
-    /// More arguments for `codex exec`, before `resume` and `-`.
-    pub extra_args: Vec<String>,
+    /// The `--codex-*` options (executable, sandbox, approval policy, model, extra arguments).
+    pub cli: CodexOptions,
     /// Extra `-c key=value` overrides (e.g. a scripted model provider).
     pub config_overrides: Vec<String>,
     /// Variables set for the CLI (the only ones exported on a remote host).
@@ -40,17 +33,12 @@ pub struct ExecOptions {
 impl ExecOptions {
     /// The defaults: `--sandbox workspace-write`, `approval_policy=never`, no model, no extras.
     pub fn new(codex_bin: impl Into<String>, harnessgym_bin: Utf8PathBuf) -> Self {
-        Self {
-            codex_bin: codex_bin.into(),
-            sandbox: "workspace-write".into(),
-            approval: "never".into(),
-            model: None,
-            extra_args: Vec::new(),
-            config_overrides: Vec::new(),
-            env: Vec::new(),
-            env_remove: Vec::new(),
-            harnessgym_bin,
-        }
+        Self::from_cli(CodexOptions { bin: codex_bin.into(), ..CodexOptions::default() }, harnessgym_bin)
+    }
+
+    /// Calls Codex as `cli` says.
+    pub fn from_cli(cli: CodexOptions, harnessgym_bin: Utf8PathBuf) -> Self {
+        Self { cli, config_overrides: Vec::new(), env: Vec::new(), env_remove: Vec::new(), harnessgym_bin }
     }
 }
 
@@ -101,13 +89,13 @@ impl ExecRunner {
     /// `resume <id>` when resuming, then `-` (prompt from stdin).
     pub fn args(&self, request: &PhaseRequest, activation: &ActivationReport) -> Vec<String> {
         let o = &self.options;
-        let mut args: Vec<String> = ["exec", "--json", "--skip-git-repo-check", "--sandbox", &o.sandbox]
+        let mut args: Vec<String> = ["exec", "--json", "--skip-git-repo-check", "--sandbox", o.cli.sandbox.as_str()]
             .iter()
             .map(|s| (*s).to_owned())
             .collect();
         args.push("-c".into());
-        args.push(format!("approval_policy={}", Value::from(o.approval.as_str())));
-        if let Some(model) = &o.model {
+        args.push(format!("approval_policy={}", Value::from(o.cli.approval.as_str())));
+        if let Some(model) = &o.cli.model {
             args.push("--model".into());
             args.push(model.clone());
         }
@@ -117,7 +105,7 @@ impl ExecRunner {
         }
         let launches = harnessgym_activation::launch::launches(&o.harnessgym_bin, &request.workspace, activation);
         args.extend(harnessgym_activation::launch::codex_overrides(&launches));
-        args.extend(o.extra_args.iter().cloned());
+        args.extend(o.cli.extra_args.iter().cloned());
         if let Some(session) = request.session_id.as_deref().filter(|_| request.phase != crate::Phase::Attempt) {
             args.push("resume".into());
             args.push(session.to_owned());
@@ -203,7 +191,7 @@ impl Runner for ExecRunner {
                 .flatten()
                 .unwrap_or_default();
         let invocation = Invocation {
-            program: self.options.codex_bin.clone(),
+            program: self.options.cli.bin.clone(),
             args: self.args(&request, &activation),
             env: self.options.env.clone(),
             env_remove: self.options.env_remove.clone(),

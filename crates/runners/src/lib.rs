@@ -19,6 +19,7 @@ pub mod fake;
 mod files;
 pub mod launcher;
 pub mod remote;
+pub mod setup;
 
 use std::time::Duration;
 

@@ -30,16 +30,13 @@
 use std::sync::Arc;
 
 use camino::{Utf8Path, Utf8PathBuf};
-use harnessgym_proc::remote::{Probe, RemoteSpec, RemoteWorkspace, copy_policy_rules, probe};
+use harnessgym_proc::remote::{Probe, RemoteSpec, RemoteWorkspace, probe};
 use harnessgym_proc::{ProcError, RemoteError, StdinSource};
+use harnessgym_snapshot::Purpose;
 use tokio::sync::OnceCell;
 
 use crate::agent_cli::{Invocation, RawRun};
 use crate::{PhaseFiles, PhaseRequest};
-
-/// Copy-policy names that stay out of a remote agent's mirror (the harness and agent
-/// directories of the copy policy are synced: the agent works with them).
-const AGENT_SYNC_EXCLUDED_NAMES: &[&str] = &[".git", ".harnessgym_build", ".pytest_cache", "__pycache__"];
 
 /// Harness-internal directories of `.harnessgym/` that never travel (`runs/` is handled apart:
 /// the phase's result.json goes through).
@@ -263,7 +260,7 @@ impl RemoteLauncher {
         rules.extend(HARNESS_INTERNAL_DIRS.iter().map(|p| format!("- /{p}")));
         rules.extend(links.iter().map(|(link, _)| format!("- /{link}")));
         let ignore = std::fs::read_to_string(ws.join(".harnessgymignore")).ok();
-        rules.extend(copy_policy_rules(AGENT_SYNC_EXCLUDED_NAMES, &[".o", ".pyc", ".pyo"], ignore.as_deref()));
+        rules.extend(harnessgym_snapshot::rsync_rules(Purpose::AgentMirror, ignore.as_deref()));
         spec.filter_rules = rules;
         spec.pull_only_rules = TRANSLATED_FILES.iter().map(|f| format!("- /{f}")).collect();
         spec.files = TRANSLATED_FILES

@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use camino::{Utf8Path, Utf8PathBuf};
-use harnessgym_proc::remote::{RemoteOutcome, RemoteSpec, RemoteWorkspace, copy_policy_rules};
+use harnessgym_proc::remote::{RemoteOutcome, RemoteSpec, RemoteWorkspace};
 use harnessgym_proc::{CommandSpec, ProcError, RemoteError};
 use harnessgym_types::post::PostRecord;
 use serde_json::{Value, json};
@@ -48,11 +48,7 @@ struct Ran {
 /// rsync filter rules of the copy policy (harnessgym-snapshot's `Purpose::Copy`) for `workspace`.
 fn remote_copy_rules(workspace: &Utf8Path) -> Vec<String> {
     let ignore = std::fs::read_to_string(workspace.join(harnessgym_snapshot::IGNORE_FILE)).ok();
-    copy_policy_rules(
-        harnessgym_snapshot::COPY_EXCLUDED_NAMES,
-        harnessgym_snapshot::COPY_EXCLUDED_SUFFIXES,
-        ignore.as_deref(),
-    )
+    harnessgym_snapshot::rsync_rules(harnessgym_snapshot::Purpose::Copy, ignore.as_deref())
 }
 
 /// Runs the command with `/bin/sh -c` in its own process group (bug B7: a timeout kills the

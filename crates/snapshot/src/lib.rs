@@ -65,6 +65,7 @@ mod manifest;
 mod objects;
 mod policy;
 mod restore;
+mod rsync;
 mod statcache;
 mod store;
 mod tree;
@@ -74,9 +75,11 @@ use camino::{Utf8Path, Utf8PathBuf};
 pub use cancel::{Cancel, cancellable};
 pub use error::SnapshotError;
 pub use policy::{
-    COPY_EXCLUDED_NAMES, COPY_EXCLUDED_SUFFIXES, CopyPolicy, IGNORE_FILE, Purpose, TASK_STATE_EXCLUDED_TOP_LEVEL,
+    AGENT_MIRROR_EXCLUDED_NAMES, COPY_EXCLUDED_NAMES, COPY_EXCLUDED_SUFFIXES, CopyPolicy, IGNORE_FILE, Purpose,
+    TASK_STATE_EXCLUDED_TOP_LEVEL,
 };
 pub use restore::restore;
+pub use rsync::{gitignore_rules, rsync_rules};
 pub use store::{GcReport, RecoveryReport, SnapshotView, Store};
 pub use tree::{capture, copy_tree};
 

@@ -54,6 +54,7 @@ pub(crate) fn purpose_name(p: Purpose) -> &'static str {
     match p {
         Purpose::Copy => "copy",
         Purpose::TaskState => "task-state",
+        Purpose::AgentMirror => "agent-mirror",
     }
 }
 
@@ -61,6 +62,7 @@ pub(crate) fn parse_purpose(s: &str) -> Option<Purpose> {
     match s {
         "copy" => Some(Purpose::Copy),
         "task-state" => Some(Purpose::TaskState),
+        "agent-mirror" => Some(Purpose::AgentMirror),
         _ => None,
     }
 }

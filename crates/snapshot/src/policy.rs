@@ -20,6 +20,10 @@ pub const COPY_EXCLUDED_NAMES: &[&str] =
 /// `.so` and `.dylib` are deliberately absent: built libraries are part of the result.
 pub const COPY_EXCLUDED_SUFFIXES: &[&str] = &[".o", ".pyc", ".pyo"];
 
+/// Entry names excluded at any depth by [`Purpose::AgentMirror`]: [`COPY_EXCLUDED_NAMES`]
+/// without the harness and agent directories, which the agent needs beside the task.
+pub const AGENT_MIRROR_EXCLUDED_NAMES: &[&str] = &[".git", ".harnessgym_build", ".pytest_cache", "__pycache__"];
+
 /// Top-level entries excluded by [`Purpose::TaskState`].
 pub const TASK_STATE_EXCLUDED_TOP_LEVEL: &[&str] = &[".harnessgym", ".agents", ".claude", ".codex"];
 
@@ -32,6 +36,9 @@ pub enum Purpose {
     /// Checkpoints, qualification template and rooms, compare copies: no VCS, agent, harness or
     /// cache directories at any depth, no object/bytecode files.
     Copy,
+    /// The mirror of the workspace an agent works in on another host: as [`Purpose::Copy`], but
+    /// the harness and agent directories (`.harnessgym`, `.agents`, `.claude`, `.codex`) travel.
+    AgentMirror,
 }
 
 /// A compiled exclusion policy: a [`Purpose`] plus the workspace's `.harnessgymignore`.
@@ -127,11 +134,13 @@ impl CopyPolicy {
             Purpose::TaskState => {
                 names.next().is_some_and(|first| TASK_STATE_EXCLUDED_TOP_LEVEL.iter().any(|n| OsStr::new(n) == first))
             }
-            Purpose::Copy => {
+            Purpose::Copy | Purpose::AgentMirror => {
+                let excluded =
+                    if self.purpose == Purpose::Copy { COPY_EXCLUDED_NAMES } else { AGENT_MIRROR_EXCLUDED_NAMES };
                 let mut last = None;
                 let by_name = names.any(|name| {
                     last = Some(name);
-                    COPY_EXCLUDED_NAMES.iter().any(|n| OsStr::new(n) == name)
+                    excluded.iter().any(|n| OsStr::new(n) == name)
                 });
                 by_name
                     || (!is_dir

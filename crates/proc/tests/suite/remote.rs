@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use camino::Utf8PathBuf;
-use harnessgym_proc::remote::{RemoteError, RemoteSpec, RemoteWorkspace, copy_policy_rules, run_remote};
+use harnessgym_proc::remote::{RemoteError, RemoteSpec, RemoteWorkspace, run_remote};
 use harnessgym_test_support::sshd::{TestSshd, unused_port};
 use tokio::sync::watch;
 
@@ -45,8 +45,8 @@ impl Fixture {
             self.scratch.path("logs/remote.txt"),
         );
         let ignore = std::fs::read_to_string(self.ws.join(".harnessgymignore")).ok();
-        spec.filter_rules =
-            copy_policy_rules(&[".git", ".harnessgym", "__pycache__"], &[".o", ".pyc"], ignore.as_deref());
+        // The copy policy as the post command's mirror renders it.
+        spec.filter_rules = harnessgym_snapshot::rsync_rules(harnessgym_snapshot::Purpose::Copy, ignore.as_deref());
         spec.kill_grace = Duration::from_secs(1);
         spec
     }

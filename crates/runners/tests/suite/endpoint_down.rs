@@ -85,7 +85,7 @@ async fn claude_fails_fast_and_clearly_when_the_model_endpoint_is_down() {
     options.env = env.set;
     options.env.push(("IS_SANDBOX".into(), "1".into()));
     options.env_remove = env.remove;
-    options.model = Some(plan.model.clone());
+    options.cli.model = Some(plan.model.clone());
     let started = Instant::now();
     let r = ClaudeRunner::new(options).run_phase(request(&root)).await;
     assert!(started.elapsed() < Duration::from_secs(60), "no retry loop: took {:?}", started.elapsed());

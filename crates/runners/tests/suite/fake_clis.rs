@@ -197,8 +197,8 @@ async fn garbage_output_and_a_non_zero_exit_fail_cleanly() {
 
 fn claude_runner(bin: String, sandbox: bool) -> ClaudeRunner {
     let mut o = ClaudeOptions::new(bin);
-    o.model = Some("sonnet".into());
-    o.max_budget_usd = Some(1.5);
+    o.cli.model = Some("sonnet".into());
+    o.cli.max_budget_usd = Some(1.5);
     if sandbox {
         o.env.push(("IS_SANDBOX".into(), "1".into()));
     }
