@@ -1,5 +1,7 @@
-//! Project automation: `cargo xtask bench overhead`, `cargo xtask bench mcp`.
+//! Project automation: `cargo xtask test`, `cargo xtask deps`, `cargo xtask docs`,
+//! `cargo xtask cli-docs`, `cargo xtask bench overhead`, `cargo xtask bench mcp`.
 
+mod checks;
 mod mcp_bench;
 mod test_cmd;
 
@@ -9,7 +11,10 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
-const USAGE: &str = "usage: cargo xtask test [cargo test args] | cargo xtask bench overhead [--keep] [--repeat N] [--only path|resolved|room] [--dir DIR] [--make-workspace PATH/make_workspace.py]
+const USAGE: &str = "usage: cargo xtask test [cargo test args] (runs deps and docs first)
+       cargo xtask deps (cargo-shear: unused or misplaced dependencies) | cargo xtask docs (rustdoc, -D warnings)
+       cargo xtask cli-docs (rewrites docs/cli.md from the clap definitions)
+       cargo xtask bench overhead [--keep] [--repeat N] [--only path|resolved|room] [--dir DIR] [--make-workspace PATH/make_workspace.py]
        cargo xtask bench mcp [--mcpbench DIR] [--rounds N] [--calls N] [--payload BYTES] [--startup-rounds N]
        cargo xtask relay --framing nd|cl -- CMD... (the bench's minimal relay)";
 
@@ -17,6 +22,16 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("test") => test_cmd::run(&args[1..]),
+        Some("deps") => checks::deps(),
+        Some("docs") => checks::docs(),
+        Some("cli-docs") => run(Command::new("cargo").current_dir(repo_root()).env("UPDATE_CLI_DOCS", "1").args([
+            "test",
+            "-p",
+            "harnessgym-cli",
+            "--test",
+            "all",
+            "cli_reference",
+        ])),
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("overhead") => bench_overhead(&args[2..]),
             Some("mcp") => mcp_bench::bench_mcp(&repo_root(), &args[2..]),

@@ -1,6 +1,7 @@
 //! `cargo xtask test`: the README's test command. Builds every test, then runs the suite inside
 //! a loopback-only network namespace (`unshare -n`, loopback brought up) when the machine allows
-//! it, so no test — and no real agent CLI under test — can reach the internet.
+//! it, so no test — and no real agent CLI under test — can reach the internet. Before building,
+//! the dependency and rustdoc checks (`checks`).
 
 use std::process::Command;
 
@@ -12,6 +13,8 @@ fn netns_available() -> bool {
 
 pub fn run(extra: &[String]) -> anyhow::Result<()> {
     let root = crate::repo_root();
+    crate::checks::deps()?;
+    crate::checks::docs()?;
     // Compile (and fetch) with the network, so the namespaced run needs none.
     let status = Command::new("cargo")
         .current_dir(&root)

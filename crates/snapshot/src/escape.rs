@@ -4,7 +4,7 @@
 //! Valid UTF-8 is kept as it is, except `\` (written `\\`) and control characters (`\t`, `\n`,
 //! `\r`, other ones as `\xHH`); bytes that are not UTF-8 are written `\xHH`. So a plain name
 //! such as `src/main.py` or `my notes.txt` reads the same, a line never holds a tab or a newline
-//! of a name, and [`unescape`] gives back the exact bytes.
+//! of a name, and [`unescape_bytes`] gives back the exact bytes.
 
 use std::ffi::{OsStr, OsString};
 use std::fmt::Write as _;

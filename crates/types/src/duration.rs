@@ -1,13 +1,18 @@
 //! Duration strings (`45m`, `1h30m`, `90`) and per-iteration schedules (`5s,2m`).
 
+/// Why a duration or schedule string was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DurationError {
+    /// The duration is empty.
     #[error("timeout cannot be empty")]
     Empty,
+    /// The duration is zero or negative.
     #[error("timeout must be positive")]
     NotPositive,
+    /// The duration is not `<digits>[s|m|h|d]…` (the text as given).
     #[error("invalid timeout duration: '{0}'")]
     Invalid(String),
+    /// The schedule has no entry.
     #[error("attempt timeout schedule cannot be empty")]
     EmptySchedule,
 }

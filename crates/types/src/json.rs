@@ -135,6 +135,8 @@ pub fn is_truthy(value: &Value) -> bool {
     }
 }
 
+/// `v`'s JSON kind for messages: `null`, `a boolean`, `a number`, `a string`, `an array`, `an
+/// object`.
 pub fn kind_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",

@@ -10,6 +10,8 @@
 //!
 //! This crate never spawns processes and never touches the network.
 
+#![warn(missing_docs)]
+
 pub mod activation;
 pub mod atomic;
 pub mod checkpoint;

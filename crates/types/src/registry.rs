@@ -22,22 +22,31 @@ pub const ARTIFACT_DIRS: [(&str, &str); 8] = [
 /// Names of MCP manifests, in lookup order.
 pub const MCP_MANIFEST_NAMES: [&str; 3] = ["mcp.json", "server.json", "harnessgym-mcp.json"];
 
+/// One registry entry: an artifact the agent built.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Artifact {
+    /// `<kind>:<path>` unless given.
     pub id: String,
+    /// Its kind: `skill`, `mcp`, `tool`, … (see [`ARTIFACT_DIRS`]).
     pub kind: String,
+    /// Its path relative to the workspace (e.g. `.harnessgym/skills/x/SKILL.md`).
     pub path: String,
+    /// What it does, in the agent's words.
     #[serde(default)]
     pub description: String,
+    /// The iteration that built it; null when unknown.
     #[serde(default)]
     pub iteration: Option<i64>,
+    /// When it was registered.
     #[serde(default)]
     pub created_at: String,
+    /// Everything else: unknown keys, `quarantined`/`quarantine`, `qualification`.
     #[serde(default)]
     pub metadata: Map<String, Value>,
 }
 
 impl Artifact {
+    /// A new entry for `kind` at `path`, with id `<kind>:<path>`, registered now.
     pub fn new(kind: &str, path: &str, description: &str, iteration: Option<i64>) -> Self {
         Self {
             id: format!("{kind}:{path}"),
@@ -127,17 +136,26 @@ pub enum RegistryFormatError {
 /// An entry that could not be read; kept verbatim so saving the registry loses nothing.
 #[derive(Clone, Debug, PartialEq)]
 pub struct InvalidEntry {
+    /// The entry as it was in the file.
     pub raw: Value,
+    /// Why it could not be read.
     pub problem: String,
 }
 
+/// registry.json: the artifacts an agent built.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Registry {
+    /// Format version (1).
     pub version: i64,
+    /// When it was last written.
     pub updated_at: String,
+    /// The entries that could be read, in file order.
     pub artifacts: Vec<Artifact>,
+    /// The registry's own metadata.
     pub metadata: Map<String, Value>,
+    /// Entries that could not be read, written back after the others.
     pub invalid: Vec<InvalidEntry>,
+    /// Top-level keys we do not model, kept.
     pub extra: Extra,
 }
 
@@ -188,6 +206,7 @@ impl Registry {
         Ok(registry)
     }
 
+    /// The document to write: the known keys over `extra`, invalid entries after the valid ones.
     pub fn to_value(&self) -> Value {
         let mut obj: Map<String, Value> = self.extra.clone().into_iter().collect();
         let mut artifacts: Vec<Value> =
@@ -200,6 +219,7 @@ impl Registry {
         Value::Object(obj)
     }
 
+    /// The entry with this id.
     pub fn get(&self, id: &str) -> Option<&Artifact> {
         self.artifacts.iter().find(|a| a.id == id)
     }
@@ -224,10 +244,12 @@ impl Registry {
         }
     }
 
+    /// Entries not quarantined (what activation projects).
     pub fn visible(&self) -> impl Iterator<Item = &Artifact> {
         self.artifacts.iter().filter(|a| !a.is_quarantined())
     }
 
+    /// Quarantined entries.
     pub fn quarantined(&self) -> impl Iterator<Item = &Artifact> {
         self.artifacts.iter().filter(|a| a.is_quarantined())
     }

@@ -35,6 +35,7 @@ fn sort_key(v: &Value) -> String {
     }
 }
 
+/// The `status` the result declares (`solved`, `incomplete`, `blocked`, …), if a string.
 pub fn status(result: &Map<String, Value>) -> Option<&str> {
     result.get("status").and_then(Value::as_str)
 }

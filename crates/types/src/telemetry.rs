@@ -5,19 +5,30 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// One line of mcp_calls.jsonl: a `tools/call` the proxy relayed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct McpCallEvent {
+    /// When the call was received (UTC, microseconds).
     pub created_at: String,
+    /// The MCP server's name.
     pub server: String,
+    /// The JSON-RPC id of the request.
     pub request_id: Value,
+    /// The JSON-RPC method (`tools/call`).
     pub method: String,
+    /// The tool called.
     pub tool_name: String,
+    /// Time from request to reply, milliseconds.
     pub duration_ms: u64,
     /// `completed`, `error` or `timeout`.
     pub status: String,
+    /// The error, when `status` is not `completed`; else empty.
     pub error_message: String,
+    /// Top-level argument names, sorted.
     pub argument_keys: Vec<String>,
+    /// Bytes of the arguments as compact JSON.
     pub argument_json_bytes: u64,
+    /// Bytes of the result (or error) as compact JSON.
     pub result_json_bytes: u64,
     /// Microseconds (ours; the reference logs only `duration_ms`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -27,15 +38,24 @@ pub struct McpCallEvent {
     pub is_error: Option<bool>,
 }
 
+/// A summary of a telemetry log.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TelemetrySummary {
+    /// The log.
     pub path: String,
+    /// Calls (valid lines).
     pub count: u64,
+    /// Calls `completed`.
     pub successful_count: u64,
+    /// Calls that errored or timed out.
     pub failed_count: u64,
+    /// Calls counted by `status` (`unknown` when missing).
     pub status_counts: BTreeMap<String, u64>,
+    /// Distinct tools called, sorted.
     pub called_tools: Vec<String>,
+    /// Distinct servers called, sorted.
     pub servers: Vec<String>,
+    /// The first calls, as logged.
     pub samples: Vec<Value>,
 }
 

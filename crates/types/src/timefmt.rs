@@ -10,6 +10,7 @@ pub fn utc_now() -> String {
     format_seconds(OffsetDateTime::now_utc())
 }
 
+/// `t` in the state files' format (`2026-11-23T20:25:48+00:00`).
 pub fn format_seconds(t: OffsetDateTime) -> String {
     let fmt = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]+00:00");
     t.to_offset(time::UtcOffset::UTC).format(&fmt).unwrap_or_default()

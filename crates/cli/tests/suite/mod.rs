@@ -1,3 +1,4 @@
+mod cli_reference;
 mod common;
 mod demo;
 mod exit_codes;
