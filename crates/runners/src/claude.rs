@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::agent_cli::{Invocation, Parsed, finish, missing_session, read_stdout, result_record};
 use crate::launcher::AgentLauncher;
-use crate::{PhaseFiles, PhaseRequest, Runner, RunnerKind};
+use crate::{AgentFlavor, PhaseFiles, PhaseRequest, Runner};
 
 const AGENT: &str = "Claude Code";
 const INSTALL_HINT: &str =
@@ -214,8 +214,8 @@ pub fn parse_stream(stdout: &str) -> Parsed {
 
 #[async_trait]
 impl Runner for ClaudeRunner {
-    fn kind(&self) -> RunnerKind {
-        RunnerKind::Claude
+    fn agent(&self) -> AgentFlavor {
+        AgentFlavor::ClaudeCode
     }
 
     async fn run_phase(&self, request: PhaseRequest) -> RunnerResult {

@@ -31,7 +31,7 @@ use toml_edit::{DocumentMut, Item};
 
 use crate::agent_cli::{Invocation, Parsed, finish, missing_session, read_stdout};
 use crate::launcher::AgentLauncher;
-use crate::{PhaseFiles, PhaseRequest, Runner, RunnerKind};
+use crate::{PhaseFiles, PhaseRequest, Runner};
 
 /// Largest prompt a profile may put into argv (Linux caps one argument at 128 KiB).
 const ARGV_PROMPT_LIMIT: usize = 100 * 1024;
@@ -272,10 +272,6 @@ impl CommandRunner {
 
 #[async_trait]
 impl Runner for CommandRunner {
-    fn kind(&self) -> RunnerKind {
-        RunnerKind::Command
-    }
-
     async fn run_phase(&self, request: PhaseRequest) -> RunnerResult {
         let agent = self.profile.agent.clone();
         if let Some(short) = missing_session(&request, &agent) {

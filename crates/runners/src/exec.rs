@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::agent_cli::{Invocation, Parsed, finish, missing_session, read_stdout};
 use crate::launcher::AgentLauncher;
-use crate::{PhaseFiles, PhaseRequest, Runner, RunnerKind};
+use crate::{PhaseFiles, PhaseRequest, Runner};
 
 const AGENT: &str = "Codex";
 const INSTALL_HINT: &str = "install it with `npm install -g @openai/codex@0.169.0` or pass --codex-bin PATH";
@@ -177,10 +177,6 @@ pub fn parse_events(stdout: &str) -> Parsed {
 
 #[async_trait]
 impl Runner for ExecRunner {
-    fn kind(&self) -> RunnerKind {
-        RunnerKind::Exec
-    }
-
     async fn run_phase(&self, request: PhaseRequest) -> RunnerResult {
         if let Some(short) = missing_session(&request, AGENT) {
             return short;

@@ -17,7 +17,7 @@ use harnessgym_types::registry::Artifact;
 use harnessgym_types::runner::{Phase, PhaseStatus, RunnerResult};
 use serde_json::{Map, Value, json};
 
-use crate::{PhaseFiles, PhaseRequest, Runner, RunnerKind};
+use crate::{PhaseFiles, PhaseRequest, Runner};
 
 /// The demo module and its planted bug: the max shift is dropped from the log-sum-exp.
 pub const DEMO_MODULE: &str = "numerics.py";
@@ -60,10 +60,6 @@ pub struct FakeRunner;
 
 #[async_trait]
 impl Runner for FakeRunner {
-    fn kind(&self) -> RunnerKind {
-        RunnerKind::Fake
-    }
-
     async fn run_phase(&self, request: PhaseRequest) -> RunnerResult {
         let started = Instant::now();
         let files = PhaseFiles::new(&request.phase_dir, request.phase);

@@ -27,6 +27,7 @@ pub use agent_cli::Parsed;
 use async_trait::async_trait;
 use camino::Utf8PathBuf;
 pub use files::PhaseFiles;
+pub use harnessgym_artifacts::prompts::AgentFlavor;
 pub use harnessgym_types::runner::{Phase, PhaseStatus, RunnerResult, Usage};
 use tokio::sync::watch;
 
@@ -81,17 +82,13 @@ pub struct PhaseRequest {
 ///
 /// ```
 /// use async_trait::async_trait;
-/// use harnessgym_runners::{PhaseFiles, PhaseRequest, PhaseStatus, Runner, RunnerKind, RunnerResult};
+/// use harnessgym_runners::{PhaseFiles, PhaseRequest, PhaseStatus, Runner, RunnerResult};
 ///
 /// /// An "agent" that only records the prompt it was given.
 /// struct PromptRecorder;
 ///
 /// #[async_trait]
 /// impl Runner for PromptRecorder {
-///     fn kind(&self) -> RunnerKind {
-///         RunnerKind::Command
-///     }
-///
 ///     async fn run_phase(&self, request: PhaseRequest) -> RunnerResult {
 ///         let files = PhaseFiles::new(&request.phase_dir, request.phase);
 ///         let written = PhaseFiles::write(&files.prompt, &request.prompt)
@@ -123,8 +120,12 @@ pub struct PhaseRequest {
 /// ```
 #[async_trait]
 pub trait Runner: Send + Sync {
-    /// Which `--runner` this is (recorded in the run's files; picks the agent named in prompts).
-    fn kind(&self) -> RunnerKind;
+    /// The agent the prompts are written for: where they say skills and instructions live
+    /// (`.agents/skills` and AGENTS.md for Codex, `.claude/skills` and CLAUDE.md for Claude
+    /// Code) and what they call the agent. Codex unless a runner says otherwise.
+    fn agent(&self) -> AgentFlavor {
+        AgentFlavor::Codex
+    }
 
     /// Runs one phase to its end (completed, failed, timed out or interrupted) and reports it.
     async fn run_phase(&self, request: PhaseRequest) -> RunnerResult;

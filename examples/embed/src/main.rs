@@ -22,7 +22,6 @@ use anyhow::Context;
 use async_trait::async_trait;
 use camino::{Utf8Path, Utf8PathBuf};
 use harnessgym_core::events::RunEvent;
-use harnessgym_core::options::RunnerKind;
 use harnessgym_core::{Run, RunConfig, RunRequest};
 use harnessgym_runners::{Phase, PhaseFiles, PhaseRequest, PhaseStatus, Runner, RunnerResult};
 
@@ -82,11 +81,6 @@ impl RuleAgent {
 
 #[async_trait]
 impl Runner for RuleAgent {
-    fn kind(&self) -> RunnerKind {
-        // Only decides how prompts name the agent; ours reads them as Codex would.
-        RunnerKind::Exec
-    }
-
     async fn run_phase(&self, request: PhaseRequest) -> RunnerResult {
         let files = PhaseFiles::new(&request.phase_dir, request.phase);
         let (status, transcript, message) = match Self::act(&request) {

@@ -203,7 +203,7 @@ impl Loop {
     }
 
     pub(super) fn agent(&self) -> prompts::AgentFlavor {
-        prompts::AgentFlavor::from_runner(self.run.runner.kind())
+        self.run.runner.agent()
     }
 
     pub(super) fn activation_view(&self) -> ActivationView {

@@ -259,10 +259,6 @@ impl ScriptedAgent {
 
 #[async_trait]
 impl Runner for ScriptedAgent {
-    fn kind(&self) -> RunnerKind {
-        RunnerKind::Fake
-    }
-
     async fn run_phase(&self, request: PhaseRequest) -> RunnerResult {
         let started = Instant::now();
         self.calls.lock().expect("calls lock").push(Call {
