@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use camino::{Utf8Path, Utf8PathBuf};
+use harnessgym_core::lock::{LockMode, WorkspaceLock};
 use harnessgym_snapshot::{GcReport, Store};
 
 use crate::cli::GcArgs;
@@ -14,6 +15,13 @@ pub fn gc(args: &GcArgs) -> anyhow::Result<ExitCode> {
     let workspace = Utf8PathBuf::from(&args.workspace);
     let workspace = if workspace.is_absolute() { workspace } else { crate::current_dir()?.join(workspace) };
     let store_dir = workspace.join(".harnessgym/store");
+    // The lock comes first (a run may be creating the store); a workspace without .harnessgym/
+    // has nothing to lock or collect.
+    let mode = if args.dry_run { LockMode::Shared } else { LockMode::Exclusive };
+    let _lock = match workspace.join(".harnessgym").is_dir() {
+        true => Some(WorkspaceLock::acquire(&workspace, mode)?),
+        false => None,
+    };
     if !store_dir.is_dir() {
         println!("No snapshot store in {workspace} (expected {store_dir}); nothing to collect.");
         return Ok(ExitCode::SUCCESS);

@@ -1,6 +1,7 @@
 //! `activate`, `mcp-proxy` and `mcp-call`: thin wrappers over harnessgym-activation and
 //! harnessgym-mcp.
 
+use harnessgym_core::lock::{LockMode, WorkspaceLock};
 use std::os::fd::AsFd;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -30,6 +31,7 @@ pub async fn activate(args: ActivateArgs) -> anyhow::Result<ExitCode> {
     if !workspace.join(".harnessgym").is_dir() {
         anyhow::bail!("{workspace} has no .harnessgym/ bundle; pass --workspace DIR of a workspace with one");
     }
+    let _lock = WorkspaceLock::acquire(&workspace, LockMode::Exclusive)?;
     let options =
         harnessgym_activation::ActivationOptions { workspace: workspace.clone(), harnessgym_bin: harnessgym_bin()? };
     let loaded = harnessgym_artifacts::registry::load(&workspace)?;

@@ -1,5 +1,6 @@
 //! `harnessgym qualify`: a thin wrapper over harnessgym-qualify for bundles built by hand.
 
+use harnessgym_core::lock::{LockMode, WorkspaceLock};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -48,6 +49,8 @@ pub async fn qualify(args: QualifyArgs) -> anyhow::Result<ExitCode> {
         Some(".harnessgym") => bundle.parent().map(Utf8Path::to_owned).unwrap_or_else(|| bundle.clone()),
         _ => bundle.clone(),
     };
+    // Read only: other readers may share the bundle's workspace, a run or an activation may not.
+    let _lock = WorkspaceLock::acquire(&source_workspace, LockMode::Shared)?;
     let room = out.join("room");
     eprintln!("Qualification room: {room}");
     let options = QualifyOptions {

@@ -54,6 +54,11 @@ pub fn progress(event: &RunEvent) {
         // First, so a run that is killed later still said which id to resume.
         RunEvent::Started { run_id, run_dir } => eprintln!("[run {run_id}] {run_dir}"),
         RunEvent::Resumed { position } => eprintln!("resuming at {position}"),
+        RunEvent::EarlierCommandInterrupted(h) => eprintln!(
+            "harnessgym: the last command on this workspace, `{}` (pid {}, since {}), ended without finishing; \
+             a run it left goes on with --resume",
+            h.command, h.pid, h.since
+        ),
         RunEvent::Problem(e) => {
             let at = e.path.as_deref().map(|p| format!(" ({p})")).unwrap_or_default();
             eprintln!("harnessgym: warning: {}{at}: {}", e.phase, e.message);

@@ -5,6 +5,8 @@ use std::sync::Arc;
 use camino::Utf8PathBuf;
 use harnessgym_types::RecordedError;
 
+use crate::lock::LockHolder;
+
 /// What a run reports as it goes, in order: `Started` (then `Resumed` for a resumed run), per
 /// iteration `IterationStarted`, the phases, `Scored`, `IterationFinished`; `Problem` whenever a
 /// fault is recorded; `Finished` last.
@@ -64,6 +66,9 @@ pub enum RunEvent {
         /// The best verified score so far, this one included.
         best: Option<f64>,
     },
+    /// Before the run starts: the last command that held the workspace's lock ended without
+    /// releasing it (it was killed); a run it left can go on with `run --resume`.
+    EarlierCommandInterrupted(LockHolder),
     /// A fault the loop recorded and tolerated.
     Problem(RecordedError),
     /// summary.json is written; the run is over.

@@ -12,6 +12,7 @@
 pub mod config;
 pub mod events;
 pub mod hooks;
+pub mod lock;
 pub mod progress;
 mod result_file;
 mod run;

@@ -4,6 +4,7 @@ mod demo;
 mod exit_codes;
 mod help;
 mod interrupt;
+mod lock;
 mod mcp;
 mod optimization;
 mod output;

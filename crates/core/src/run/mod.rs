@@ -18,8 +18,9 @@ use serde_json::{Map, Value};
 use tokio::sync::watch;
 
 use crate::config::RunConfig;
-use crate::events::EventSink;
+use crate::events::{EventSink, RunEvent};
 use crate::hooks::{Activator, CleanRoomQualifier, HarnessActivation, Qualifier};
+use crate::lock::{LockError, LockMode, WorkspaceLock};
 use crate::progress::{InFlight, IterationFacts, Resumable, Stage};
 use crate::result_file::ResultFile;
 
@@ -33,6 +34,9 @@ pub enum RunError {
     /// The requested run id is not a plain directory name.
     #[error("run id {0:?} is not a plain directory name; use letters, digits, '-', '_' or '.'")]
     BadRunId(String),
+    /// Another command is using the workspace.
+    #[error(transparent)]
+    Locked(#[from] LockError),
     /// Set-up failed before the run directory existed (copy policy, task-state snapshot, …).
     #[error("{0}")]
     Setup(String),
@@ -144,9 +148,22 @@ impl Run {
     /// # });
     /// ```
     pub async fn execute(self) -> Result<RunOutcome, RunError> {
+        if let (None, Some(id)) = (&self.resume, &self.config.run_id)
+            && !valid_run_id(id)
+        {
+            return Err(RunError::BadRunId(id.clone()));
+        }
+        // Held until the run has ended: one command at a time changes a workspace's harness state.
+        let lock = WorkspaceLock::acquire(&self.config.workspace, LockMode::Exclusive)?;
+        // A resumed run is going on with what the interrupted command left: nothing to say.
+        if let (Some(holder), Some(sink), None) = (lock.interrupted_holder(), &self.events, &self.resume) {
+            sink(&RunEvent::EarlierCommandInterrupted(holder.clone()));
+        }
         let mut state = Loop::setup(self).await?;
         state.run_iterations().await;
-        Ok(state.finish().await)
+        let outcome = state.finish().await;
+        drop(lock);
+        Ok(outcome)
     }
 }
 
