@@ -136,6 +136,16 @@ async fn execute(
             "harnessgym: run {} interrupted; go on later with: harnessgym run --resume {} --workspace {}",
             outcome.run_id, outcome.run_id, config.workspace
         );
+    }
+    if let Some(e) = &outcome.summary_error {
+        // State was lost: not a success, and the last line says what and where the rest is.
+        eprintln!(
+            "harnessgym: error: the run's summary was not saved ({e}); what the run wrote before that is in {}",
+            outcome.run_dir
+        );
+        return Ok(ExitCode::from(1));
+    }
+    if outcome.interrupted {
         let code = match signal.load(std::sync::atomic::Ordering::SeqCst) {
             15 => 143,
             _ => 130,

@@ -36,7 +36,12 @@ pub fn outcome_lines(outcome: &RunOutcome, optimization_mode: bool) -> String {
         let _ = writeln!(out, "Best score: {}", py_float(s.best_score));
     }
     if !s.errors.is_empty() {
-        let _ = writeln!(out, "Recorded errors: {} (see {})", s.errors.len(), outcome.summary_path);
+        // Only a summary that was written can be pointed to.
+        let see = match &outcome.summary_error {
+            None => format!(" (see {})", outcome.summary_path),
+            Some(_) => String::new(),
+        };
+        let _ = writeln!(out, "Recorded errors: {}{see}", s.errors.len());
     }
     out
 }

@@ -1,4 +1,5 @@
-//! Exit codes: 0 for any finished run (solved or not), 2 for usage errors (clap).
+//! Exit codes: 0 for any finished run (solved or not), 1 when its state could not be saved, 2
+//! for usage errors (clap).
 
 use super::common::{Tmp, harnessgym, output, s, workspace_with_task};
 
@@ -68,4 +69,28 @@ fn missing_subcommand_exits_2() {
     let out = output(&mut harnessgym(&tmp.root));
     assert_eq!(out.code, Some(2), "stderr: {}", out.stderr);
     assert!(out.stderr.contains("Usage: harnessgym <COMMAND>"), "{}", out.stderr);
+}
+
+#[test]
+fn a_summary_that_cannot_be_written_exits_1_naming_what_was_lost_and_where_the_rest_is() {
+    let tmp = Tmp::new();
+    let ws = workspace_with_task(&tmp, "Make work.txt say done.\n");
+    // The post command takes summary.json's place (as a full disk would refuse the file).
+    let out = output(
+        harnessgym(&tmp.root)
+            .args(["run", "--runner", "fake", "--workspace", s(&ws), "--task", "task.md", "--iterations", "1"])
+            .args(["--run-id", "lost", "--post-attempt-command"])
+            .arg("mkdir -p .harnessgym/runs/lost/summary.json; echo '{\"status\": \"failed\"}'"),
+    );
+    assert_eq!(out.code, Some(1), "stdout: {}\nstderr: {}", out.stdout, out.stderr);
+    let run_dir = ws.join(".harnessgym/runs/lost");
+    let last = out.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("harnessgym: error: the run's summary was not saved")
+            && last.ends_with(&format!("is in {}", s(&run_dir))),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stdout.contains("summary.json"), "stdout points to a summary that does not exist: {}", out.stdout);
+    assert!(!out.stderr.contains('\u{1b}'), "colour codes in a file: {:?}", out.stderr);
 }

@@ -57,6 +57,9 @@ pub struct RunOutcome {
     pub last_result_path: Option<Utf8PathBuf>,
     /// The run was cancelled (it can be resumed).
     pub interrupted: bool,
+    /// summary.json could not be written (a full disk, a read-only run directory): the summary
+    /// exists only in [`RunOutcome::summary`]; the run's other files are as far as they got.
+    pub summary_error: Option<harnessgym_types::TypesError>,
 }
 
 /// A configured run. Build it with [`Run::new`], swap seams with the `with_*` methods, then

@@ -41,7 +41,8 @@ impl Loop {
         }
         let summary = self.summary();
         let summary_path = self.run_dir.join("summary.json");
-        if let Err(e) = hjson::write_json(&summary_path, &summary) {
+        let summary_error = hjson::write_json(&summary_path, &summary).err();
+        if let Some(e) = &summary_error {
             tracing::error!("could not write {summary_path}: {e}");
         }
         self.emit(RunEvent::Finished { summary_path: summary_path.clone() });
@@ -52,6 +53,7 @@ impl Loop {
             summary_path,
             last_result_path: self.last_result.as_ref().map(|r| r.path.clone()),
             interrupted: self.interrupted,
+            summary_error,
         }
     }
 
