@@ -104,6 +104,17 @@ pub enum ConfigError {
         /// What reading it said.
         message: String,
     },
+    /// The task file is larger than a task can be.
+    #[error(
+        "task file {path} is larger than {limit} bytes; a task is a description for an agent: put data in the \
+         workspace and describe it in the task"
+    )]
+    TaskTooLarge {
+        /// The task file.
+        path: Utf8PathBuf,
+        /// The limit, [`MAX_TASK_BYTES`].
+        limit: u64,
+    },
     /// The task text is blank.
     #[error("task text cannot be empty")]
     EmptyTask,
@@ -273,6 +284,22 @@ fn remote_targets(
     ))
 }
 
+/// The largest task file read (1 MiB): a task describes work for an agent; a bigger file (or
+/// `/dev/zero`) is refused rather than read without end.
+pub const MAX_TASK_BYTES: u64 = 1024 * 1024;
+
+/// Reads a task file of at most [`MAX_TASK_BYTES`] (invalid UTF-8 replaced, as the reference does).
+fn read_task_file(path: &Utf8Path) -> Result<String, ConfigError> {
+    use std::io::Read;
+    let failed = |e: std::io::Error| ConfigError::TaskFile { path: path.to_owned(), message: e.to_string() };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path).and_then(|f| f.take(MAX_TASK_BYTES + 1).read_to_end(&mut bytes)).map_err(failed)?;
+    if bytes.len() as u64 > MAX_TASK_BYTES {
+        return Err(ConfigError::TaskTooLarge { path: path.to_owned(), limit: MAX_TASK_BYTES });
+    }
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
 /// A timeout an embedder built from seconds: zero is refused as the parser refuses it.
 fn positive(flag: &'static str, timeout: Timeout) -> Result<Timeout, ConfigError> {
     if timeout.seconds() == 0 {
@@ -327,9 +354,7 @@ impl RunConfig {
         let task_text = match (task_text, &task_path) {
             (Some(text), _) => text,
             (None, None) => return Err(ConfigError::NoTask),
-            (None, Some(path)) => std::fs::read(path)
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .map_err(|e| ConfigError::TaskFile { path: path.clone(), message: e.to_string() })?,
+            (None, Some(path)) => read_task_file(path)?,
         };
         if task_text.trim().is_empty() {
             return Err(ConfigError::EmptyTask);

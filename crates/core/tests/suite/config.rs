@@ -54,3 +54,18 @@ fn task_file_with_invalid_utf8_is_read_lossily() {
     let config = RunConfig::from_request(req, &ws.root).unwrap();
     assert_eq!(config.task_text, "Fix caf\u{FFFD} \u{FFFD} now\n");
 }
+
+#[test]
+fn a_task_file_without_end_is_refused_at_the_limit_not_read_forever() {
+    let ws = Ws::new();
+    let mut req = RunRequest { task: Some("/dev/zero".into()), workspace: ws.root.to_string(), ..Default::default() };
+    req.options.runner = harnessgym_core::options::RunnerKind::Fake;
+    let err = RunConfig::from_request(req, &ws.root).unwrap_err();
+    assert!(matches!(err, harnessgym_core::ConfigError::TaskTooLarge { .. }), "{err}");
+    assert!(err.to_string().contains("larger than 1048576 bytes"), "{err}");
+    // At the limit, a file is still a task.
+    std::fs::write(ws.path("big.md"), "x".repeat(1024 * 1024)).unwrap();
+    let mut req = RunRequest { task: Some("big.md".into()), workspace: ws.root.to_string(), ..Default::default() };
+    req.options.runner = harnessgym_core::options::RunnerKind::Fake;
+    assert_eq!(RunConfig::from_request(req, &ws.root).unwrap().task_text.len(), 1024 * 1024);
+}
