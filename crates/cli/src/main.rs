@@ -3,6 +3,8 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = match harnessgym_cli::cli::Cli::parse_args(std::env::args_os()) {
         Ok(cli) => cli,
+        // With --resume every other flag is refused as a usage error anyway (exit 2).
+        Err(e) if std::env::args().any(|a| a == "--resume" || a.starts_with("--resume=")) => e.exit(),
         Err(e) => match harnessgym_cli::cli::validation_message(&e) {
             Some(message) => {
                 eprintln!("harnessgym: error: {message}");

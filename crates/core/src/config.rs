@@ -374,7 +374,9 @@ impl RunConfig {
         let (post_attempt_remote, runner_remote) =
             remote_targets(&options.remote, options.runner, options.post_attempt.command.is_some(), &workspace)?;
         let remote = &mut options.remote;
-        remote.harnessgym.take_if(|p| p.trim().is_empty());
+        for blank in [&mut remote.post_attempt_host, &mut remote.runner_host, &mut remote.harnessgym] {
+            blank.take_if(|p| p.trim().is_empty());
+        }
         if let Some(target) = post_attempt_remote.as_ref().or(runner_remote.as_ref()) {
             remote.root = Some(target.dir.clone());
         }
@@ -440,13 +442,12 @@ impl RunConfig {
     pub fn to_file(&self, run_id: &str) -> RunConfigFile {
         let mut options = self.options.clone();
         options.remote.ssh_args = redact_ssh_args(&options.remote.ssh_args);
-        RunConfigFile {
-            run_id: run_id.to_owned(),
-            workspace: self.workspace.to_string(),
-            task_path: self.task_path.as_ref().map(ToString::to_string),
+        RunConfigFile::new(
+            run_id.to_owned(),
+            self.workspace.to_string(),
+            self.task_path.as_ref().map(ToString::to_string),
             options,
-            extra: Default::default(),
-        }
+        )
     }
 }
 

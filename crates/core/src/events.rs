@@ -11,6 +11,7 @@ use crate::lock::LockHolder;
 /// iteration `IterationStarted`, the phases, `Scored`, `IterationFinished`; `Problem` whenever a
 /// fault is recorded; `Finished` last.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum RunEvent {
     /// The run directory exists.
     Started {

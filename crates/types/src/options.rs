@@ -54,6 +54,9 @@ macro_rules! choices {
             /// Every choice, in the order help texts list them.
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
 
+            /// Every accepted spelling, aliases after their choice (`exec`, `codex`, `claude`, …).
+            pub const SPELLINGS: &'static [&'static str] = &[$($value $(, $alias)*),+];
+
             /// The choice's name as flags, files and messages spell it.
             pub fn as_str(self) -> &'static str {
                 match self {
@@ -80,7 +83,10 @@ macro_rules! choices {
             fn from_str(s: &str) -> Result<Self, ChoiceError> {
                 match s {
                     $( $value $(| $alias)* => Ok($name::$variant), )+
-                    _ => Err(ChoiceError { option: $key, choices: concat!($($value, $(", ", $alias,)* ", "),+) .trim_end_matches(", ") }),
+                    _ => Err(ChoiceError {
+                        option: $key,
+                        choices: concat!($($value, $(", ", $alias,)* ", "),+).trim_end_matches(", "),
+                    }),
                 }
             }
         }
@@ -132,8 +138,7 @@ impl RunnerKind {
     /// help does.
     pub fn value_parser() -> impl clap::builder::TypedValueParser<Value = RunnerKind> {
         use clap::builder::TypedValueParser;
-        clap::builder::PossibleValuesParser::new(["exec", "codex", "claude", "command", "fake"])
-            .map(|name| name.parse().unwrap_or_default())
+        clap::builder::PossibleValuesParser::new(Self::SPELLINGS).try_map(|name| name.parse::<RunnerKind>())
     }
 }
 

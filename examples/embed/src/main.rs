@@ -15,6 +15,10 @@
 //! ```
 //!
 //! DIR (default: a new temporary directory) must be empty or absent.
+//!
+//! The agent here builds a skill. An agent that builds MCP servers needs them launched through
+//! an installed `harnessgym` (`harnessgym mcp-proxy`): pass its path with `Run::with_activator`
+//! and `Run::with_qualifier` (see `Run::new`).
 
 use std::sync::Arc;
 

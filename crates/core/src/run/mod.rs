@@ -76,8 +76,11 @@ pub struct Run {
 
 impl Run {
     /// A run of `config` driving `runner`, with the real activation and clean-room
-    /// qualification (both launch the running executable as `harnessgym`; see the `with_*`
-    /// methods to change them).
+    /// qualification. Both launch the MCP servers an agent builds through `<exe> mcp-proxy`,
+    /// where `<exe>` is the running executable: right for the `harnessgym` binary, not for a
+    /// program that embeds core. An embedder whose agents build MCP servers passes the path of
+    /// an installed `harnessgym` with [`Run::with_activator`] (`HarnessActivation`) and
+    /// [`Run::with_qualifier`] (`CleanRoomQualifier::new`).
     pub fn new(config: RunConfig, runner: Arc<dyn Runner>) -> Self {
         let (_tx, cancel) = watch::channel(false);
         Self {

@@ -28,6 +28,13 @@ use crate::usage::{UsageInput, harness_usage};
 
 use super::{IterationWork, Loop, Next, PhaseCall, obj};
 
+/// The stages that go on in the attempt's session and end alike ([`Loop::stage_done`]).
+#[derive(Clone, Copy)]
+enum SessionStage {
+    Reflection,
+    Build,
+}
+
 impl Loop {
     pub(super) async fn run_iterations(&mut self) {
         if self.loop_finished {
@@ -307,7 +314,7 @@ impl Loop {
                 },
             )
             .await;
-        self.stage_done(w, Stage::Reflected, reflection)
+        self.stage_done(w, SessionStage::Reflection, reflection)
     }
 
     /// Build in the reflection's session (else the attempt's). Breaks when the iteration ended.
@@ -342,17 +349,16 @@ impl Loop {
                 },
             )
             .await;
-        self.stage_done(w, Stage::Built, build)
+        self.stage_done(w, SessionStage::Build, build)
     }
 
     /// The tail of reflection and build: the phase's record into result.json and the work;
     /// then, after a cancel, the iteration reported as far as it got (a break), else the stage
     /// saved as progress.
-    fn stage_done(&mut self, w: &mut IterationWork, stage: Stage, outcome: RunnerResult) -> ControlFlow<Next> {
-        let (name, slot) = match stage {
-            // (No stage ends with the attempt here: the attempt stage has its own ending.)
-            Stage::Attempted | Stage::Reflected => ("reflection", &mut w.reflection),
-            Stage::Built => ("build", &mut w.build),
+    fn stage_done(&mut self, w: &mut IterationWork, done: SessionStage, outcome: RunnerResult) -> ControlFlow<Next> {
+        let (name, slot, stage) = match done {
+            SessionStage::Reflection => ("reflection", &mut w.reflection, Stage::Reflected),
+            SessionStage::Build => ("build", &mut w.build, Stage::Built),
         };
         *slot = Some(outcome.clone());
         w.doc = self.update_result(&mut w.result, w.iteration, json!({ "phases": { name: outcome } }));
