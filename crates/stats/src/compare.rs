@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::bootstrap::{RESAMPLES, percentile_interval};
-use crate::descriptive::{Descriptives, Interval, describe, mean, wilson_interval};
+use crate::descriptive::{Descriptives, Interval, describe, mean, sorted, wilson_interval};
 use crate::fisher::fisher_exact;
 use crate::power::minimum_detectable_change;
 use crate::rank_tests::{MannWhitney, Wilcoxon, mann_whitney, wilcoxon};
@@ -212,7 +212,7 @@ fn effect(baseline: &[f64], arm: &[f64], paired: bool, seed: u64) -> Option<Effe
     if relative {
         let (lb, la): (Vec<f64>, Vec<f64>) =
             (baseline.iter().map(|x| x.ln()).collect(), arm.iter().map(|x| x.ln()).collect());
-        let log_ratio = finite(mean(&la)? - mean(&lb)?)?;
+        let log_ratio = finite(mean(&sorted(&la))? - mean(&sorted(&lb))?)?;
         let (lo, hi) = percentile_interval(&lb, &la, paired, seed)?;
         Some(Effect {
             kind: EffectKind::Relative,
@@ -223,7 +223,7 @@ fn effect(baseline: &[f64], arm: &[f64], paired: bool, seed: u64) -> Option<Effe
             paired,
         })
     } else {
-        let estimate = finite(mean(arm)? - mean(baseline)?)?;
+        let estimate = finite(mean(&sorted(arm))? - mean(&sorted(baseline))?)?;
         let (lo, hi) = percentile_interval(baseline, arm, paired, seed)?;
         Some(Effect {
             kind: EffectKind::Absolute,

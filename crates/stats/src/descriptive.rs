@@ -44,15 +44,15 @@ pub struct Descriptives {
     pub max: Option<f64>,
 }
 
-/// The descriptives of `values` (finite numbers, any order).
+/// The descriptives of `values` (finite numbers, any order: sums run over the sorted values, so
+/// the order never shows, not even in the last bit).
 pub fn describe(values: &[f64]) -> Descriptives {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
+    let sorted = sorted(values);
     let q1 = quantile_sorted(&sorted, 0.25);
     let q3 = quantile_sorted(&sorted, 0.75);
     Descriptives {
-        mean: mean(values),
-        sd: sample_sd(values),
+        mean: mean(&sorted),
+        sd: sample_sd(&sorted),
         median: quantile_sorted(&sorted, 0.5),
         q1,
         q3,
@@ -60,6 +60,13 @@ pub fn describe(values: &[f64]) -> Descriptives {
         min: sorted.first().copied(),
         max: sorted.last().copied(),
     }
+}
+
+/// `values` in ascending order.
+pub(crate) fn sorted(values: &[f64]) -> Vec<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted
 }
 
 /// The arithmetic mean; `None` for no values or an overflow.

@@ -57,7 +57,8 @@ fn binary_search(f: impl Fn(u64) -> f64, target: f64, mut lo: i64, mut hi: i64) 
 /// probabilities of every table with the same margins that is no more likely than this one
 /// (relative tolerance 1e-14, as SciPy).
 pub fn fisher_exact(table: [[u64; 2]; 2]) -> f64 {
-    let [[a, b], [c, d]] = table;
+    // Rows in a fixed order, so that swapping the arms gives the same p to the last bit.
+    let [[a, b], [c, d]] = if table[0] <= table[1] { table } else { [table[1], table[0]] };
     if a + b == 0 || c + d == 0 || a + c == 0 || b + d == 0 {
         return 1.0;
     }

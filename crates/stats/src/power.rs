@@ -2,7 +2,7 @@
 
 use statrs::distribution::{ContinuousCDF, Normal};
 
-use crate::descriptive::sample_variance;
+use crate::descriptive::{sample_variance, sorted};
 use crate::finite;
 
 /// Two-sided significance level of the minimum detectable change.
@@ -19,7 +19,7 @@ pub fn minimum_detectable_change(baseline: &[f64], arm: &[f64]) -> Option<f64> {
     if baseline.len() < 2 || arm.len() < 2 || baseline.iter().chain(arm).any(|&x| x <= 0.0) {
         return None;
     }
-    let logs = |v: &[f64]| v.iter().map(|x| x.ln()).collect::<Vec<_>>();
+    let logs = |v: &[f64]| sorted(&v.iter().map(|x| x.ln()).collect::<Vec<_>>());
     let (lb, la) = (logs(baseline), logs(arm));
     let (n1, n2) = (lb.len() as f64, la.len() as f64);
     let pooled = ((n1 - 1.0) * sample_variance(&lb)? + (n2 - 1.0) * sample_variance(&la)?) / (n1 + n2 - 2.0);
