@@ -75,7 +75,8 @@ pub struct Effect {
     pub log_ratio: Option<f64>,
     /// The bootstrap interval of `log_ratio` (what was resampled); relative only.
     pub log_ratio_ci: Option<Interval>,
-    /// Whether pairs were resampled together (every pair valid), else the arms independently.
+    /// Whether pairs were resampled together (both arms have the same number of trials, none
+    /// invalid), else the arms independently.
     pub paired: bool,
 }
 
@@ -104,6 +105,8 @@ pub struct Comparison {
     /// The Mann-Whitney p value Holm-adjusted across the comparisons with the baseline (equal to
     /// it with one comparison): the p the verdict uses.
     pub p_adjusted: Option<f64>,
+    /// How many comparisons the Holm adjustment spans (1: `p_adjusted` is the raw p).
+    pub adjusted_across: usize,
     /// Wilcoxon signed-rank on the pairs whose trials are both valid; `None` without such a pair.
     pub wilcoxon: Option<Wilcoxon>,
     /// Fisher's exact test (two-sided) on solved vs unsolved trials of both arms.
@@ -133,9 +136,11 @@ pub fn analyze(arms: &[Arm], options: &Options) -> Result<Statistics, StatsError
     let summaries: Vec<ArmSummary> = arms.iter().map(summarize).collect();
     let baseline = &arms[0];
     let mut comparisons: Vec<Comparison> = arms[1..].iter().map(|arm| compare(baseline, arm, options)).collect();
-    let adjusted = holm(&comparisons.iter().map(|c| c.mann_whitney.as_ref().map(|m| m.p_value)).collect::<Vec<_>>());
-    for (c, p) in comparisons.iter_mut().zip(adjusted) {
+    let raw: Vec<Option<f64>> = comparisons.iter().map(|c| c.mann_whitney.as_ref().map(|m| m.p_value)).collect();
+    let across = raw.iter().flatten().count();
+    for (c, p) in comparisons.iter_mut().zip(holm(&raw)) {
         c.p_adjusted = p;
+        c.adjusted_across = across;
         c.verdict = Verdict::decide(c, options.higher_is_better);
     }
     Ok(Statistics {
@@ -194,6 +199,7 @@ fn compare(baseline: &Arm, arm: &Arm, options: &Options) -> Comparison {
         ),
         mann_whitney: mann_whitney(&h_scores, &b_scores, options.higher_is_better),
         p_adjusted: None,
+        adjusted_across: 1,
         wilcoxon: wilcoxon(&differences),
         fisher_p: fisher_exact([[bs, bn - bs], [hs, hn - hs]]),
         minimum_detectable_change: minimum_detectable_change(&b, &h),

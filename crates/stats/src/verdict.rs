@@ -46,7 +46,7 @@ impl Comparison {
     /// The verdict as one sentence, e.g. `harnessed better: −18.9% best_cycles (95% CI −25.1% …
     /// −12.0%), Mann-Whitney p = 0.004, n = 8 vs 8 (8 vs 7 valid)`. Counts are the baseline's
     /// first; `score_key` names the score; the p is the Holm-adjusted one (said so when there
-    /// were several comparisons, i.e. when it differs from the raw p).
+    /// were several comparisons).
     pub fn sentence(&self, score_key: &str) -> String {
         let counts =
             format!("n = {} vs {} ({} vs {} valid)", self.baseline_n, self.arm_n, self.baseline_valid, self.arm_valid);
@@ -73,9 +73,8 @@ impl Comparison {
             ),
             None => format!("{score_key}: no valid scores to compare"),
         };
-        let raw = self.mann_whitney.as_ref().map(|m| m.p_value);
         let p = match self.p_adjusted {
-            Some(p) if Some(p) != raw => format!("Mann-Whitney {} (Holm-adjusted)", p_value(p)),
+            Some(p) if self.adjusted_across > 1 => format!("Mann-Whitney {} (Holm-adjusted)", p_value(p)),
             Some(p) => format!("Mann-Whitney {}", p_value(p)),
             None => "Mann-Whitney p = n/a".to_owned(),
         };

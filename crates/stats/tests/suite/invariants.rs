@@ -108,6 +108,19 @@ proptest! {
     }
 
     #[test]
+    fn permuting_pairs_together_changes_nothing((a, b) in arms(), hib in any::<bool>(), rot in 0usize..16, reverse in any::<bool>()) {
+        let n = a.len().min(b.len());
+        let (mut pa, mut pb) = (a[..n].to_vec(), b[..n].to_vec());
+        pa.rotate_left(rot % n);
+        pb.rotate_left(rot % n);
+        if reverse {
+            pa.reverse();
+            pb.reverse();
+        }
+        prop_assert_eq!(run(&a[..n], &b[..n], hib), run(&pa, &pb, hib));
+    }
+
+    #[test]
     fn scaling_every_score_keeps_the_relative_change_and_p(
         (a, b) in arms(),
         hib in any::<bool>(),

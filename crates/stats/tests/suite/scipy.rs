@@ -1,12 +1,13 @@
 //! Values pinned from SciPy and statsmodels: `tests/fixtures/scipy_values.py` wrote
-//! `scipy_values.rs` (the versions are in its header). Compared to 1e-9 relative
+//! `scipy_values.rs` (the versions are in its header; Holm from statsmodels `multipletests`). Compared to 1e-9 relative
 //! (`support::close`).
 
 use harnessgym_stats::descriptive::{describe, wilson_interval};
 use harnessgym_stats::fisher::fisher_exact;
+use harnessgym_stats::holm;
 use harnessgym_stats::rank_tests::{MannWhitneyMethod, WilcoxonMethod, mann_whitney, wilcoxon};
 
-use super::scipy_values::{FISHER, MANN_WHITNEY, QUANTILES, WILCOXON, WILSON};
+use super::scipy_values::{FISHER, HOLM, MANN_WHITNEY, QUANTILES, WILCOXON, WILSON};
 use super::support::assert_close;
 
 pub struct MannWhitneyCase {
@@ -36,6 +37,11 @@ pub struct Wilson {
     pub n: u64,
     pub low: f64,
     pub high: f64,
+}
+
+pub struct Holm {
+    pub p: &'static [f64],
+    pub adjusted: &'static [f64],
 }
 
 pub struct Quantiles {
@@ -107,6 +113,16 @@ fn descriptives_match_numpy() {
         match case.sd {
             Some(sd) => assert_close(d.sd.unwrap(), sd, &what),
             None => assert_eq!(d.sd, None),
+        }
+    }
+}
+
+#[test]
+fn holm_matches_statsmodels() {
+    for case in HOLM {
+        let got = holm(&case.p.iter().copied().map(Some).collect::<Vec<_>>());
+        for (g, e) in got.iter().zip(case.adjusted) {
+            assert_close(g.unwrap(), *e, &format!("{:?}", case.p));
         }
     }
 }
