@@ -19,6 +19,18 @@ pub enum Verdict {
     TooFewValidTrials,
 }
 
+impl std::fmt::Display for Verdict {
+    /// `better`, `worse`, `no detectable difference`, `too few valid trials for a verdict`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Better => "better",
+            Self::Worse => "worse",
+            Self::NoDetectableDifference => "no detectable difference",
+            Self::TooFewValidTrials => "too few valid trials for a verdict",
+        })
+    }
+}
+
 impl Verdict {
     /// The verdict of `c` (its `p_adjusted` set).
     pub(crate) fn decide(c: &Comparison, higher_is_better: bool) -> Self {
@@ -53,13 +65,12 @@ impl Comparison {
         let head = match self.verdict {
             Verdict::TooFewValidTrials => {
                 return format!(
-                    "{} vs {}: too few valid trials for a verdict ({} vs {}): run at least {MIN_VALID_FOR_VERDICT} per arm",
-                    self.arm, self.baseline, self.baseline_valid, self.arm_valid
+                    "{} vs {}: {} ({} vs {}): run at least {MIN_VALID_FOR_VERDICT} per arm",
+                    self.arm, self.baseline, self.verdict, self.baseline_valid, self.arm_valid
                 );
             }
-            Verdict::Better => format!("{} better", self.arm),
-            Verdict::Worse => format!("{} worse", self.arm),
-            Verdict::NoDetectableDifference => format!("{} vs {}: no detectable difference", self.arm, self.baseline),
+            Verdict::Better | Verdict::Worse => format!("{} {}", self.arm, self.verdict),
+            Verdict::NoDetectableDifference => format!("{} vs {}: {}", self.arm, self.baseline, self.verdict),
         };
         let effect = match &self.effect {
             Some(e) if e.kind == EffectKind::Relative => {
