@@ -1,0 +1,5 @@
+mod analyze;
+mod invariants;
+mod scipy;
+mod scipy_values;
+mod support;
