@@ -9,6 +9,10 @@ use harnessgym_types::result::deep_merge;
 use harnessgym_types::timefmt::utc_now;
 use serde_json::{Map, Value};
 
+/// The most a result.json may hold (16 MiB): it is a report, not a data store. A bigger one is
+/// moved aside like an unreadable one, not read into memory.
+pub const MAX_RESULT_BYTES: u64 = 16 * 1024 * 1024;
+
 pub struct ResultFile {
     pub path: Utf8PathBuf,
     ours: Map<String, Value>,
@@ -24,7 +28,7 @@ impl ResultFile {
     /// Reads the current document. An unreadable or non-object file is moved aside and rebuilt
     /// from the orchestrator's part; the returned message says so.
     pub fn read(&self) -> (Map<String, Value>, Option<String>) {
-        match harnessgym_types::json::read_object(&self.path) {
+        match harnessgym_types::json::read_object_at_most(&self.path, MAX_RESULT_BYTES) {
             Ok(Some(map)) => (map, None),
             Ok(None) => (self.ours.clone(), Some(format!("{} was deleted during the phase; rebuilt it", self.path))),
             Err(e) => {
@@ -59,7 +63,8 @@ impl ResultFile {
     /// A handle on a result.json an earlier process wrote (a resumed run): what is in it now
     /// counts as ours.
     pub fn reopen(path: Utf8PathBuf) -> Self {
-        let ours = harnessgym_types::json::read_object(&path).ok().flatten().unwrap_or_default();
+        let ours =
+            harnessgym_types::json::read_object_at_most(&path, MAX_RESULT_BYTES).ok().flatten().unwrap_or_default();
         Self { path, ours }
     }
 
@@ -73,6 +78,19 @@ impl ResultFile {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_result_json_over_the_limit_is_moved_aside_unread_naming_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Utf8PathBuf::from_path_buf(dir.path().join("result.json")).unwrap();
+        let mut file = ResultFile::create(path.clone(), Map::new()).unwrap();
+        let padding = "x".repeat(usize::try_from(MAX_RESULT_BYTES).unwrap());
+        std::fs::write(&path, format!("{{\"notes\": \"{padding}\"}}")).unwrap();
+        let (doc, problems) = file.update(json!({"status": "running"}).as_object().unwrap().clone());
+        assert_eq!(doc["status"], "running");
+        assert!(problems.iter().any(|p| p.contains("larger than 16777216 bytes")), "{problems:?}");
+        assert!(dir.path().join("result.invalid-1.json").is_file(), "the agent's file is kept aside");
+    }
 
     #[test]
     fn invalid_result_json_is_moved_aside_and_rebuilt() {

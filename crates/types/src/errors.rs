@@ -24,6 +24,14 @@ pub enum TypesError {
         #[source]
         source: serde_json::Error,
     },
+    /// The file is larger than such a file may be (it is not read on).
+    #[error("{path} is larger than {limit} bytes, the most it may hold; write less into it")]
+    TooLarge {
+        /// The file.
+        path: Utf8PathBuf,
+        /// The limit in bytes.
+        limit: u64,
+    },
     /// The file is JSON but holds the wrong kind of value (e.g. not an object).
     #[error("{path}: {message}")]
     Invalid {

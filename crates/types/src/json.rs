@@ -90,19 +90,32 @@ fn replace_python_non_finite(text: &str) -> String {
 
 /// Reads a JSON file leniently. `Ok(None)` when the file does not exist.
 pub fn read_value(path: &Utf8Path) -> Result<Option<Value>, TypesError> {
-    let text = match std::fs::read(path) {
-        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+    read_value_at_most(path, u64::MAX)
+}
+
+/// [`read_value`] of a file an agent writes, refused (not read on) beyond `limit` bytes.
+pub fn read_value_at_most(path: &Utf8Path, limit: u64) -> Result<Option<Value>, TypesError> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    let read = std::fs::File::open(path).and_then(|f| f.take(limit.saturating_add(1)).read_to_end(&mut bytes));
+    match read {
+        Ok(_) if bytes.len() as u64 > limit => return Err(TypesError::TooLarge { path: path.to_owned(), limit }),
+        Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(TypesError::Io { path: path.to_owned(), source });
-        }
-    };
+        Err(source) => return Err(TypesError::Io { path: path.to_owned(), source }),
+    }
+    let text = String::from_utf8_lossy(&bytes);
     parse_lenient(&text).map(Some).map_err(|source| TypesError::Json { path: path.to_owned(), source })
 }
 
 /// Reads a JSON file that must hold an object. `Ok(None)` when the file does not exist.
 pub fn read_object(path: &Utf8Path) -> Result<Option<serde_json::Map<String, Value>>, TypesError> {
-    match read_value(path)? {
+    read_object_at_most(path, u64::MAX)
+}
+
+/// [`read_object`] refused beyond `limit` bytes (see [`read_value_at_most`]).
+pub fn read_object_at_most(path: &Utf8Path, limit: u64) -> Result<Option<serde_json::Map<String, Value>>, TypesError> {
+    match read_value_at_most(path, limit)? {
         None => Ok(None),
         Some(Value::Object(map)) => Ok(Some(map)),
         Some(other) => Err(TypesError::Invalid {
