@@ -160,6 +160,17 @@ fn absolute_path(raw: &str) -> anyhow::Result<Utf8PathBuf> {
     Ok(if p.is_absolute() { p } else { current_dir()?.join(p) })
 }
 
+/// Resolves with 2 or 15 at the first SIGINT or SIGTERM (for commands that stop at once).
+pub(crate) async fn interrupted() -> anyhow::Result<i32> {
+    use tokio::signal::unix::{SignalKind, signal as listen};
+    let mut interrupt = listen(SignalKind::interrupt())?;
+    let mut terminate = listen(SignalKind::terminate())?;
+    Ok(tokio::select! {
+        _ = interrupt.recv() => 2,
+        _ = terminate.recv() => 15,
+    })
+}
+
 /// First SIGINT/SIGTERM: ask the run to stop (kill the agent's group, restore, summarise).
 fn spawn_signal_watcher(cancel: watch::Sender<bool>, signal: Arc<std::sync::atomic::AtomicI32>) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal as listen};

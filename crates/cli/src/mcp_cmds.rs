@@ -40,7 +40,17 @@ pub async fn activate(args: ActivateArgs) -> anyhow::Result<ExitCode> {
     }
     let mut registry = loaded.registry;
     harnessgym_artifacts::registry::sync_from_files(&workspace, &mut registry, None)?;
-    let report = harnessgym_activation::activate(&options, &registry).await;
+    // Starting servers can take their whole startup timeouts: a signal stops it at once (the
+    // servers started so far die with the dropped activation).
+    let signal = crate::interrupted();
+    let report = tokio::select! {
+        report = harnessgym_activation::activate(&options, &registry) => report,
+        number = signal => {
+            let number = number?;
+            eprintln!("harnessgym: activate interrupted; activation.json was not written: run harnessgym activate again");
+            return Ok(ExitCode::from(u8::try_from(128 + number).unwrap_or(130)));
+        }
+    };
     let path = workspace.join(".harnessgym/activation.json");
     harnessgym_types::json::write_json(&path, &report)?;
     print!("{}", harnessgym_types::json::to_pretty(&report)?);

@@ -13,5 +13,6 @@ mod real_clients;
 mod real_profiles;
 mod remote;
 mod resume;
+mod signals;
 mod task_file;
 mod validation;

@@ -215,7 +215,18 @@ impl Loop {
     }
 
     pub(super) async fn activate(&mut self, iteration: u32, registry: &Registry, copy_name: &str) -> ActivationReport {
-        let report = self.run.activator.activate(&self.ws, registry).await;
+        // Starting servers can take their whole startup timeouts: a cancel stops it at once (the
+        // servers started so far die with the dropped activation) and nothing is written.
+        let mut cancel = self.run.cancel.clone();
+        let cancelled = async move {
+            if cancel.wait_for(|c| *c).await.is_err() {
+                std::future::pending::<()>().await; // no one can cancel this run
+            }
+        };
+        let report = tokio::select! {
+            report = self.run.activator.activate(&self.ws, registry) => report,
+            () = cancelled => return ActivationReport::default(),
+        };
         let iteration_dir = self.iteration_dir(iteration);
         for path in [reg::harness_dir(&self.ws).join("activation.json"), iteration_dir.join(copy_name)] {
             if let Err(e) = hjson::write_json(&path, &report) {
