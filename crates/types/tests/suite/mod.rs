@@ -1,1 +1,2 @@
+mod atomic;
 mod reference_files;
