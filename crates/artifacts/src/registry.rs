@@ -258,6 +258,20 @@ mod tests {
     }
 
     #[test]
+    fn registry_entry_with_a_kind_that_is_not_a_string_names_its_type() {
+        let (_d, ws) = ws();
+        write(&registry_path(&ws), r#"{"artifacts": [{"kind": 1, "path": "x"}]}"#);
+        let loaded = load(&ws).unwrap();
+        assert_eq!(loaded.problems.len(), 1);
+        assert!(
+            loaded.problems[0].contains(r#"artifact entry "kind" is a number, not a string"#),
+            "{}",
+            loaded.problems[0]
+        );
+        assert!(!loaded.problems[0].contains("has no"), "{}", loaded.problems[0]);
+    }
+
+    #[test]
     fn listings_preview_files_but_never_outside_the_workspace() {
         let (_d, ws) = ws();
         write(&harness_dir(&ws).join("docs/recurrence.md"), "Exact recurrence notes.");

@@ -95,6 +95,8 @@ pub struct QualifyArgs {
     #[arg(long, value_name = "DIR")]
     pub template: String,
     /// Where the room and the report go [default: a new directory under the system temp dir].
+    /// Not inside the bundle or the template; its room/ and attempt_1/ must be absent or empty
+    /// (nothing already there is deleted).
     #[arg(long, value_name = "DIR")]
     pub out: Option<String>,
 }

@@ -14,6 +14,14 @@ use crate::cli::GcArgs;
 pub fn gc(args: &GcArgs) -> anyhow::Result<ExitCode> {
     let workspace = Utf8PathBuf::from(&args.workspace);
     let workspace = if workspace.is_absolute() { workspace } else { crate::current_dir()?.join(workspace) };
+    if !workspace.is_dir() {
+        match workspace.exists() {
+            true => {
+                anyhow::bail!("workspace {workspace} is not a directory; pass a workspace directory to --workspace")
+            }
+            false => anyhow::bail!("workspace {workspace} does not exist"),
+        }
+    }
     let store_dir = workspace.join(".harnessgym/store");
     // The lock comes first (a run may be creating the store); a workspace without .harnessgym/
     // has nothing to lock or collect.
@@ -26,8 +34,9 @@ pub fn gc(args: &GcArgs) -> anyhow::Result<ExitCode> {
         println!("No snapshot store in {workspace} (expected {store_dir}); nothing to collect.");
         return Ok(ExitCode::SUCCESS);
     }
-    // Opening the store also finishes operations a killed harnessgym left journaled.
-    let store = Store::open(&store_dir)?;
+    // A dry run only reads (it works on a read-only workspace); a real gc opens the store for
+    // writing, which also finishes operations a killed harnessgym left journaled.
+    let store = if args.dry_run { Store::open_read_only(&store_dir)? } else { Store::open(&store_dir)? };
     let report = store.gc(args.dry_run)?;
     print!("{}", render(&report, &store_dir));
     Ok(ExitCode::SUCCESS)

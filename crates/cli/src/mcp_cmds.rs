@@ -102,7 +102,8 @@ pub async fn mcp_call(args: McpCallArgs) -> anyhow::Result<ExitCode> {
     };
     let arguments: Value = match serde_json::from_str(&arguments_text) {
         Ok(v @ Value::Object(_)) => v,
-        _ => return Ok(print_error("MCP tool arguments must be a JSON object")),
+        Ok(_) => return Ok(print_error("MCP tool arguments must be a JSON object")),
+        Err(e) => return Ok(print_error(&format!("MCP tool arguments are not valid JSON: {e}"))),
     };
     let server = match resolve(&workspace, &args.server) {
         Ok(s) => s,

@@ -84,9 +84,15 @@ pub enum ConfigError {
     /// `--iterations` is zero or negative.
     #[error("iterations must be positive")]
     Iterations,
+    /// `--iterations` is larger than the loop counts (`u32::MAX`).
+    #[error("iterations must be between 1 and {max}, got {0}", max = u32::MAX)]
+    IterationsTooLarge(i64),
     /// `--artifact-repair-attempts` is negative.
     #[error("artifact_repair_attempts cannot be negative")]
     RepairAttempts,
+    /// `--artifact-repair-attempts` is larger than `u32::MAX`.
+    #[error("artifact_repair_attempts must be between 0 and {max}, got {0}", max = u32::MAX)]
+    RepairAttemptsTooLarge(i64),
     /// The workspace does not exist.
     #[error("workspace {0} does not exist; create it first or pass an existing directory to --workspace")]
     MissingWorkspace(Utf8PathBuf),
@@ -328,9 +334,14 @@ impl RunConfig {
             return Err(ConfigError::MissingProfile);
         }
         options.runner_profile = runner_profile.map(String::from);
-        let iterations = u32::try_from(options.iterations).ok().filter(|n| *n > 0).ok_or(ConfigError::Iterations)?;
-        let repair_attempts =
-            u32::try_from(options.qualification.repair_attempts).map_err(|_| ConfigError::RepairAttempts)?;
+        let iterations = match options.iterations {
+            n if n <= 0 => return Err(ConfigError::Iterations),
+            n => u32::try_from(n).map_err(|_| ConfigError::IterationsTooLarge(n))?,
+        };
+        let repair_attempts = match options.qualification.repair_attempts {
+            n if n < 0 => return Err(ConfigError::RepairAttempts),
+            n => u32::try_from(n).map_err(|_| ConfigError::RepairAttemptsTooLarge(n))?,
+        };
 
         let workspace = absolute(&workspace, cwd);
         match std::fs::metadata(&workspace) {

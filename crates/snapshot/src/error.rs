@@ -134,6 +134,16 @@ pub enum SnapshotError {
         store: PathBuf,
     },
 
+    /// A store opened read-only was asked to change.
+    #[error(
+        "the snapshot store {} was opened read-only; only a dry run is possible (run gc without --dry-run on a writable workspace)",
+        store.display()
+    )]
+    ReadOnly {
+        /// The store.
+        store: PathBuf,
+    },
+
     /// The operation ran in a [`crate::cancellable`] scope whose token was set.
     #[error("the copy was cancelled (the run is ending); what it was writing is abandoned")]
     Cancelled,

@@ -61,6 +61,8 @@ pub struct Store {
     reflink: bool,
     /// The open `objects/` directory, reopened by an operation that finds it replaced.
     objects: Arc<RwLock<Arc<ObjectDir>>>,
+    /// Opened with [`Store::open_read_only`]: nothing may be created, completed or removed.
+    read_only: bool,
 }
 
 /// What [`Store::gc`] found and removed.
@@ -110,9 +112,9 @@ impl SnapshotView {
     }
 }
 
-/// A held lock on the store.
+/// A held lock on the store (none for a read-only store without a lock file).
 struct StoreLock {
-    _file: File,
+    _file: Option<File>,
 }
 
 impl Store {
@@ -154,12 +156,29 @@ impl Store {
         };
         let reflink = reflink_of(&root);
         let objects = Arc::new(RwLock::new(Arc::new(ObjectDir::open(root.join("objects"))?)));
-        let store = Self { root, id, reflink, objects };
+        let store = Self { root, id, reflink, objects, read_only: false };
         let recovered = store.recover()?;
         if recovered != RecoveryReport::default() {
             tracing::warn!(?recovered, store = %store.root.display(), "completed interrupted snapshot operations");
         }
         Ok(store)
+    }
+
+    /// Opens an existing store for reading only — what [`Store::gc`] needs for a dry run, also on
+    /// a read-only file system: nothing is created or completed (no directories, no lock file, no
+    /// `ID`, no reflink probe, no recovery of journaled operations). Missing `refs/`, `tmp/`,
+    /// `statcache/` read as empty; `objects/` must exist.
+    pub fn open_read_only(root: &Utf8Path) -> Result<Self, SnapshotError> {
+        let root = fs::canonicalize(root.as_std_path()).map_err(io_err("resolve", root.as_std_path()))?;
+        let id_path = root.join("ID");
+        let id = match fs::read_to_string(&id_path) {
+            Ok(id) => id.trim().to_owned(),
+            // A store that never recorded its ID holds no snapshot of its own.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(io_err("read", &id_path)(e)),
+        };
+        let objects = Arc::new(RwLock::new(Arc::new(ObjectDir::open(root.join("objects"))?)));
+        Ok(Self { root, id, reflink: false, objects, read_only: true })
     }
 
     /// The store of a workspace: `<workspace>/.harnessgym/store`.
@@ -210,13 +229,25 @@ impl Store {
 
     fn lock(&self, exclusive: bool) -> Result<StoreLock, SnapshotError> {
         let path = self.root.join("lock");
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io_err("open", &path))?;
+        let file = if self.read_only {
+            match File::open(&path) {
+                Ok(file) => file,
+                // No lock file: no process ever operated on this store since it was copied here.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    self.refresh_objects()?;
+                    return Ok(StoreLock { _file: None });
+                }
+                Err(e) => return Err(io_err("open", &path)(e)),
+            }
+        } else {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(io_err("open", &path))?
+        };
         if exclusive {
             match file.try_lock() {
                 Ok(()) => {}
@@ -228,7 +259,7 @@ impl Store {
         }
         // Every operation starts here: the moment to notice a replaced `objects/`.
         self.refresh_objects()?;
-        Ok(StoreLock { _file: file })
+        Ok(StoreLock { _file: Some(file) })
     }
 
     pub(crate) fn object_path(&self, h: &Hash) -> PathBuf {
@@ -248,7 +279,9 @@ impl Store {
             return Ok(());
         }
         let path = self.root.join("objects");
-        fs::create_dir_all(&path).map_err(io_err("create directory", &path))?;
+        if !self.read_only {
+            fs::create_dir_all(&path).map_err(io_err("create directory", &path))?;
+        }
         let fresh = Arc::new(ObjectDir::open(path)?);
         *self.objects.write().unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
         Ok(())
@@ -894,16 +927,21 @@ impl Store {
 
     /// Removes the objects no snapshot references (and references to snapshots that are gone,
     /// and leftovers of interrupted operations). Fails with [`SnapshotError::StoreBusy`] while
-    /// another operation holds the store. With `dry_run`, only reports.
+    /// another operation holds the store. With `dry_run`, only reports: nothing is written, not
+    /// even the completion of journaled operations (a real gc completes them first). A store
+    /// opened with [`Store::open_read_only`] only allows a dry run.
     pub fn gc(&self, dry_run: bool) -> Result<GcReport, SnapshotError> {
+        if self.read_only && !dry_run {
+            return Err(SnapshotError::ReadOnly { store: self.root.clone() });
+        }
         let _lock = self.lock(true)?;
-        self.recover()?;
+        if !dry_run {
+            self.recover()?;
+        }
         let mut report = GcReport { dry_run, ..GcReport::default() };
         let mut live: HashSet<Hash> = HashSet::new();
         let refs_dir = self.root.join("refs");
-        for entry in fs::read_dir(&refs_dir).map_err(io_err("read directory", &refs_dir))? {
-            let entry = entry.map_err(io_err("read directory", &refs_dir))?;
-            let ref_path = entry.path();
+        for ref_path in entries_or_none(&refs_dir)? {
             match self.resolve_ref(&ref_path)? {
                 Some(manifest) => {
                     report.snapshots += 1;
@@ -944,16 +982,14 @@ impl Store {
             }
         }
         let tmp = self.root.join("tmp");
-        for item in fs::read_dir(&tmp).map_err(io_err("read directory", &tmp))? {
-            let p = item.map_err(io_err("read directory", &tmp))?.path();
+        for p in entries_or_none(&tmp)? {
             report.leftovers_removed += 1;
             if !dry_run {
                 remove_tree(&p)?;
             }
         }
         let caches = self.statcache_dir();
-        for item in fs::read_dir(&caches).map_err(io_err("read directory", &caches))? {
-            let p = item.map_err(io_err("read directory", &caches))?.path();
+        for p in entries_or_none(&caches)? {
             if cache_target(&p).is_none_or(|t| !t.is_dir()) {
                 report.leftovers_removed += 1;
                 if !dry_run {
@@ -1142,6 +1178,16 @@ pub(crate) fn hash_file(path: &Path) -> Result<(Hash, Option<Stat>), SnapshotErr
 /// Reflink support of each store opened by this process (probing creates files, which is not
 /// free; a store stays on its filesystem).
 static REFLINK: Mutex<Vec<(PathBuf, bool)>> = Mutex::new(Vec::new());
+
+/// The entries of `dir`; none when it does not exist.
+fn entries_or_none(dir: &Path) -> Result<Vec<PathBuf>, SnapshotError> {
+    let read = match fs::read_dir(dir) {
+        Ok(read) => read,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_err("read directory", dir)(e)),
+    };
+    read.map(|entry| entry.map(|e| e.path()).map_err(io_err("read directory", dir))).collect()
+}
 
 fn reflink_of(root: &Path) -> bool {
     if let Ok(known) = REFLINK.lock()

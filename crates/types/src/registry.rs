@@ -66,8 +66,15 @@ impl Artifact {
             return Err(RegistryFormatError::EntryNotObject { found: crate::json::kind_name(value) });
         };
         let text = |key: &str| obj.get(key).and_then(Value::as_str).map(str::to_owned);
-        let kind = text("kind").filter(|k| !k.is_empty()).ok_or(RegistryFormatError::EntryWithoutKind)?;
-        let path = text("path").filter(|p| !p.is_empty()).ok_or(RegistryFormatError::EntryWithoutPath)?;
+        // A required string: absent, null or empty is "has no"; another JSON type is named.
+        let required = |key: &'static str, missing: RegistryFormatError| match obj.get(key) {
+            None | Some(Value::Null) => Err(missing),
+            Some(Value::String(s)) if s.is_empty() => Err(missing),
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(other) => Err(RegistryFormatError::EntryFieldNotString { key, found: crate::json::kind_name(other) }),
+        };
+        let kind = required("kind", RegistryFormatError::EntryWithoutKind)?;
+        let path = required("path", RegistryFormatError::EntryWithoutPath)?;
         let mut metadata = Map::new();
         for (key, v) in obj {
             if !matches!(key.as_str(), "id" | "kind" | "path" | "description" | "iteration" | "created_at" | "metadata")
@@ -111,6 +118,14 @@ pub enum RegistryFormatError {
     #[error("artifact entry is {found}, not an object")]
     EntryNotObject {
         /// What the entry is instead.
+        found: &'static str,
+    },
+    /// A registry entry whose `kind` or `path` is not a string (`found`: "a number", ...).
+    #[error("artifact entry \"{key}\" is {found}, not a string")]
+    EntryFieldNotString {
+        /// `kind` or `path`.
+        key: &'static str,
+        /// What the value is instead.
         found: &'static str,
     },
     /// A registry entry without a non-empty `kind`.

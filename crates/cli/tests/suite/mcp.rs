@@ -145,6 +145,20 @@ fn mcp_call_errors_exit_1() {
     assert_eq!(json_of(&out.stderr), json!({"ok": false, "error": "MCP tool arguments must be a JSON object"}));
 }
 
+/// `--arguments` that is not JSON at all is named as such, with serde_json's reason and position.
+#[test]
+fn mcp_call_invalid_json_arguments_are_not_called_a_non_object() {
+    let tmp = Tmp::new();
+    let ws = probe_workspace(&tmp);
+    let out = mcp_call(&ws, &["--server", "probe-server", "--tool", "probe", "--arguments", "{bad"]);
+    assert_eq!(out.code, Some(1));
+    assert_eq!(
+        json_of(&out.stderr),
+        json!({"ok": false, "error": "MCP tool arguments are not valid JSON: key must be a string at line 1 column 2"})
+    );
+    assert!(telemetry(&ws).is_empty(), "nothing was called");
+}
+
 /// `--timeout`: the proxy answers -32000 first, so the telemetry line says `timeout`.
 #[test]
 fn mcp_call_timeout_is_reported_by_the_proxy() {

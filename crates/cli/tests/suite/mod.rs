@@ -2,6 +2,7 @@ mod cli_reference;
 mod common;
 mod demo;
 mod exit_codes;
+mod gc;
 mod help;
 mod interrupt;
 mod lock;

@@ -178,6 +178,75 @@ fn qualify_reports_a_missing_bundle_and_an_out_dir_inside_the_template() {
     assert!(out.stderr.contains("is inside --template"), "{}", out.stderr);
 }
 
+fn qualify_with_out(tmp: &Tmp, ws: &Path, task: &Path, out_dir: &Path) -> super::common::Output {
+    output(harnessgym(&tmp.root).args(["qualify", "--bundle", s(ws), "--template", s(task), "--out", s(out_dir)]))
+}
+
+/// An `--out` whose `room/` or report directory already holds files is refused, naming it, and
+/// the user's files stay.
+#[test]
+fn qualify_refuses_an_out_dir_whose_room_or_report_holds_files() {
+    let tmp = Tmp::new();
+    let (task, ws) = reference_bundle(&tmp);
+    for occupied in ["room", "attempt_1"] {
+        let out_dir = tmp.path(&format!("out-{occupied}"));
+        let mine = out_dir.join(occupied).join("precious.txt");
+        write(&mine, "mine\n");
+        let out = qualify_with_out(&tmp, &ws, &task, &out_dir);
+        assert_eq!(out.code, Some(1), "stdout: {}\nstderr: {}", out.stdout, out.stderr);
+        assert_eq!(
+            out.stderr,
+            format!(
+                "harnessgym: error: --out {}: {} already exists and is not empty; pick a new or empty directory\n",
+                s(&out_dir),
+                s(&out_dir.join(occupied))
+            )
+        );
+        assert_eq!(std::fs::read_to_string(&mine).unwrap(), "mine\n", "the user's file was touched");
+        assert_eq!(super::common::tree(&out_dir), [occupied.to_owned(), format!("{occupied}/precious.txt")]);
+    }
+    // An existing but empty room is fine.
+    let out_dir = tmp.dir("out-empty/room");
+    let out = qualify_with_out(&tmp, &ws, &task, out_dir.parent().unwrap());
+    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+}
+
+/// The bundle is never modified: an `--out` inside it is refused, and nothing is created.
+#[test]
+fn qualify_refuses_an_out_dir_inside_the_bundle_without_creating_it() {
+    let tmp = Tmp::new();
+    let (task, ws) = reference_bundle(&tmp);
+    let before = super::common::tree(&ws);
+    let bundle = ws.join(".harnessgym");
+    for (bundle_arg, out_dir) in [(&ws, bundle.clone()), (&ws, bundle.join("qual/deeper")), (&bundle, bundle.join("x"))]
+    {
+        let out = qualify_with_out(&tmp, bundle_arg, &task, &out_dir);
+        assert_eq!(out.code, Some(1), "stdout: {}\nstderr: {}", out.stdout, out.stderr);
+        assert_eq!(
+            out.stderr,
+            format!(
+                "harnessgym: error: --out {} is inside the bundle {}, which is never modified; pick a directory outside it\n",
+                s(&out_dir),
+                s(&bundle)
+            )
+        );
+        assert_eq!(super::common::tree(&ws), before, "the bundle was modified");
+    }
+}
+
+/// An `--out` refused for being inside the template leaves no folder behind.
+#[test]
+fn qualify_refuses_an_out_dir_inside_the_template_without_creating_it() {
+    let tmp = Tmp::new();
+    let (task, ws) = reference_bundle(&tmp);
+    let before = super::common::tree(&task);
+    let out_dir = task.join("qual/nested");
+    let out = qualify_with_out(&tmp, &ws, &task, &out_dir);
+    assert_eq!(out.code, Some(1));
+    assert!(out.stderr.contains("is inside --template"), "{}", out.stderr);
+    assert_eq!(super::common::tree(&task), before, "a refused --out left a folder in the template");
+}
+
 #[test]
 fn run_keeps_the_room_only_with_keep_qualification_rooms() {
     for keep in [false, true] {

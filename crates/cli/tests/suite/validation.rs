@@ -31,6 +31,23 @@ fn negative_iterations() {
     assert_exact_error(&["--task-text", "x", "--iterations", "-3"], "iterations must be positive");
 }
 
+/// A count that does not fit is out of range, not "not positive".
+#[test]
+fn too_many_iterations_name_the_range() {
+    assert_exact_error(
+        &["--task-text", "x", "--iterations", "99999999999"],
+        "iterations must be between 1 and 4294967295, got 99999999999",
+    );
+}
+
+#[test]
+fn too_many_repair_attempts_name_the_range() {
+    assert_exact_error(
+        &["--task-text", "x", "--artifact-repair-attempts", "99999999999"],
+        "artifact_repair_attempts must be between 0 and 4294967295, got 99999999999",
+    );
+}
+
 #[test]
 fn negative_repair_attempts_are_refused() {
     assert_exact_error(

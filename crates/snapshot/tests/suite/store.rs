@@ -318,6 +318,38 @@ fn gc_refuses_while_another_operation_holds_the_store() -> TestResult {
     Ok(())
 }
 
+/// A dry run on a store opened read-only reports what a real gc would remove and changes
+/// nothing: no lock file, no empty directories, no `tmp/` leftover removed; a real gc through it
+/// is refused.
+#[test]
+fn a_read_only_store_reports_garbage_and_writes_nothing() -> TestResult {
+    let (t, ws, store) = setup()?;
+    let policy = CopyPolicy::load(&ws, Purpose::Copy)?;
+    let gone = t.path("snaps/gone");
+    store.capture(&ws, &gone, &policy)?;
+    fs::remove_dir_all(&gone)?;
+    let root = camino::Utf8PathBuf::from_path_buf(store.root().to_owned()).map_err(|_| "non-UTF-8 store")?;
+    drop(store);
+    fs::remove_file(root.join("lock"))?;
+    fs::remove_dir(root.join("journal"))?;
+    fs::remove_dir(root.join("statcache")).or_else(|_| fs::remove_dir_all(root.join("statcache")))?;
+    write(&root, "tmp/leftover", "scrap")?;
+    let before = exact_tree(root.as_std_path(), &[])?;
+
+    let read_only = Store::open_read_only(&root)?;
+    let dry = read_only.gc(true)?;
+    assert!(dry.objects_removed > 0 && dry.refs_removed == 1 && dry.leftovers_removed == 1, "{dry:?}");
+    let err = read_only.gc(false).err().ok_or("a real gc on a read-only store")?;
+    assert!(matches!(err, SnapshotError::ReadOnly { .. }), "{err}");
+    assert!(err.to_string().contains("only a dry run"), "{err}");
+    assert_eq!(exact_tree(root.as_std_path(), &[])?, before, "a read-only store was written to");
+
+    // The same store opened for writing finds and removes the same garbage.
+    let real = Store::open(&root)?.gc(false)?;
+    assert_eq!((real.objects_removed, real.refs_removed), (dry.objects_removed, dry.refs_removed));
+    Ok(())
+}
+
 #[test]
 fn a_moved_workspace_keeps_its_snapshots() -> TestResult {
     let (t, ws, store) = setup()?;

@@ -1,1 +1,3 @@
+mod atomic;
 mod reference_files;
+mod registry;
