@@ -616,7 +616,7 @@ where
 
     // Whichever comes first.
     let [(n0, s0), (n1, s1), (n2, s2)] = &mut stop_signals;
-    let exit = tokio::select! {
+    let mut exit = tokio::select! {
         _ = client_done => ProxyExit::ClientClosed,
         _ = &mut server_done => ProxyExit::ServerExited,
         () = received(s0) => ProxyExit::Signal(*n0),
@@ -630,9 +630,15 @@ where
             let _ = child.wait_for_exit(Duration::from_millis(500)).await;
         }
         // The client thread closed the server's stdin: the server may deliver the replies still
-        // in flight, then exit.
+        // in flight, then exit. A stop signal meanwhile stops it at once, as in any other phase:
+        // whoever stops the proxy finds the server's process group gone when the proxy has exited.
         ProxyExit::ClientClosed => {
-            server_finished = tokio::time::timeout(DRAIN_WAIT, &mut server_done).await.is_ok();
+            tokio::select! {
+                done = tokio::time::timeout(DRAIN_WAIT, &mut server_done) => server_finished = done.is_ok(),
+                () = received(s0) => exit = ProxyExit::Signal(*n0),
+                () = received(s1) => exit = ProxyExit::Signal(*n1),
+                () = received(s2) => exit = ProxyExit::Signal(*n2),
+            }
         }
         // Stopped from outside: the server is stopped at once.
         ProxyExit::Signal(_) | ProxyExit::NoValidMessage { .. } => {}
