@@ -236,3 +236,195 @@ impl ClientDecoder {
         self.decoder = Some(decoder);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use pretty_assertions::assert_eq;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::framing::encode;
+
+    fn all(d: &mut ClientDecoder) -> Vec<Intake> {
+        let mut out = Vec::new();
+        // Every call consumes bytes or returns `None`: bounded for the never-panics property.
+        for _ in 0..10_000 {
+            match d.next() {
+                Some(item) => out.push(item),
+                None => return out,
+            }
+        }
+        panic!("next() kept returning items: {out:?}");
+    }
+
+    fn decode(stream: &[u8], cuts: &[usize]) -> Vec<Intake> {
+        let mut d = ClientDecoder::new(1 << 20);
+        let mut points: Vec<usize> = cuts.iter().map(|c| c % (stream.len() + 1)).collect();
+        points.extend([0, stream.len()]);
+        points.sort_unstable();
+        let mut out = Vec::new();
+        for pair in points.windows(2) {
+            d.push(&stream[pair[0]..pair[1]]);
+            out.extend(all(&mut d));
+        }
+        d.finish();
+        out.extend(all(&mut d));
+        out
+    }
+
+    fn forwarded(items: &[Intake]) -> Vec<Value> {
+        items.iter().filter_map(|i| if let Intake::Forward(v) = i { Some(v.clone()) } else { None }).collect()
+    }
+
+    fn code(item: &Intake) -> Option<i64> {
+        match item {
+            Intake::Answer { reply, .. } => reply["error"]["code"].as_i64(),
+            Intake::Forward(_) => None,
+        }
+    }
+
+    #[test]
+    fn classify_follows_json_rpc() {
+        for valid in [
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "x"}}),
+            json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+            json!({"jsonrpc": "2.0", "id": "a", "result": {}}),
+            json!({"jsonrpc": "2.0", "id": 2, "error": {"code": 1, "message": "m"}}),
+            json!({"id": 3, "method": "ping", "params": []}),
+            json!([{"jsonrpc": "2.0", "method": "a"}, {"id": 1, "result": null}]),
+        ] {
+            assert_eq!(classify(valid.clone()), Intake::Forward(valid.clone()), "{valid}");
+        }
+        for (invalid, id) in [
+            (json!(42), Value::Null),
+            (json!("x"), Value::Null),
+            (json!([]), Value::Null),
+            (json!([1]), Value::Null),
+            (json!({"id": 5, "foo": 1}), json!(5)),
+            (json!({"foo": 1}), Value::Null),
+            (json!({"id": 6, "method": "x", "params": "p"}), json!(6)),
+            (json!({"id": 7, "method": 7}), json!(7)),
+            (json!({"jsonrpc": "1.0", "id": "a", "method": "x"}), json!("a")),
+            (json!({"id": {"o": 1}, "method": "x"}), Value::Null),
+            (json!({"id": 8, "result": 1, "error": {"code": 1}}), json!(8)),
+            (json!({"id": 9, "error": "e"}), json!(9)),
+        ] {
+            let Intake::Answer { reply, .. } = classify(invalid.clone()) else { panic!("forwarded {invalid}") };
+            assert_eq!(
+                reply,
+                json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32600, "message": "Invalid Request"}}),
+                "{invalid}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_lines_do_not_decide_the_framing() {
+        let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize"});
+        for framing in [Framing::Ndjson, Framing::ContentLength] {
+            for first in
+                [&b"garbage\n"[..], b"42\n", b"\xff\xfe\n", b"hello: world\n", b"{broken\n", b"X-Debug: 1\r\n\r\n"]
+            {
+                let mut stream = first.to_vec();
+                stream.extend(encode(framing, &init));
+                let items = decode(&stream, &[]);
+                assert_eq!(forwarded(&items), std::slice::from_ref(&init), "{framing} after {first:?}: {items:?}");
+                if framing == Framing::ContentLength && first == b"hello: world\n" {
+                    // Just one more header in the first header block.
+                    assert_eq!(items.len(), 1, "{items:?}");
+                    continue;
+                }
+                assert_eq!(items.len(), 2, "{framing} after {first:?}: {items:?}");
+                assert!(matches!(code(&items[0]), Some(-32700 | -32600)), "{items:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn eof_reads_a_last_line_and_answers_a_truncated_message() {
+        assert_eq!(forwarded(&decode(br#"{"id":1,"method":"x"}"#, &[])), [json!({"id": 1, "method": "x"})]);
+        let items = decode(b"Content-Length: 50\r\n\r\n{\"id\":1", &[]);
+        assert_eq!(items.iter().map(code).collect::<Vec<_>>(), [Some(-32700)]);
+        assert_eq!(decode(b"garbage", &[]).iter().map(code).collect::<Vec<_>>(), [Some(-32700)]);
+        assert_eq!(decode(b" \r\n\n", &[]), []);
+    }
+
+    fn arb_message() -> impl Strategy<Value = Value> {
+        (any::<u32>(), "[a-z/]{1,12}", prop::collection::btree_map("[a-z]{1,5}", ".{0,8}", 0..4), any::<bool>())
+            .prop_map(|(id, method, params, notification)| {
+                let mut m = json!({"jsonrpc": "2.0", "method": method, "params": params});
+                if !notification {
+                    m["id"] = json!(id);
+                }
+                m
+            })
+    }
+
+    /// A line that is no message: no newline, and no `{` or `[`, so it can never be a message
+    /// of its own.
+    fn arb_garbage() -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec(any::<u8>().prop_filter("no newline or bracket", |b| !b"\n{[".contains(b)), 0..24)
+            .prop_map(|mut line| {
+                line.push(b'\n');
+                line
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn prop_arbitrary_bytes_never_panic(
+            chunks in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..64), 0..12),
+        ) {
+            let mut d = ClientDecoder::new(64);
+            for chunk in &chunks {
+                d.push(chunk);
+                all(&mut d);
+            }
+            d.finish();
+            all(&mut d);
+        }
+
+        #[test]
+        fn prop_header_like_bytes_never_panic(
+            parts in prop::collection::vec(prop_oneof![
+                Just(b"Content-Length: ".to_vec()),
+                Just(b"\r\n\r\n".to_vec()),
+                Just(b"\n".to_vec()),
+                Just(b"a: b\n".to_vec()),
+                Just(b"{".to_vec()),
+                Just(b"{\"id\":1,\"method\":\"x\"}\n".to_vec()),
+                "[0-9]{1,3}".prop_map(String::into_bytes),
+                prop::collection::vec(any::<u8>(), 0..8),
+            ], 0..24),
+        ) {
+            let stream: Vec<u8> = parts.concat();
+            let _ = decode(&stream, &[3, 17, 40]);
+        }
+
+        /// Valid messages between garbage lines, in either framing, cut anywhere: every message
+        /// is forwarded exactly once, in order, and nothing else is.
+        #[test]
+        fn prop_every_valid_message_is_forwarded_exactly_once(
+            framing in prop_oneof![Just(Framing::Ndjson), Just(Framing::ContentLength)],
+            parts in prop::collection::vec(prop_oneof![
+                arb_message().prop_map(Ok),
+                arb_garbage().prop_map(Err),
+            ], 0..12),
+            cuts in prop::collection::vec(any::<usize>(), 0..8),
+        ) {
+            let mut stream = Vec::new();
+            let mut messages = Vec::new();
+            for part in &parts {
+                match part {
+                    Ok(message) => {
+                        stream.extend(encode(framing, message));
+                        messages.push(message.clone());
+                    }
+                    Err(garbage) => stream.extend(garbage),
+                }
+            }
+            let items = decode(&stream, &cuts);
+            prop_assert_eq!(forwarded(&items), messages, "{:?}", items);
+        }
+    }
+}
