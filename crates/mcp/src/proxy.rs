@@ -3,9 +3,14 @@
 //!
 //! Full duplex: any number of requests may be in flight; replies are matched to requests by id
 //! and written in the client's framing; server notifications and server→client requests are
-//! forwarded; nothing is reordered. The client's framing is detected from its first bytes; the
-//! server's is given (activation determined it). The server's `protocolVersion` is forwarded
-//! unchanged.
+//! forwarded; nothing is reordered. The client's framing is that of its first valid message (no
+//! bad line decides it); the server's is given (activation determined it). The server's
+//! `protocolVersion` is forwarded unchanged.
+//!
+//! Client garbage (`intake`): what does not parse is answered `-32700` (id null), what parses but
+//! is no JSON-RPC message `-32600` (its id when usable), in the client's framing (newline JSON
+//! until it is known); neither reaches the server or the telemetry. A client that closes without
+//! one valid message ends the proxy with [`ProxyExit::NoValidMessage`].
 //!
 //! Timeouts: a request whose method is not in the MCP specification (Claude's `server/discover`
 //! is the known case) that the server leaves unanswered for 1 s is answered `-32601` on the
@@ -13,7 +18,8 @@
 //! reply to an answered request is dropped, so the client never sees two replies to one id.
 //! When the server exits (or is stopped because the client left or the proxy got SIGTERM, SIGINT
 //! or SIGHUP), every request still waiting is answered with a `-32000` error carrying the end of
-//! the server's stderr.
+//! the server's stderr. A stop signal is honoured in every phase, the drain after client EOF
+//! included: when the proxy has exited, the server's process group is gone.
 //!
 //! Telemetry: one line per `tools/call` however it ends (a reply, an error, a timeout, the server
 //! exiting or being stopped), appended to the telemetry file by a writer thread of its own.
