@@ -13,6 +13,13 @@ use serde_json::Value;
 /// How much longer than the proxy's response timeout `mcp-call` itself waits.
 const PROXY_SLACK: Duration = Duration::from_secs(5);
 
+/// After the call: how long the proxy gets to exit once its stdin is closed (an idle server exits
+/// at once), then how long after SIGTERM, on which the proxy stops the server's process group
+/// (SIGTERM, 1 s, SIGKILL), answers what is pending and writes its telemetry. The proxy is
+/// SIGKILLed only after that; killing it earlier would orphan a server busy in a tool.
+const PROXY_EXIT_WAIT: Duration = Duration::from_millis(500);
+const PROXY_STOP_GRACE: Duration = Duration::from_secs(10);
+
 /// A server as `mcp-call` launches it.
 #[derive(Clone, Debug)]
 pub struct ResolvedServer {
@@ -149,7 +156,9 @@ pub async fn call(
         }
     }
     .await;
-    client.shutdown().await;
+    // The proxy stops the server's process group before it exits, whether the call succeeded,
+    // failed or timed out: no server outlives the call.
+    client.shutdown_within(PROXY_EXIT_WAIT, PROXY_STOP_GRACE).await;
     Ok(outcome?)
 }
 

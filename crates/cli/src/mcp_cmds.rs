@@ -85,6 +85,14 @@ pub async fn mcp_proxy(args: McpProxyArgs) -> anyhow::Result<ExitCode> {
         // Stopped by a signal, every telemetry line written: the shell's code for that signal.
         ProxyExit::Signal(number) => ExitCode::from(u8::try_from(128 + number).unwrap_or(1)),
         ProxyExit::ClientClosed | ProxyExit::ServerExited => ExitCode::SUCCESS,
+        ProxyExit::NoValidMessage { rejected } => {
+            eprintln!(
+                "harnessgym mcp-proxy: no valid MCP message from the client before it closed its input \
+                 ({rejected} rejected, each answered with a JSON-RPC error; expected newline-delimited \
+                 JSON-RPC or Content-Length framing)"
+            );
+            ExitCode::from(1)
+        }
     })
 }
 

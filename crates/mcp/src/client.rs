@@ -397,16 +397,25 @@ impl McpClient {
     /// briefly, then terminates its process group (SIGTERM, short grace,
     /// SIGKILL). Returns its exit status if known.
     pub async fn shutdown(self) -> Option<ExitStatus> {
+        self.shutdown_within(SHUTDOWN_EXIT_WAIT, SHUTDOWN_GRACE).await
+    }
+
+    /// [`Self::shutdown`] with its two waits given: up to `exit_wait` for
+    /// the server to exit once its stdin is closed, then `grace` between
+    /// SIGTERM and SIGKILL. A server that cleans up after itself on SIGTERM
+    /// (`harnessgym mcp-proxy` stops the server it wraps) needs a grace
+    /// longer than its cleanup.
+    pub async fn shutdown_within(self, exit_wait: Duration, grace: Duration) -> Option<ExitStatus> {
         // A write blocked on a server that stopped reading holds the lock;
         // the terminate below unblocks it.
-        if let Ok(mut stdin) = timeout(SHUTDOWN_EXIT_WAIT, self.writer.lock()).await {
+        if let Ok(mut stdin) = timeout(exit_wait, self.writer.lock()).await {
             stdin.take();
         }
         let mut child = self.child.into_inner();
-        if child.wait_for_exit(SHUTDOWN_EXIT_WAIT).await.is_none() {
+        if child.wait_for_exit(exit_wait).await.is_none() {
             tracing::debug!(pid = self.pid, "MCP server still running after stdin closed; terminating it");
         }
-        child.terminate(SHUTDOWN_GRACE).await
+        child.terminate(grace).await
     }
 
     async fn closed_error(&self, method: &str) -> McpError {

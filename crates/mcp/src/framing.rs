@@ -26,7 +26,7 @@ pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
 /// A Content-Length header block longer than this (without its terminating
 /// blank line) is rejected and discarded: it is not a header block.
-const MAX_HEADER_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_HEADER_BYTES: usize = 64 * 1024;
 
 /// How many bytes of a rejected message are quoted in a [`FramingError`].
 const SNIPPET_BYTES: usize = 120;
@@ -236,7 +236,8 @@ impl Decoder {
         }
     }
 
-    fn pending(&self) -> &[u8] {
+    /// Bytes received but not yet returned or discarded.
+    pub(crate) fn pending(&self) -> &[u8] {
         &self.buf[self.pos..]
     }
 
@@ -348,7 +349,7 @@ impl Decoder {
 
 /// Where the header block ends: (length of the block without its
 /// terminator, length including it). The earliest of `\r\n\r\n` and `\n\n`.
-fn header_end(bytes: &[u8]) -> Option<(usize, usize)> {
+pub(crate) fn header_end(bytes: &[u8]) -> Option<(usize, usize)> {
     let limit = bytes.len().min(MAX_HEADER_BYTES + 4);
     (0..limit).find_map(|i| {
         if bytes[i..].starts_with(b"\r\n\r\n") {
@@ -363,7 +364,7 @@ fn header_end(bytes: &[u8]) -> Option<(usize, usize)> {
 
 /// The value of the (case-insensitive) `Content-Length` header; other
 /// headers and lines without a colon are ignored.
-fn content_length(block: &[u8]) -> Result<u64, String> {
+pub(crate) fn content_length(block: &[u8]) -> Result<u64, String> {
     let text = String::from_utf8_lossy(block);
     let mut found = None;
     for line in text.split('\n') {

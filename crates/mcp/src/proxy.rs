@@ -3,9 +3,14 @@
 //!
 //! Full duplex: any number of requests may be in flight; replies are matched to requests by id
 //! and written in the client's framing; server notifications and server→client requests are
-//! forwarded; nothing is reordered. The client's framing is detected from its first bytes; the
-//! server's is given (activation determined it). The server's `protocolVersion` is forwarded
-//! unchanged.
+//! forwarded; nothing is reordered. The client's framing is that of its first valid message (no
+//! bad line decides it); the server's is given (activation determined it). The server's
+//! `protocolVersion` is forwarded unchanged.
+//!
+//! Client garbage (`intake`): what does not parse is answered `-32700` (id null), what parses but
+//! is no JSON-RPC message `-32600` (its id when usable), in the client's framing (newline JSON
+//! until it is known); neither reaches the server or the telemetry. A client that closes without
+//! one valid message ends the proxy with [`ProxyExit::NoValidMessage`].
 //!
 //! Timeouts: a request whose method is not in the MCP specification (Claude's `server/discover`
 //! is the known case) that the server leaves unanswered for 1 s is answered `-32601` on the
@@ -13,7 +18,8 @@
 //! reply to an answered request is dropped, so the client never sees two replies to one id.
 //! When the server exits (or is stopped because the client left or the proxy got SIGTERM, SIGINT
 //! or SIGHUP), every request still waiting is answered with a `-32000` error carrying the end of
-//! the server's stderr.
+//! the server's stderr. A stop signal is honoured in every phase, the drain after client EOF
+//! included: when the proxy has exited, the server's process group is gone.
 //!
 //! Telemetry: one line per `tools/call` however it ends (a reply, an error, a timeout, the server
 //! exiting or being stopped), appended to the telemetry file by a writer thread of its own.
@@ -64,7 +70,11 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
-use crate::framing::{DEFAULT_MAX_MESSAGE_BYTES, Decoder, Framing, detect, encode_into};
+use crate::framing::{DEFAULT_MAX_MESSAGE_BYTES, Decoder, Framing, encode_into};
+
+mod intake;
+
+use intake::{ClientDecoder, Intake};
 
 /// Methods of the MCP specification (client → server requests), up to 2025-11-25.
 const SPEC_METHODS: [&str; 17] = [
@@ -96,9 +106,6 @@ const DRAIN_WAIT: Duration = Duration::from_secs(2);
 
 /// Characters of the server's stderr tail quoted in the error for requests it never answered.
 const STDERR_IN_ERROR: usize = 2000;
-
-/// Client bytes that fit neither framing after this many: assume newline JSON (the spec).
-const DETECT_LIMIT: usize = 64 * 1024;
 
 /// Read size on both pipes.
 const CHUNK: usize = 64 * 1024;
@@ -161,6 +168,18 @@ pub enum ProxyExit {
     ServerExited,
     /// The proxy got this signal (SIGTERM, SIGINT or SIGHUP).
     Signal(i32),
+    /// The client closed its side after sending bytes of which not one was a valid message (each
+    /// was answered with a JSON-RPC error); `rejected` counts them.
+    NoValidMessage { rejected: u64 },
+}
+
+/// What the client sent, counted when it closes its side.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct ClientSummary {
+    /// Messages relayed to the server.
+    forwarded: u64,
+    /// Things answered with a JSON-RPC error instead.
+    rejected: u64,
 }
 
 /// A client request waiting for its reply.
@@ -446,6 +465,8 @@ struct Shared {
     timer: Condvar,
     out: Mutex<ClientOut>,
     response_timeout: Duration,
+    /// Set by the client thread when the client has closed its side.
+    client: Mutex<Option<ClientSummary>>,
 }
 
 #[derive(Default)]
@@ -574,6 +595,7 @@ where
             telemetry: Some(records_tx),
         }),
         response_timeout: options.response_timeout,
+        client: Mutex::new(None),
     });
     let server_framing = options.server_framing;
 
@@ -600,7 +622,7 @@ where
 
     // Whichever comes first.
     let [(n0, s0), (n1, s1), (n2, s2)] = &mut stop_signals;
-    let exit = tokio::select! {
+    let mut exit = tokio::select! {
         _ = client_done => ProxyExit::ClientClosed,
         _ = &mut server_done => ProxyExit::ServerExited,
         () = received(s0) => ProxyExit::Signal(*n0),
@@ -614,12 +636,18 @@ where
             let _ = child.wait_for_exit(Duration::from_millis(500)).await;
         }
         // The client thread closed the server's stdin: the server may deliver the replies still
-        // in flight, then exit.
+        // in flight, then exit. A stop signal meanwhile stops it at once, as in any other phase:
+        // whoever stops the proxy finds the server's process group gone when the proxy has exited.
         ProxyExit::ClientClosed => {
-            server_finished = tokio::time::timeout(DRAIN_WAIT, &mut server_done).await.is_ok();
+            tokio::select! {
+                done = tokio::time::timeout(DRAIN_WAIT, &mut server_done) => server_finished = done.is_ok(),
+                () = received(s0) => exit = ProxyExit::Signal(*n0),
+                () = received(s1) => exit = ProxyExit::Signal(*n1),
+                () = received(s2) => exit = ProxyExit::Signal(*n2),
+            }
         }
         // Stopped from outside: the server is stopped at once.
-        ProxyExit::Signal(_) => {}
+        ProxyExit::Signal(_) | ProxyExit::NoValidMessage { .. } => {}
     }
     let stderr_tail = child.stderr_tail();
     let _ = child.terminate(Duration::from_secs(1)).await;
@@ -633,7 +661,9 @@ where
     // to stop).
     let message = match exit {
         ProxyExit::ServerExited => "wrapped MCP server exited before replying",
-        ProxyExit::ClientClosed => "wrapped MCP server was stopped before replying (the client closed its input)",
+        ProxyExit::ClientClosed | ProxyExit::NoValidMessage { .. } => {
+            "wrapped MCP server was stopped before replying (the client closed its input)"
+        }
         ProxyExit::Signal(_) => "wrapped MCP server was stopped before replying (the proxy was told to stop)",
     };
     let tail = last_chars(&stderr_tail, STDERR_IN_ERROR);
@@ -658,16 +688,24 @@ where
     if !stderr_tail.is_empty() {
         tracing::debug!(server = %options.server_name, "server stderr tail: {stderr_tail}");
     }
-    Ok(exit)
+    // A client that left without sending one valid message (whichever side was seen to end
+    // first) is a failure the caller reports.
+    let client = *lock(&shared.client);
+    Ok(match client {
+        Some(ClientSummary { forwarded: 0, rejected }) if rejected > 0 && !matches!(exit, ProxyExit::Signal(_)) => {
+            ProxyExit::NoValidMessage { rejected }
+        }
+        _ => exit,
+    })
 }
 
-/// Client → server: detects the client's framing, registers requests, forwards every message.
+/// Client → server: detects the client's framing, answers what is not a valid message (see
+/// `intake`), registers requests, forwards every valid message.
 fn client_loop(shared: &Shared, mut client_in: impl Read, server_in: File, server_framing: Framing) {
-    let mut server_in = Some(server_in);
-    let mut decoder: Option<Decoder> = None;
-    let mut early: Vec<u8> = Vec::new();
+    let mut relay = ClientRelay { server_in: Some(server_in), server_framing, bytes: Vec::new(), framing: None };
+    let mut intake = ClientDecoder::new(DEFAULT_MAX_MESSAGE_BYTES);
+    let mut summary = ClientSummary::default();
     let mut buf = vec![0u8; CHUNK];
-    let mut bytes = Vec::new();
     loop {
         let n = match client_in.read(&mut buf) {
             Ok(0) => break,
@@ -675,50 +713,69 @@ fn client_loop(shared: &Shared, mut client_in: impl Read, server_in: File, serve
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(_) => break,
         };
-        let decoder = match &mut decoder {
-            Some(d) => {
-                d.push(&buf[..n]);
-                d
-            }
-            None => {
-                early.extend_from_slice(&buf[..n]);
-                let framing = match detect(&early) {
-                    Some(f) => f,
-                    None if early.len() > DETECT_LIMIT => Framing::Ndjson,
-                    None => continue,
-                };
-                lock(&shared.out).framing = framing;
-                let mut d = Decoder::new(framing, DEFAULT_MAX_MESSAGE_BYTES);
-                d.push(&std::mem::take(&mut early));
-                decoder.insert(d)
-            }
-        };
-        loop {
-            match decoder.next_message() {
-                Ok(None) => break,
-                Ok(Some(mut message)) => {
-                    let received = (Instant::now(), SystemTime::now());
-                    encode_into(server_framing, &message, &mut bytes);
-                    // Registered before it is written: the reply may come back at once.
-                    if !register(shared, &mut message, received) {
-                        continue;
-                    }
-                    let Some(w) = server_in.as_mut() else { continue };
-                    if w.write_all(&bytes).is_err() {
-                        // The server closed its stdin or died: what is pending is answered by the
-                        // timer or when the server's stdout closes.
-                        tracing::debug!("harnessgym mcp-proxy: the server stopped reading");
-                        server_in = None;
-                    }
-                    if bytes.capacity() > KEEP_BUFFER {
-                        bytes = Vec::new();
-                    }
+        intake.push(&buf[..n]);
+        relay.drain(shared, &mut intake, &mut summary);
+    }
+    intake.finish();
+    relay.drain(shared, &mut intake, &mut summary);
+    *lock(&shared.client) = Some(summary);
+    // Dropping `server_in` (with `relay`) closes the server's stdin: the MCP way to ask it to exit.
+}
+
+/// The client thread's side of the server's stdin.
+struct ClientRelay {
+    server_in: Option<File>,
+    server_framing: Framing,
+    /// Reused for every message.
+    bytes: Vec<u8>,
+    /// The client's framing as last told to the writer of the client's side.
+    framing: Option<Framing>,
+}
+
+impl ClientRelay {
+    /// Handles everything complete in `intake`.
+    fn drain(&mut self, shared: &Shared, intake: &mut ClientDecoder, summary: &mut ClientSummary) {
+        while let Some(item) = intake.next() {
+            // Detected with this item: everything from here on, answers included, goes out in it.
+            if intake.framing() != self.framing {
+                self.framing = intake.framing();
+                if let Some(framing) = self.framing {
+                    lock(&shared.out).framing = framing;
                 }
-                Err(e) => tracing::warn!("harnessgym mcp-proxy: unreadable message from the client: {e}"),
+            }
+            match item {
+                Intake::Forward(message) => {
+                    summary.forwarded += 1;
+                    self.forward(shared, message);
+                }
+                Intake::Answer { reply, why } => {
+                    summary.rejected += 1;
+                    tracing::warn!("harnessgym mcp-proxy: answered a message from the client with an error: {why}");
+                    shared.to_client(reply, None);
+                }
             }
         }
     }
-    // Dropping `server_in` closes the server's stdin: the MCP way to ask it to exit.
+
+    fn forward(&mut self, shared: &Shared, mut message: Value) {
+        let received = (Instant::now(), SystemTime::now());
+        encode_into(self.server_framing, &message, &mut self.bytes);
+        // Registered before it is written: the reply may come back at once.
+        if !register(shared, &mut message, received) {
+            return;
+        }
+        if let Some(w) = self.server_in.as_mut()
+            && w.write_all(&self.bytes).is_err()
+        {
+            // The server closed its stdin or died: what is pending is answered by the timer or
+            // when the server's stdout closes.
+            tracing::debug!("harnessgym mcp-proxy: the server stopped reading");
+            self.server_in = None;
+        }
+        if self.bytes.capacity() > KEEP_BUFFER {
+            self.bytes = Vec::new();
+        }
+    }
 }
 
 /// Records a client request as pending (a `tools/call`'s name and arguments are moved out of

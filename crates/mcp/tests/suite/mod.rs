@@ -1,4 +1,5 @@
 mod client;
+mod mcp_call;
 mod probe;
 mod proxy;
 mod support;

@@ -112,6 +112,21 @@ impl Proxy {
         stdin.flush().await.expect("flush");
     }
 
+    /// Bytes as they are, whatever the framing.
+    async fn send_raw(&mut self, bytes: &[u8]) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin.write_all(bytes).await.expect("write to the proxy");
+        stdin.flush().await.expect("flush");
+    }
+
+    /// One raw newline-JSON line from the proxy, whatever the client's framing.
+    async fn recv_ndjson_line(&mut self) -> Value {
+        let mut line = String::new();
+        tokio::time::timeout(LIMIT, self.out.read_line(&mut line)).await.expect("in time").expect("read");
+        assert!(line.ends_with('\n'), "not a whole line: {:?}", shorten(&line));
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad JSON line ({e}): {line:?}"))
+    }
+
     async fn request(&mut self, id: Value, method: &str, params: Value) {
         self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})).await;
     }
@@ -786,4 +801,127 @@ async fn lines_of_calls_answered_on_the_way_out_are_all_written() {
     let ids: BTreeSet<i64> = lines.iter().map(|l| l["request_id"].as_i64().expect("id")).collect();
     assert_eq!(ids, (1..=400).collect());
     assert!(lines.iter().all(|l| l["status"] == "error"));
+}
+
+/// The JSON-RPC 2.0 parse error, exactly.
+fn parse_error() -> Value {
+    json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32700, "message": "Parse error"}})
+}
+
+/// The JSON-RPC 2.0 invalid-request error for `id`.
+fn invalid_request(id: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32600, "message": "Invalid Request"}})
+}
+
+/// Defect 1: a bad first line (not JSON, JSON that is no message, non-UTF-8, a header-like line
+/// an ndjson client never follows with a blank line) does not decide the framing: it is
+/// answered, and the next valid `initialize` starts the session as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_first_line_is_answered_and_the_session_still_starts() {
+    let cases: [(&[u8], Value); 5] = [
+        (b"garbage\n", parse_error()),
+        (b"42\n", invalid_request(Value::Null)),
+        (b"\xff\xfe\x00\x80 bytes\n", parse_error()),
+        (b"hello: world\n", parse_error()),
+        (b"{broken\n", parse_error()),
+    ];
+    for (first, answer) in cases {
+        let dir = tempdir();
+        let mut proxy = Spec::fixture(dir.path(), "content-length", &[]).start(Wire::Nd);
+        proxy.send_raw(first).await;
+        // The session starts right after the bad line; its answer comes first.
+        proxy.request(json!(0), "initialize", json!({"protocolVersion": "2025-06-18", "capabilities": {}})).await;
+        assert_eq!(proxy.recv().await, Some(answer.clone()), "after {first:?}");
+        let init = proxy.only_reply(json!(0)).await;
+        assert_eq!(init["result"]["serverInfo"]["name"], "fixture", "after {first:?}: {init}");
+        proxy.call(1, "echo", json!({"x": 1})).await;
+        assert_eq!(proxy.only_reply(json!(1)).await["result"]["structuredContent"], json!({"x": 1}));
+        let (rest, status) = proxy.finish().await;
+        assert!(rest.is_empty(), "{rest:?}");
+        assert!(status.success(), "after {first:?}: {status:?}");
+        assert_eq!(telemetry(dir.path()).len(), 1, "after {first:?}");
+    }
+    // A Content-Length client whose first line is garbage: answered (newline JSON, the default
+    // until the client's framing is known), then the session goes on in Content-Length.
+    let dir = tempdir();
+    let mut proxy = Spec::fixture(dir.path(), "ndjson", &[]).start(Wire::Cl);
+    proxy.send_raw(b"garbage\n").await;
+    assert_eq!(proxy.recv_ndjson_line().await, parse_error());
+    assert_eq!(proxy.initialize().await["result"]["serverInfo"]["name"], "fixture");
+    proxy.call(1, "echo", json!({"x": 1})).await;
+    assert_eq!(proxy.only_reply(json!(1)).await["result"]["structuredContent"], json!({"x": 1}));
+    let (_, status) = proxy.finish().await;
+    assert!(status.success(), "{status:?}");
+}
+
+/// Defect 1: a client that never sends one valid message gets every line answered, and the
+/// proxy says so on stderr and exits non-zero at EOF.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_without_one_valid_message_fails_with_a_clear_message() {
+    let dir = tempdir();
+    let spec = Spec::fixture(dir.path(), "ndjson", &[]);
+    let mut cmd = Command::new(harnessgym_bin());
+    cmd.args(["mcp-proxy", "--server-name", "s", "--workspace"])
+        .arg(dir.path())
+        .arg("--cwd")
+        .arg(dir.path())
+        .args(["--server-framing", "ndjson", "--"])
+        .args(&spec.server)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().expect("start the proxy");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(b"garbage\n42\n\xff\xfe\n").await.expect("write");
+    drop(stdin);
+    let out = tokio::time::timeout(LIMIT, child.wait_with_output()).await.expect("in time").expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "stderr: {stderr}");
+    assert!(stderr.contains("no valid MCP message"), "stderr: {stderr}");
+    let answers: Vec<Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+    assert_eq!(answers, [parse_error(), invalid_request(Value::Null), parse_error()]);
+    assert!(telemetry(dir.path()).is_empty());
+}
+
+/// Defect 2: garbage later in the stream gets a JSON-RPC error in the client's framing (-32700
+/// for what does not parse, -32600 with its id for what parses but is no message), nothing of it
+/// reaches the server or the telemetry, and the session goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn later_garbage_is_answered_per_json_rpc_and_the_session_goes_on() {
+    for wire in BOTH_WIRES {
+        let dir = tempdir();
+        let mut proxy = Spec::fixture(dir.path(), "ndjson", &[]).start(wire);
+        proxy.initialize().await;
+        let unparseable: &[u8] = match wire {
+            Wire::Nd => b"not json\n",
+            Wire::Cl => b"Content-Length: 5\r\n\r\nnope!",
+        };
+        proxy.send_raw(unparseable).await;
+        assert_eq!(proxy.recv().await, Some(parse_error()), "{wire:?}");
+        for (message, answer) in [
+            (json!({"jsonrpc": "2.0", "id": 5, "foo": 1}), invalid_request(json!(5))),
+            (json!(42), invalid_request(Value::Null)),
+            (json!({"jsonrpc": "2.0", "id": 6, "method": "tools/call", "params": "x"}), invalid_request(json!(6))),
+            (
+                json!({"jsonrpc": "1.0", "id": "a", "method": "tools/call", "params": {"name": "echo"}}),
+                invalid_request(json!("a")),
+            ),
+            (json!({"jsonrpc": "2.0", "id": {"no": 1}, "method": "tools/call"}), invalid_request(Value::Null)),
+            (json!([]), invalid_request(Value::Null)),
+        ] {
+            proxy.send(&message).await;
+            assert_eq!(proxy.recv().await, Some(answer), "{wire:?}: {message}");
+        }
+        proxy.call(9, "echo", json!({"after": "garbage"})).await;
+        assert_eq!(proxy.only_reply(json!(9)).await["result"]["structuredContent"], json!({"after": "garbage"}));
+        let (rest, status) = proxy.finish().await;
+        assert!(rest.is_empty(), "{wire:?}: {rest:?}");
+        assert!(status.success());
+        let lines = telemetry(dir.path());
+        assert_eq!(lines.len(), 1, "only the echo is a tool call: {lines:?}");
+        assert_eq!(lines[0]["request_id"], json!(9));
+    }
 }
