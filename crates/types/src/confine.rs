@@ -15,7 +15,7 @@ use camino::{Utf8Component, Utf8Path, Utf8PathBuf};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Escape {
     /// The path is absolute (and, for [`resolve_inside`], not under the root).
-    #[error("{path} is an absolute path outside {root}")]
+    #[error("{path} is outside {root}")]
     Absolute {
         /// The path as given.
         path: String,

@@ -204,3 +204,44 @@ async fn mcp_cwds_escaping_the_workspace_are_refused() {
     assert_eq!(report.quality_gate.status, "failed");
     assert!(!room.join(".codex/config.toml").exists());
 }
+
+/// MCP registry paths that are absolute or contain `..`, and a manifest reached through a
+/// symlink, are refused before the manifest is read: nothing outside is started.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_artifact_paths_and_manifests_outside_the_workspace_are_refused() {
+    let ws = Ws::new();
+    let (_o, out) = outside();
+    assert_eq!(ws.root.parent(), out.parent());
+    let server_py = std::fs::read_to_string(super::support::fixture("mcp_server.py")).expect("fixture");
+    for name in ["abs", "dotdot", "linked"] {
+        let dir = out.join(name);
+        harnessgym_test_support::fs::write_file(&dir.join("server.py"), &server_py);
+        let m = manifest(
+            name,
+            dir.join("server.py").as_str(),
+            &["--count-starts", out.join(format!("{name}.starts")).as_str()],
+            json!({"self_test": true}),
+        );
+        harnessgym_test_support::fs::write_file(&dir.join("mcp.json"), serde_json::to_string(&m).expect("json"));
+    }
+    std::fs::create_dir_all(ws.path(".harnessgym/mcp")).expect("dir");
+    std::os::unix::fs::symlink(out.join("linked"), ws.path(".harnessgym/mcp/linked")).expect("symlink");
+    let absolute = out.join("abs/mcp.json");
+    let dotdot = format!("../{}/dotdot/mcp.json", out.file_name().expect("name"));
+    let report = run(
+        &ws,
+        &registry(&[("mcp", absolute.as_str()), ("mcp", &dotdot), ("mcp", ".harnessgym/mcp/linked/mcp.json")]),
+    )
+    .await;
+    for name in ["abs", "dotdot", "linked"] {
+        assert!(!out.join(format!("{name}.starts")).exists(), "{name} was started");
+    }
+    assert!(report.mcp_servers.is_empty(), "{report:#?}");
+    for path in [absolute.as_str(), &dotdot, ".harnessgym/mcp/linked/mcp.json"] {
+        assert!(
+            report.warnings.iter().any(|w| w.starts_with("mcp artifact refused") && w.ends_with(&format!(": {path}"))),
+            "{path}: {:#?}",
+            report.warnings
+        );
+    }
+}
