@@ -68,7 +68,20 @@ pub async fn activate(options: &ActivationOptions, registry: &Registry) -> Activ
     report.advisories.extend(skills.advisories);
 
     let mut cache = mcp::FramingCache::load(ws);
-    let scratch_root = ws.join(".harnessgym/runtime/self_tests");
+    // Self-test output goes here, and it is removed afterwards: never through a symlink.
+    let scratch_root =
+        match harnessgym_types::confine::resolve_inside(ws, Utf8Path::new(".harnessgym/runtime/self_tests")) {
+            Ok(root) => root,
+            Err(e) => {
+                report.warnings.push(format!(
+                    "refused {}: {e}; no MCP server was started",
+                    ws.join(".harnessgym/runtime/self_tests")
+                ));
+                write_agent_configs(options, &[], &mut report);
+                finalize_gate(&mut report);
+                return report;
+            }
+        };
     let mut active = Vec::new();
     let mut seen_names = std::collections::BTreeSet::new();
     for (i, artifact) in registry.visible().filter(|a| a.kind == "mcp").enumerate() {
@@ -111,7 +124,16 @@ fn write_agent_configs(
     let bin = options.harnessgym_bin.to_string();
     // Codex: project config, edited in place.
     let codex_path = ws.join(".codex/config.toml");
-    let existing = std::fs::read_to_string(&codex_path).ok();
+    // Never through a symlink (`.codex` or the file): its target is neither read nor written.
+    let (existing, codex_confined) = match confined_file(ws, ".codex/config.toml") {
+        Ok(path) => (std::fs::read_to_string(path).ok(), true),
+        Err(refusal) => {
+            report.warnings.push(format!(
+                "{refusal}; HarnessGym did not read or change it (the MCP servers are still passed on the command line)"
+            ));
+            (None, false)
+        }
+    };
     let codex_servers: Vec<codex_config::CodexServer> = active
         .iter()
         .map(|(s, f)| codex_config::CodexServer {
@@ -125,6 +147,7 @@ fn write_agent_configs(
         })
         .collect();
     match codex_config::edit(codex_path.as_str(), existing.as_deref(), &codex_servers) {
+        Ok(_) if !codex_confined => {}
         Ok(edit) => {
             report.warnings.extend(edit.warnings);
             if let Some(text) = edit.text.filter(|t| Some(t) != existing.as_ref())
@@ -133,10 +156,17 @@ fn write_agent_configs(
                 report.warnings.push(format!("could not write {codex_path}: {e}"));
             }
         }
+        Err(_) if !codex_confined => {}
         Err(e) => report.warnings.push(e.to_string()),
     }
     // Claude Code: a config file passed with --mcp-config.
-    let claude_path = ws.join(CLAUDE_CONFIG);
+    let claude_path = match confined_file(ws, CLAUDE_CONFIG) {
+        Ok(path) => path,
+        Err(refusal) => {
+            report.warnings.push(format!("{refusal}; the Claude MCP config was not written"));
+            return;
+        }
+    };
     let env =
         vec![("HARNESSGYM_WORKSPACE".to_owned(), ws.to_string()), ("CLAUDE_PROJECT_DIR".to_owned(), ws.to_string())];
     let claude_servers: Vec<claude_config::ClaudeServer> = active
@@ -155,7 +185,13 @@ fn write_agent_configs(
     }
     // The helper the prompts point at.
     if !active.is_empty() {
-        let path = ws.join(helper::RELATIVE_PATH);
+        let path = match confined_file(ws, helper::RELATIVE_PATH) {
+            Ok(path) => path,
+            Err(refusal) => {
+                report.warnings.push(format!("{refusal}; the mcp_call helper was not written"));
+                return;
+            }
+        };
         match write_executable(&path, &helper::shim_source(&options.harnessgym_bin, ws)) {
             Ok(()) => {
                 report.mcp_call_helper =
@@ -163,6 +199,17 @@ fn write_agent_configs(
             }
             Err(e) => report.warnings.push(format!("could not write {path}: {e}")),
         }
+    }
+}
+
+/// `rel` inside the workspace, reached without a symlink (see
+/// [`harnessgym_types::confine::resolve_inside`]), and not a special file; else why it is refused.
+fn confined_file(ws: &Utf8Path, rel: &str) -> Result<Utf8PathBuf, String> {
+    let path = harnessgym_types::confine::resolve_inside(ws, Utf8Path::new(rel))
+        .map_err(|e| format!("refused {}: {e}", ws.join(rel)))?;
+    match std::fs::symlink_metadata(&path) {
+        Ok(m) if !m.is_file() => Err(format!("refused {path}: not a regular file")),
+        _ => Ok(path),
     }
 }
 

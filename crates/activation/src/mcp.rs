@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use harnessgym_mcp::client::{McpClient, ServerCommand};
-use harnessgym_mcp::manifest::{ManifestError, NormalizedServer, SelfTestSpec, normalize_manifest};
+use harnessgym_mcp::manifest::{ManifestError, NormalizedServer, SelfTestSpec, normalize_confined};
 use harnessgym_mcp::{Framing, detect_server_framing};
 use harnessgym_types::TypesError;
 use harnessgym_types::activation::McpServerActivation;
+use harnessgym_types::confine;
 use harnessgym_types::registry::MCP_MANIFEST_NAMES;
 use serde_json::{Value, json};
 
@@ -139,6 +140,14 @@ pub enum ResolveError {
         /// The artifact's registry path.
         artifact_path: String,
     },
+    /// The artifact path or its manifest leaves the workspace (absolute, `..`, a symlink).
+    #[error("mcp artifact refused ({reason}): {artifact_path}")]
+    Refused {
+        /// The artifact's registry path.
+        artifact_path: String,
+        /// Which confinement rule it breaks.
+        reason: String,
+    },
     /// The manifest file cannot be read or is not JSON.
     #[error("invalid mcp manifest {manifest}: {source}")]
     Unreadable {
@@ -162,13 +171,19 @@ pub enum ResolveError {
 /// Finds, reads and normalises an artifact's manifest. `Err` is a warning (no manifest, invalid
 /// manifest).
 pub fn resolve_server(workspace: &Utf8Path, artifact_path: &str) -> Result<ResolvedServer, ResolveError> {
+    let refused = |reason: String| ResolveError::Refused { artifact_path: artifact_path.to_owned(), reason };
+    if let Some(reason) = confine::registry_path_refusal(artifact_path) {
+        return Err(refused(reason));
+    }
+    confine::resolve_inside(workspace, Utf8Path::new(artifact_path)).map_err(|e| refused(e.to_string()))?;
     let manifest = manifest_path(workspace, artifact_path)
         .ok_or_else(|| ResolveError::Missing { artifact_path: artifact_path.to_owned() })?;
+    confine::resolve_inside(workspace, &manifest).map_err(|e| refused(e.to_string()))?;
     let raw = match harnessgym_types::json::read_value(&manifest) {
         Ok(raw) => raw.unwrap_or(Value::Null),
         Err(source) => return Err(ResolveError::Unreadable { manifest, source }),
     };
-    let server = match normalize_manifest(&raw, &manifest, workspace) {
+    let server = match normalize_confined(&raw, &manifest, workspace) {
         Ok(server) => server,
         Err(source) => return Err(ResolveError::Invalid { manifest, source }),
     };

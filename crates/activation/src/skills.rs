@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use harnessgym_types::activation::SkillActivation;
+use harnessgym_types::confine;
 
 /// Where the two agents look for skills, relative to the workspace.
 pub const LINK_DIRS: [&str; 2] = [".agents/skills", ".claude/skills"];
@@ -108,16 +109,51 @@ fn place_link(link: &Utf8Path, target: &Utf8Path) -> std::io::Result<LinkOutcome
     Ok(LinkOutcome::Linked)
 }
 
+/// The two link directories, each resolved inside the workspace, or why it is refused (it or
+/// its parent is a symlink: nothing is created, replaced or deleted through it).
+fn link_dirs(workspace: &Utf8Path) -> [Result<Utf8PathBuf, String>; 2] {
+    LINK_DIRS.map(|dir| {
+        confine::resolve_inside(workspace, Utf8Path::new(dir)).map_err(|e| {
+            format!(
+                "skills are not linked into {}: {e}; make it a real directory inside the workspace",
+                workspace.join(dir)
+            )
+        })
+    })
+}
+
+/// The skill's SKILL.md, resolved inside the workspace, or why the artifact is refused: a
+/// registry path that is absolute or has `..`, or a path through a symlink (a skill folder or
+/// SKILL.md that is a symlink could lead anywhere; it is never followed).
+fn confined_skill_md(workspace: &Utf8Path, artifact_path: &str) -> Result<Utf8PathBuf, String> {
+    let refused = |reason: String| format!("skill artifact refused ({reason}): {artifact_path}");
+    if let Some(reason) = confine::registry_path_refusal(artifact_path) {
+        return Err(refused(reason));
+    }
+    confine::resolve_inside(workspace, Utf8Path::new(artifact_path)).map_err(|e| refused(e.to_string()))?;
+    let skill_md = resolve_skill_md(workspace, artifact_path)
+        .ok_or_else(|| format!("skill artifact has no SKILL.md: {artifact_path}"))?;
+    confine::resolve_inside(workspace, &skill_md).map_err(|e| refused(e.to_string()))
+}
+
 /// Links every resolvable skill (in order, each SKILL.md once) and removes links in the two link
 /// directories that point into `.harnessgym/skills/` but belong to no active skill (bug B10).
+/// Everything stays inside the workspace: refused skills and link directories are warnings.
 pub fn activate_skills(workspace: &Utf8Path, skill_artifact_paths: &[&str]) -> SkillsOutcome {
     let mut outcome = SkillsOutcome::default();
+    let dirs = link_dirs(workspace);
+    if !skill_artifact_paths.is_empty() {
+        outcome.warnings.extend(dirs.iter().filter_map(|d| d.as_ref().err().cloned()));
+    }
     let mut seen = BTreeSet::new();
     let mut active_names = BTreeSet::new();
     for artifact_path in skill_artifact_paths {
-        let Some(skill_md) = resolve_skill_md(workspace, artifact_path) else {
-            outcome.warnings.push(format!("skill artifact has no SKILL.md: {artifact_path}"));
-            continue;
+        let skill_md = match confined_skill_md(workspace, artifact_path) {
+            Ok(skill_md) => skill_md,
+            Err(warning) => {
+                outcome.warnings.push(warning);
+                continue;
+            }
         };
         if !seen.insert(skill_md.clone()) {
             continue;
@@ -127,8 +163,12 @@ pub fn activate_skills(workspace: &Utf8Path, skill_artifact_paths: &[&str]) -> S
         if let Ok(text) = std::fs::read_to_string(&skill_md) {
             outcome.advisories.extend(frontmatter_advisories(&skill_md, &text, &name));
         }
-        let links: Vec<Utf8PathBuf> = LINK_DIRS.iter().map(|d| workspace.join(d).join(&name)).collect();
-        for link in &links {
+        // A refused link directory gives no link (and an empty path in the report).
+        let links: Vec<Option<Utf8PathBuf>> = dirs.iter().map(|d| d.as_ref().ok().map(|d| d.join(&name))).collect();
+        if links.iter().all(Option::is_none) {
+            continue;
+        }
+        for link in links.iter().flatten() {
             match place_link(link, &skill_dir) {
                 Ok(LinkOutcome::Linked) => {}
                 Ok(LinkOutcome::KeptRealDirectory) => outcome
@@ -138,23 +178,31 @@ pub fn activate_skills(workspace: &Utf8Path, skill_artifact_paths: &[&str]) -> S
             }
         }
         active_names.insert(name.clone());
+        let shown = |i: usize| links[i].as_ref().map(ToString::to_string).unwrap_or_default();
         outcome.skills.push(SkillActivation {
             artifact_path: (*artifact_path).to_owned(),
             skill_path: skill_md.to_string(),
-            activated_path: links[0].to_string(),
-            codex_activated_path: links[0].to_string(),
-            claude_activated_path: links[1].to_string(),
+            activated_path: shown(0),
+            codex_activated_path: shown(0),
+            claude_activated_path: shown(1),
             extra: Default::default(),
         });
     }
-    remove_stale_links(workspace, &active_names, &mut outcome);
+    remove_stale_links(workspace, &dirs, &active_names, &mut outcome);
     outcome
 }
 
-fn remove_stale_links(workspace: &Utf8Path, active: &BTreeSet<String>, outcome: &mut SkillsOutcome) {
+/// Removes our stale links, only in link directories that are confined (never through a
+/// symlinked one).
+fn remove_stale_links(
+    workspace: &Utf8Path,
+    dirs: &[Result<Utf8PathBuf, String>],
+    active: &BTreeSet<String>,
+    outcome: &mut SkillsOutcome,
+) {
     let skills_root = workspace.join(".harnessgym/skills");
-    for dir in LINK_DIRS {
-        let Ok(entries) = std::fs::read_dir(workspace.join(dir)) else { continue };
+    for dir in dirs.iter().flatten() {
+        let Ok(entries) = std::fs::read_dir(dir) else { continue };
         for entry in entries.flatten() {
             let path = entry.path();
             let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };

@@ -37,7 +37,7 @@
 //!   (newline JSON preferred).
 //! * `proxy`: the telemetry proxy between an agent CLI and a server
 //!   (framing-translating, id-matched), built on the same codec.
-//! * [`manifest`]: [`normalize_manifest`] / [`load_manifest`] →
+//! * [`manifest`]: [`normalize_manifest`] / [`normalize_confined`] / [`load_manifest`] →
 //!   [`NormalizedServer`], every timeout spelling of the reference plus an
 //!   optional `"framing"` key.
 
@@ -51,5 +51,7 @@ pub mod proxy;
 pub use client::{Diagnostics, InitializeResult, McpClient, PROTOCOL_VERSION, ServerCommand, Tool};
 pub use error::McpError;
 pub use framing::{DEFAULT_MAX_MESSAGE_BYTES, Decoder, Framing, FramingError, detect, encode};
-pub use manifest::{ManifestError, NormalizedServer, SelfTestSpec, load_manifest, normalize_manifest};
+pub use manifest::{
+    ManifestError, NormalizedServer, SelfTestSpec, load_manifest, normalize_confined, normalize_manifest,
+};
 pub use probe::detect_server_framing;

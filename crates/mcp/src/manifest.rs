@@ -16,6 +16,7 @@
 //!   system; `workspace` should already be absolute and resolved.
 
 use camino::{Utf8Component, Utf8Path, Utf8PathBuf};
+use harnessgym_types::confine::{Escape, resolve_inside};
 use harnessgym_types::json::is_truthy;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -140,19 +141,78 @@ pub enum ManifestError {
     /// An unknown `framing`.
     #[error("framing must be \"ndjson\", \"content-length\" or \"auto\", got {0}")]
     Framing(String),
+    /// A working directory that leaves the workspace (`..` out of it, an absolute path elsewhere
+    /// that is not a stale copy of the workspace's, a symlink).
+    #[error(
+        "{field} {cwd:?} is not inside the workspace {workspace}: {reason}; give a path relative to the workspace that stays inside it"
+    )]
+    CwdOutside {
+        /// `cwd` or `self_test.cwd`.
+        field: &'static str,
+        /// The cwd as the manifest wrote it (or as inherited from the server's).
+        cwd: String,
+        /// The workspace (or room) it must stay in.
+        workspace: Utf8PathBuf,
+        /// Which confinement rule it breaks.
+        #[source]
+        reason: Box<Escape>,
+    },
 }
 
-/// Reads and normalises the manifest at `path`.
+/// Reads, normalises and confines the manifest at `path` ([`normalize_confined`]).
 pub fn load_manifest(path: &Utf8Path, workspace: &Utf8Path) -> Result<NormalizedServer, ManifestError> {
     let text = std::fs::read(path).map_err(|source| ManifestError::Read { path: path.to_owned(), source })?;
     let manifest: Value =
         serde_json::from_slice(&text).map_err(|source| ManifestError::Json { path: path.to_owned(), source })?;
-    normalize_manifest(&manifest, path, workspace)
+    normalize_confined(&manifest, path, workspace)
+}
+
+/// [`normalize_manifest`], then the confinement every server we start needs: its `cwd` and its
+/// self-test's `cwd` resolve inside `workspace` (after the stale-cwd rewrite), without `..`
+/// leaving it and without a symlinked component ([`harnessgym_types::confine::resolve_inside`]).
+/// A cwd that escapes makes the manifest invalid ([`ManifestError::CwdOutside`]), naming the
+/// cwd as written.
+pub fn normalize_confined(
+    manifest: &Value,
+    manifest_path: &Utf8Path,
+    workspace: &Utf8Path,
+) -> Result<NormalizedServer, ManifestError> {
+    let server = normalize_manifest(manifest, manifest_path, workspace)?;
+    let written = |v: Option<&Value>, resolved: &Utf8Path| match v {
+        Some(Value::String(raw)) if !raw.is_empty() => raw.clone(),
+        _ => resolved.to_string(),
+    };
+    let raw_cwd = manifest.get("cwd");
+    confine_cwd("cwd", &server.cwd, || written(raw_cwd, &server.cwd), workspace)?;
+    if let Some(test) = &server.self_test {
+        let raw_test_cwd = manifest.get("self_test").and_then(|t| t.get("cwd"));
+        let shown = || match raw_test_cwd {
+            Some(Value::String(raw)) if !raw.is_empty() => raw.clone(),
+            _ => written(raw_cwd, &test.cwd),
+        };
+        confine_cwd("self_test.cwd", &test.cwd, shown, workspace)?;
+    }
+    Ok(server)
+}
+
+fn confine_cwd(
+    field: &'static str,
+    resolved: &Utf8Path,
+    written: impl FnOnce() -> String,
+    workspace: &Utf8Path,
+) -> Result<(), ManifestError> {
+    let workspace = normalize_lexically(workspace);
+    match resolve_inside(&workspace, resolved) {
+        Ok(_) => Ok(()),
+        Err(reason) => Err(ManifestError::CwdOutside { field, cwd: written(), workspace, reason: Box::new(reason) }),
+    }
 }
 
 /// Normalises a parsed manifest. `manifest_path` supplies the default name
 /// (its parent directory's name); relative paths resolve against
-/// `workspace`, not the manifest's directory.
+/// `workspace`, not the manifest's directory. Lexical only: it does not confine the
+/// working directories to the workspace — whatever starts a server uses
+/// [`normalize_confined`].
 pub fn normalize_manifest(
     manifest: &Value,
     manifest_path: &Utf8Path,
@@ -592,6 +652,35 @@ mod tests {
             Utf8PathBuf::from("/old/training/workspace")
         );
         assert!(matches!(norm(&w, json!({"command": "x", "cwd": 3})), Err(ManifestError::WrongType { .. })));
+    }
+
+    #[test]
+    fn confined_cwds_stay_inside_the_workspace() {
+        let w = ws();
+        let confined = |manifest: Value| normalize_confined(&manifest, &w.root.join("m/mcp.json"), &w.root);
+        // Inside, or a stale foreign cwd rewritten to the workspace: fine.
+        assert_eq!(confined(json!({"command": "x", "cwd": "sub/../tools"})).unwrap().cwd, w.root.join("tools"));
+        assert_eq!(confined(json!({"command": "x", "cwd": w.root.as_str()})).unwrap().cwd, w.root);
+        std::fs::write(w.root.join("server.py"), "").unwrap();
+        let stale = json!({"command": "python3", "cwd": "/old/training/workspace", "args": ["server.py"]});
+        assert_eq!(confined(stale).unwrap().cwd, w.root);
+        // Escapes: `..` out, absolute elsewhere, a symlink, the same for a self-test.
+        std::os::unix::fs::symlink("/tmp", w.root.join("out")).unwrap();
+        for (manifest, field, cwd) in [
+            (json!({"command": "x", "cwd": "../.."}), "cwd", "../.."),
+            (json!({"command": "x", "cwd": "/"}), "cwd", "/"),
+            (json!({"command": "x", "cwd": "/opt/elsewhere"}), "cwd", "/opt/elsewhere"),
+            (json!({"command": "x", "cwd": "out"}), "cwd", "out"),
+            (json!({"command": "x", "self_test": {"command": "t", "cwd": ".."}}), "self_test.cwd", ".."),
+        ] {
+            match confined(manifest) {
+                Err(e @ ManifestError::CwdOutside { .. }) => {
+                    let text = e.to_string();
+                    assert!(text.starts_with(&format!("{field} {cwd:?} is not inside the workspace")), "{text}");
+                }
+                other => panic!("{field} {cwd}: {other:?}"),
+            }
+        }
     }
 
     #[test]

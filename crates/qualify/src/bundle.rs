@@ -85,24 +85,16 @@ pub fn locate(path: &Utf8Path) -> Result<Utf8PathBuf, BundleError> {
     Err(BundleError::NotFound { path: path.to_owned() })
 }
 
-/// `true` when a registry path may be used inside a room: relative and without `..`.
+/// `true` when a registry path may be used inside a room: relative and without `..`
+/// ([`harnessgym_types::confine::check_relative`], the rule activation applies too).
 pub fn registry_path_is_safe(path: &str) -> bool {
-    let p = Utf8Path::new(path);
-    !p.is_absolute()
-        && !p.components().any(|c| matches!(c, camino::Utf8Component::ParentDir | camino::Utf8Component::Prefix(_)))
+    harnessgym_types::confine::check_relative(Utf8Path::new(path)).is_ok()
 }
 
-/// Why a registry path is refused, or `None` when it is safe.
+/// Why a registry path is refused, or `None` when it is safe
+/// ([`harnessgym_types::confine::registry_path_refusal`]).
 pub fn registry_path_refusal(path: &str) -> Option<String> {
-    if Utf8Path::new(path).is_absolute() {
-        Some(format!(
-            "registry path {path:?} is absolute; registry paths are relative to the workspace, e.g. .harnessgym/tools/probe.py"
-        ))
-    } else if !registry_path_is_safe(path) {
-        Some(format!("registry path {path:?} contains '..'; registry paths must stay inside the workspace"))
-    } else {
-        None
-    }
+    harnessgym_types::confine::registry_path_refusal(path)
 }
 
 /// Why a symlink at bundle-relative `link_rel` with `target` is refused, or `None` when its

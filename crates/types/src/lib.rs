@@ -16,6 +16,7 @@ pub mod activation;
 pub mod atomic;
 pub mod checkpoint;
 pub mod compare;
+pub mod confine;
 pub mod duration;
 pub mod errors;
 pub mod json;

@@ -1,3 +1,4 @@
 mod activate;
+mod confinement;
 mod framing;
 mod support;
