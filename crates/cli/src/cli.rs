@@ -39,11 +39,9 @@ impl Cli {
     }
 }
 
-/// A run value the reference refuses when it validates the configuration (exit 1), not while
-/// parsing (exit 2): a timeout clap could not parse. `Some("--flag: reason")` for those.
-///
-/// The option types parse timeouts as they are read, so clap reports them; the message and exit
-/// code stay the reference's.
+/// The one-line message of a timeout clap could not parse (`Some("--flag: reason")`), so that it
+/// reads like every other refused value (`harnessgym: error: …`, exit 2) rather than clap's
+/// multi-line usage error.
 pub fn validation_message(error: &clap::Error) -> Option<String> {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     use std::error::Error as _;

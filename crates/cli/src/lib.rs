@@ -54,7 +54,14 @@ pub(crate) async fn run(request: RunRequest) -> anyhow::Result<ExitCode> {
 }
 
 async fn run_with(request: RunRequest, model_script: Option<String>) -> anyhow::Result<ExitCode> {
-    let config = RunConfig::from_request(request, &current_dir()?)?;
+    // A flag or value refused before the run starts is a usage error (exit 2), like clap's own.
+    let config = match RunConfig::from_request(request, &current_dir()?) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("harnessgym: error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     execute(config, model_script, None).await
 }
 
@@ -100,11 +107,12 @@ async fn execute(
     resumable: Option<harnessgym_core::Resumable>,
 ) -> anyhow::Result<ExitCode> {
     if model_script.is_some() && config.runner_remote.is_some() {
-        anyhow::bail!(
-            "--model-script cannot be combined with --runner-remote: the scripted model server listens on 127.0.0.1 \
-             of this machine, which the agent CLI on the remote host cannot reach; rehearse locally, then drop \
-             --model-script for the remote run"
+        eprintln!(
+            "harnessgym: error: --model-script cannot be combined with --runner-remote: the scripted model server \
+             listens on 127.0.0.1 of this machine, which the agent CLI on the remote host cannot reach; rehearse \
+             locally, then drop --model-script for the remote run"
         );
+        return Ok(ExitCode::from(2));
     }
     let rehearsal = match &model_script {
         Some(path) => Some(rehearsal::Rehearsal::start(&config, &absolute_path(path)?).await?),

@@ -8,7 +8,7 @@ fn main() -> ExitCode {
         Err(e) => match harnessgym_cli::cli::validation_message(&e) {
             Some(message) => {
                 eprintln!("harnessgym: error: {message}");
-                return ExitCode::from(1);
+                return ExitCode::from(2);
             }
             None => e.exit(),
         },

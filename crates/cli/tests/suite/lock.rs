@@ -20,8 +20,10 @@ fn a_second_command_on_a_workspace_in_use_is_refused_naming_the_holder() {
         .spawn()
         .unwrap();
     let record = ws.join(".harnessgym/lock-holder.json");
+    // The lock is taken first; progress.json (what a resume reads) once the run directory exists.
+    let progress = ws.join(".harnessgym/runs/first/progress.json");
     let started = Instant::now();
-    while !record.is_file() {
+    while !(record.is_file() && progress.is_file()) {
         assert!(started.elapsed() < Duration::from_secs(20), "the first run never took the lock");
         std::thread::sleep(Duration::from_millis(20));
     }

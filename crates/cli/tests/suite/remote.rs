@@ -87,7 +87,7 @@ fn refused(args: &[&str], expected: &str) {
     let tmp = Tmp::new();
     let ws = workspace_with_task(&tmp, "A task.\n");
     let out = output(harnessgym(&tmp.root).args(["run", "--workspace", s(&ws), "--task-text", "x"]).args(args));
-    assert_eq!(out.code, Some(1), "stdout: {}\nstderr: {}", out.stdout, out.stderr);
+    assert_eq!(out.code, Some(2), "stdout: {}\nstderr: {}", out.stdout, out.stderr);
     assert!(out.stderr.contains(expected), "{}", out.stderr);
     assert_eq!(tree(&ws), ["task.md"], "a refused run wrote into the workspace");
 }

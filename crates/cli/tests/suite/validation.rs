@@ -1,5 +1,6 @@
-//! Validation errors (§1.7–1.9): exit 1, stderr exactly `harnessgym: error: <message>\n`,
-//! and nothing written.
+//! Validation errors (§1.7–1.9): exit 2 like every usage error (the reference exits 1: a
+//! deliberate change, docs/decisions.md), stderr exactly `harnessgym: error: <message>\n`, and
+//! nothing written.
 
 use pretty_assertions::assert_eq;
 
@@ -10,7 +11,7 @@ fn run_fails(args: &[&str]) -> (Tmp, Output) {
     let tmp = Tmp::new();
     let ws = workspace_with_task(&tmp, "A task.\n");
     let out = output(harnessgym(&tmp.root).args(["run", "--runner", "fake", "--workspace", s(&ws)]).args(args));
-    assert_eq!(out.code, Some(1), "stdout: {}\nstderr: {}", out.stdout, out.stderr);
+    assert_eq!(out.code, Some(2), "stdout: {}\nstderr: {}", out.stdout, out.stderr);
     assert_eq!(out.stdout, "");
     assert_eq!(tree(&ws), ["task.md"], "a refused run wrote into the workspace");
     (tmp, out)
@@ -68,7 +69,7 @@ fn whitespace_only_task_file() {
     super::common::write(&ws.join("blank.md"), "  \n\n");
     let out =
         output(harnessgym(&tmp.root).args(["run", "--runner", "fake", "--task", "blank.md", "--workspace", s(&ws)]));
-    assert_eq!(out.code, Some(1));
+    assert_eq!(out.code, Some(2));
     assert_eq!(out.stderr, "harnessgym: error: task text cannot be empty\n");
     assert_eq!(tree(&ws), ["blank.md"]);
 }
@@ -118,7 +119,7 @@ fn missing_workspace_is_refused_and_not_created() {
     let missing = tmp.path("no/such/ws");
     let out =
         output(harnessgym(&tmp.root).args(["run", "--runner", "fake", "--task-text", "x", "--workspace", s(&missing)]));
-    assert_eq!(out.code, Some(1), "stderr: {}", out.stderr);
+    assert_eq!(out.code, Some(2), "stderr: {}", out.stderr);
     assert_eq!(out.stdout, "");
     assert_eq!(
         out.stderr,
