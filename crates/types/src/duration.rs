@@ -147,5 +147,30 @@ mod tests {
             let _ = parse_timeout(&s);
             let _ = parse_schedule(&s);
         }
+
+        /// Near-valid durations (digits, units, huge numbers that overflow, commas, unicode
+        /// whose lowercase changes length) and arbitrary bytes: a positive value or a clear
+        /// error; any JSON number goes through `timeout_from_number` the same way.
+        #[test]
+        fn near_valid_durations_are_a_value_or_a_clear_error(
+            s in "[0-9hmsdHMSD ,.+\u{130}\u{212a}-]{0,40}",
+            bytes in proptest::collection::vec(any::<u8>(), 0..64),
+            n in any::<f64>(),
+        ) {
+            for text in [s, String::from_utf8_lossy(&bytes).into_owned()] {
+                match parse_timeout(&text) {
+                    Ok(secs) => prop_assert!(secs > 0),
+                    Err(e) => prop_assert!(!e.to_string().is_empty()),
+                }
+                match parse_schedule(&text) {
+                    Ok(list) => prop_assert!(!list.is_empty() && list.iter().all(|&s| s > 0)),
+                    Err(e) => prop_assert!(!e.to_string().is_empty()),
+                }
+            }
+            match timeout_from_number(n) {
+                Ok(secs) => prop_assert!(secs > 0),
+                Err(e) => prop_assert!(!e.to_string().is_empty()),
+            }
+        }
     }
 }

@@ -207,6 +207,20 @@ mod tests {
             let _ = parse_lenient(&s);
         }
 
+        /// Arbitrary bytes (lossily UTF-8) and near-valid JSON (cut, spliced with `NaN`,
+        /// quotes, backslashes): a value or an error whose message is non-empty.
+        #[test]
+        fn lenient_parse_is_a_value_or_a_clear_error(
+            bytes in proptest::collection::vec(any::<u8>(), 0..256),
+            near in crate::arb::near_json(&["best", "score", "status", "NaN", "Infinity"]),
+        ) {
+            for text in [String::from_utf8_lossy(&bytes).into_owned(), near] {
+                if let Err(e) = parse_lenient(&text) {
+                    prop_assert!(!e.to_string().is_empty());
+                }
+            }
+        }
+
         #[test]
         fn lenient_parse_agrees_with_strict_on_valid_json(x in any::<i64>(), s in "[a-zA-Z ]{0,12}") {
             let text = serde_json::to_string(&json!({"n": x, "s": s})).unwrap();

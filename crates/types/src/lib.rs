@@ -13,6 +13,8 @@
 #![warn(missing_docs)]
 
 pub mod activation;
+#[cfg(test)]
+mod arb;
 pub mod atomic;
 pub mod checkpoint;
 pub mod compare;

@@ -273,7 +273,34 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
+
+    const KEYS: &[&str] = &[
+        "version",
+        "updated_at",
+        "metadata",
+        "artifacts",
+        "id",
+        "kind",
+        "path",
+        "description",
+        "iteration",
+        "created_at",
+        "quarantined",
+        "tool",
+        "docs",
+    ];
+
+    /// Near-valid registries: an object whose `artifacts` is a list of arbitrary entries.
+    fn near_registry() -> impl Strategy<Value = Value> {
+        (crate::arb::object(KEYS), proptest::collection::vec(crate::arb::json(KEYS), 0..6)).prop_map(
+            |(mut top, entries)| {
+                top.insert("artifacts".into(), Value::Array(entries));
+                Value::Object(top)
+            },
+        )
+    }
 
     #[test]
     fn registry_round_trips_descriptions() {
@@ -332,5 +359,37 @@ mod tests {
         a.metadata.clear();
         a.metadata.insert("quarantined".into(), json!(1));
         assert!(a.is_quarantined());
+    }
+
+    proptest! {
+        /// Arbitrary JSON and near-valid registries: `from_value` is a registry or an error
+        /// with a message; every entry is either read or kept in `invalid` with a non-empty
+        /// problem; a registry read this way writes back and reads back to the same entries.
+        #[test]
+        fn from_value_is_a_registry_or_a_clear_error(
+            any_value in crate::arb::json(KEYS),
+            near in near_registry(),
+        ) {
+            for value in [any_value, near] {
+                let entries = match value.get("artifacts") {
+                    Some(Value::Array(a)) => Some(a.len()),
+                    _ => None,
+                };
+                match Registry::from_value(value) {
+                    Ok(r) => {
+                        if let Some(n) = entries {
+                            prop_assert_eq!(r.artifacts.len() + r.invalid.len(), n);
+                        }
+                        prop_assert!(r.invalid.iter().all(|i| !i.problem.is_empty()));
+                        let again = Registry::from_value(r.to_value());
+                        prop_assert!(again.is_ok());
+                        if let Ok(again) = again {
+                            prop_assert_eq!(again.artifacts.len(), r.artifacts.len());
+                        }
+                    }
+                    Err(e) => prop_assert!(!e.to_string().is_empty()),
+                }
+            }
+        }
     }
 }

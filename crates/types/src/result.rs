@@ -50,7 +50,19 @@ pub fn is_solved_and_verified(result: &Map<String, Value>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
+
+    const KEYS: &[&str] = &[
+        "status",
+        "verified",
+        "verification",
+        "score",
+        "used_harness_tools",
+        "used_harness_artifacts",
+        "solved",
+        "passed",
+    ];
 
     fn obj(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()
@@ -82,5 +94,33 @@ mod tests {
         assert!(is_solved_and_verified(&obj(json!({"status": "solved", "verification": {"status": "passed"}}))));
         assert!(!is_solved_and_verified(&obj(json!({"status": "solved", "verified": "true"}))));
         assert!(!is_solved_and_verified(&obj(json!({"status": "blocked", "verified": true}))));
+    }
+
+    proptest! {
+        /// Arbitrary documents (keys from the real names, any types at any depth): merging
+        /// never panics, every update key ends in the result, union keys holding lists on
+        /// both sides end sorted and de-duplicated, and the helpers answer without panicking.
+        #[test]
+        fn merge_and_helpers_accept_any_document(
+            base in crate::arb::object(KEYS),
+            update in crate::arb::object(KEYS),
+        ) {
+            let mut merged = base.clone();
+            deep_merge(&mut merged, &update);
+            for key in update.keys() {
+                prop_assert!(merged.contains_key(key));
+            }
+            for key in UNION_KEYS {
+                if let (Some(Value::Array(_)), Some(Value::Array(_)), Some(Value::Array(out))) =
+                    (base.get(key), update.get(key), merged.get(key))
+                {
+                    let keys: Vec<String> = out.iter().map(sort_key).collect();
+                    prop_assert!(keys.windows(2).all(|w| w[0] <= w[1]));
+                }
+            }
+            let _ = status(&merged);
+            let solved = is_solved_and_verified(&merged);
+            prop_assert!(!solved || status(&merged) == Some("solved"));
+        }
     }
 }
