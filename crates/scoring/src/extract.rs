@@ -54,7 +54,43 @@ mod tests {
         assert_eq!(extract_score(&json!([1]), "k"), None);
     }
 
+    fn arb_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            ".{0,8}".prop_map(Value::String),
+            proptest::sample::select(&["nan", "inf", "-1e400", " 2 ", "1e308", "0x10", "+.5"][..])
+                .prop_map(Value::from),
+        ];
+        let key = proptest::sample::select(&["k", "score", "metrics", "objective", "verification", "x"][..]);
+        leaf.prop_recursive(3, 24, 5, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::vec((key.clone().prop_map(str::to_owned), inner), 0..6)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
     proptest! {
+        /// Arbitrary JSON (keys from the places looked at, numeric-looking strings,
+        /// non-finite spellings): no panic; a score found is finite and is the value of one of
+        /// the candidate places.
+        #[test]
+        fn arbitrary_json_gives_a_finite_candidate_or_none(data in arb_json(), key in "k|score|x") {
+            if let Some(x) = extract_score(&data, &key) {
+                prop_assert!(x.is_finite());
+                let place = |v: Option<&Value>| v.and_then(number) == Some(x);
+                let found = [key.as_str(), "score"].iter().any(|k| {
+                    place(data.get(*k))
+                        || ["metrics", "objective", "verification"].iter().any(|s| place(data.get(*s).and_then(|s| s.get(*k))))
+                });
+                prop_assert!(found);
+            }
+        }
+
         #[test]
         fn finite_numbers_are_found_wherever_they_are(x in -1e12f64..1e12, place in 0usize..4) {
             let data = match place {

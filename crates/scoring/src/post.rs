@@ -208,12 +208,18 @@ async fn parse_stdout(path: &Utf8PathBuf) -> Result<Value, String> {
     let (bytes, truncated) = harnessgym_proc::read_capped(path, MAX_JSON_BYTES)
         .await
         .map_err(|e| format!("could not read the post command's stdout: {e}"))?;
+    stdout_json(path, &bytes, truncated)
+}
+
+/// The score JSON from the post command's captured stdout (`truncated`: more than
+/// [`MAX_JSON_BYTES`] were printed): a JSON object, or a message naming `path`.
+fn stdout_json(path: &Utf8Path, bytes: &[u8], truncated: bool) -> Result<Value, String> {
     if truncated {
         return Err(format!(
             "{path}: stdout is larger than {MAX_JSON_BYTES} bytes; print only one JSON object with the score to stdout"
         ));
     }
-    let text = String::from_utf8_lossy(&bytes);
+    let text = String::from_utf8_lossy(bytes);
     let trimmed = text.trim();
     if trimmed.is_empty() {
         return Err(format!(
@@ -264,7 +270,61 @@ pub fn post_command_passed(record: &PostRecord) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
+
+    fn arb_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<f64>().prop_map(Value::from),
+            ".{0,8}".prop_map(Value::String),
+            proptest::sample::select(&["passed", "ok", "failed", "NaN", "1.5"][..]).prop_map(Value::from),
+        ];
+        let key = proptest::sample::select(&["status", "score", "best_ms", "metrics", "verification", "x"][..]);
+        leaf.prop_recursive(3, 24, 5, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::vec((key.clone().prop_map(str::to_owned), inner), 0..5)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Arbitrary stdout bytes, and JSON documents with log lines before them, python
+        /// `NaN` spliced in or cut short: an object, or a message naming the file; the pass rule
+        /// answers on whatever was read.
+        #[test]
+        fn stdout_is_an_object_or_a_clear_error(
+            bytes in proptest::collection::vec(any::<u8>(), 0..256),
+            doc in arb_json(),
+            log in proptest::option::of("[ -~]{0,20}\n"),
+            cut in any::<prop::sample::Index>(),
+            truncated in proptest::bool::weighted(0.1),
+        ) {
+            let path = Utf8Path::new("/logs/post.stdout.txt");
+            let text = doc.to_string();
+            let mut at = cut.index(text.len() + 1);
+            while !text.is_char_boundary(at) {
+                at -= 1;
+            }
+            let near = [
+                format!("{}{text}", log.unwrap_or_default()),
+                text[..at].to_owned(),
+                format!("{}NaN{}", &text[..at], &text[at..]),
+            ];
+            for input in std::iter::once(bytes).chain(near.into_iter().map(String::into_bytes)) {
+                match stdout_json(path, &input, truncated) {
+                    Ok(v) => {
+                        prop_assert!(!truncated && v.is_object());
+                        let _ = post_command_passed(&record("completed", Some(v)));
+                    }
+                    Err(e) => prop_assert!(e.starts_with(path.as_str()) && e.len() > path.as_str().len()),
+                }
+            }
+        }
+    }
 
     fn record(status: &str, json: Option<Value>) -> PostRecord {
         PostRecord {
@@ -395,5 +455,15 @@ mod tests {
     fn null_or_array_output_never_passes() {
         assert!(!post_command_passed(&record("completed", None)));
         assert!(!post_command_passed(&record("completed", Some(json!([1])))));
+    }
+
+    #[test]
+    fn stdout_parser_messages() {
+        let path = Utf8Path::new("/l/o.txt");
+        assert_eq!(stdout_json(path, b" {\"score\": NaN} \n", false), Ok(json!({"score": null})));
+        assert!(stdout_json(path, b"{}", true).is_err_and(|e| e.contains("larger than")));
+        assert!(stdout_json(path, b"  \n", false).is_err_and(|e| e.contains("printed nothing")));
+        assert!(stdout_json(path, b"[1]", false).is_err_and(|e| e.contains("an array")));
+        assert!(stdout_json(path, b"log\n{\"a\": 1}", false).is_err_and(|e| e.contains("log lines")));
     }
 }
