@@ -162,7 +162,7 @@ impl CopyPolicy {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::path::PathBuf;
@@ -270,7 +270,51 @@ mod tests {
         .prop_filter("no dot components", |s| s != "." && s != "..")
     }
 
+    /// Near-valid `.harnessgymignore` text: lines made of gitignore's special characters
+    /// (unclosed classes, escapes, negations, `**`, BOM, CR, trailing spaces) and names.
+    pub(crate) fn near_ignore_text() -> impl Strategy<Value = String> {
+        let piece = proptest::sample::select(
+            &[
+                "*", "**", "**/", "/", "!", "\\", "\\ ", "#", " ", "[", "]", "[a-", "[!a]", "[]", "{a,b}", "?", "\r",
+                "\u{feff}", "a", "dir/", ".git", "x.pyc", "é", "\\!", "\\#",
+            ][..],
+        );
+        let line = proptest::collection::vec(piece, 0..6).prop_map(|p| p.concat());
+        proptest::collection::vec(line, 0..8).prop_map(|lines| lines.join("\n"))
+    }
+
     proptest! {
+        /// Arbitrary text (bytes read lossily, as a snapshot's ignore file is) and near-valid
+        /// gitignore text: a policy, or `BadIgnoreFile` naming a line of the text and that
+        /// line, with a message; a policy built answers `is_excluded` and renders rsync rules.
+        #[test]
+        fn ignore_text_is_a_policy_or_an_error_naming_the_line(
+            bytes in proptest::collection::vec(any::<u8>(), 0..200),
+            near in near_ignore_text(),
+            parts in proptest::collection::vec(component(), 1..4),
+            is_dir: bool,
+        ) {
+            let root = Path::new("/ws");
+            for text in [String::from_utf8_lossy(&bytes).into_owned(), near] {
+                match CopyPolicy::from_text(root, Purpose::Copy, Some(text.clone())) {
+                    Ok(p) => {
+                        let rel: PathBuf = parts.iter().collect();
+                        let _ = p.is_excluded(&rel, is_dir);
+                        let _ = p.rsync_rules();
+                    }
+                    Err(e) => {
+                        prop_assert!(!e.to_string().is_empty());
+                        let SnapshotError::BadIgnoreFile { line, text: bad, message, .. } = e else {
+                            return Err(TestCaseError::fail(format!("not BadIgnoreFile: {e}")));
+                        };
+                        prop_assert!(!message.is_empty());
+                        let body = text.strip_prefix('\u{feff}').unwrap_or(&text);
+                        prop_assert_eq!(body.lines().nth(line.wrapping_sub(1)), Some(bad.as_str()));
+                    }
+                }
+            }
+        }
+
         #[test]
         fn excluded_name_component_always_excluded_under_copy(
             parts in proptest::collection::vec(component(), 1..6),

@@ -82,6 +82,29 @@ fn trim_unescaped_trailing_spaces(line: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Arbitrary and near-valid ignore text: never a panic, one rule per pattern line at
+        /// most, every rule `+ ` or `- ` and a non-empty pattern, for every purpose.
+        #[test]
+        fn rules_from_any_text(
+            bytes in proptest::collection::vec(any::<u8>(), 0..200),
+            near in crate::policy::tests::near_ignore_text(),
+        ) {
+            for text in [String::from_utf8_lossy(&bytes).into_owned(), near] {
+                let rules = gitignore_rules(&text);
+                prop_assert!(rules.len() <= text.lines().count());
+                for rule in &rules {
+                    prop_assert!(rule.len() > 2 && (rule.starts_with("+ ") || rule.starts_with("- ")));
+                }
+                for purpose in [Purpose::Copy, Purpose::AgentMirror, Purpose::TaskState] {
+                    let all = rsync_rules(purpose, Some(&text));
+                    prop_assert!(all.len() >= rules.len());
+                }
+            }
+        }
+    }
 
     #[test]
     fn copy_rules_exclude_names_ignore_patterns_and_file_suffixes() {
