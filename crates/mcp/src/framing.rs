@@ -379,6 +379,8 @@ pub(crate) fn content_length(block: &[u8]) -> Result<u64, String> {
     match value.parse::<i128>() {
         Ok(n) if n <= 0 => Err(format!("Content-Length must be positive, got {n}")),
         Ok(n) => Ok(u64::try_from(n).unwrap_or(u64::MAX)),
+        // Digits beyond i128: a length too large for any cap (skipped as such), not "not a number".
+        Err(_) if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => Ok(u64::MAX),
         Err(_) => Err(format!("Content-Length is not a number: {value:?}")),
     }
 }
@@ -665,6 +667,69 @@ mod tests {
             let too_large = got.iter().filter(|r| matches!(r, Err(FramingError::TooLarge { .. }))).count();
             prop_assert_eq!(too_large, 1, "{:?}", got);
             prop_assert_eq!(got.last().cloned(), Some(Ok(json!(1))));
+        }
+    }
+
+    proptest! {
+        /// Content-Length header blocks made of garbage (lengths of every size — zero,
+        /// negative, beyond u64 and i128 —, repeated, empty or non-UTF-8 headers, missing
+        /// colons) fed in arbitrary chunks: every error has a message, and the decoder never
+        /// holds more than a header block, one message under the cap and the last chunk — a
+        /// huge declared length is skipped, not allocated.
+        #[test]
+        fn prop_content_length_header_garbage_is_bounded(
+            max in 1usize..256,
+            parts in prop::collection::vec(prop_oneof![
+                Just(b"Content-Length:".to_vec()),
+                Just(b"content-length: ".to_vec()),
+                Just(b"CONTENT-LENGTH :".to_vec()),
+                Just(b"Content-Type: application/json".to_vec()),
+                Just(b"\r\n".to_vec()),
+                Just(b"\r\n\r\n".to_vec()),
+                Just(b"\n\n".to_vec()),
+                Just(b":".to_vec()),
+                Just(b"-".to_vec()),
+                Just(b"18446744073709551616".to_vec()),
+                Just(b"340282366920938463463374607431768211456".to_vec()),
+                Just(b"{\"jsonrpc\":\"2.0\"}".to_vec()),
+                "[0-9]{1,40}".prop_map(String::into_bytes),
+                "[ \t+_xe.]{1,3}".prop_map(String::into_bytes),
+                prop::collection::vec(any::<u8>(), 0..16),
+            ], 0..40),
+            cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..6),
+        ) {
+            let stream: Vec<u8> = parts.concat();
+            let mut points: Vec<usize> = cuts.iter().map(|i| i.index(stream.len() + 1)).collect();
+            points.extend([0, stream.len()]);
+            points.sort_unstable();
+            let mut d = Decoder::new(Framing::ContentLength, max);
+            for pair in points.windows(2) {
+                let chunk = &stream[pair[0]..pair[1]];
+                d.push(chunk);
+                for _ in 0..10_000 {
+                    match d.next_message() {
+                        Ok(None) => break,
+                        Ok(Some(_)) => {}
+                        Err(e) => prop_assert!(!e.to_string().is_empty()),
+                    }
+                }
+                let bound = MAX_HEADER_BYTES + 4 + max + chunk.len();
+                prop_assert!(d.buffered() <= bound, "{} > {}", d.buffered(), bound);
+            }
+        }
+    }
+
+    #[test]
+    fn huge_content_lengths_are_skipped_not_allocated() {
+        for header in ["18446744073709551615", "340282366920938463463374607431768211456", "99999999999"] {
+            let mut d = Decoder::new(Framing::ContentLength, 1024);
+            d.push(format!("Content-Length: {header}\r\n\r\n").as_bytes());
+            let first = d.next_message();
+            assert!(first.as_ref().is_err_and(|e| !e.to_string().is_empty()), "{header}: {first:?}");
+            d.push(&[b'x'; 4096]);
+            assert!(matches!(d.next_message(), Ok(None)));
+            assert_eq!(d.buffered(), 0, "{header}");
+            assert!(d.buf.capacity() <= 2 * 4096 + 1024, "{header}: {}", d.buf.capacity());
         }
     }
 }

@@ -799,4 +799,124 @@ mod tests {
         assert_eq!(v["self_test"]["command"], json!(["t"]));
         assert!(v.get("framing").is_none());
     }
+
+    const KEYS: &[&str] = &[
+        "name",
+        "command",
+        "args",
+        "cwd",
+        "enabled_tools",
+        "timeouts",
+        "framing",
+        "self_test",
+        "timeout_seconds",
+        "timeout_sec",
+        "timeout_ms",
+        "startup_timeout_sec",
+        "tool_timeout_sec",
+        "self_test_timeout_sec",
+        "test_timeout_sec",
+        "startup_seconds",
+        "tool_seconds",
+        "self_test_seconds",
+        "initialize_ms",
+        "startup_ms",
+        "tool_call_ms",
+        "tool_ms",
+        "self_test_ms",
+        "test_ms",
+    ];
+
+    fn arb_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            ".{0,10}".prop_map(Value::String),
+            proptest::sample::select(
+                &[
+                    "python3",
+                    "server.py",
+                    "auto",
+                    "ndjson",
+                    "content-length",
+                    "1_000",
+                    " 7 ",
+                    "-3",
+                    "1e3",
+                    "inf",
+                    "NaN",
+                    "0",
+                    "'unclosed",
+                    "a \"b",
+                    "..",
+                    "../..",
+                    "/",
+                    "/etc",
+                    ".harnessgym/mcp/kernel-tools",
+                ][..]
+            )
+            .prop_map(Value::from),
+        ];
+        let key = proptest::sample::select(KEYS);
+        leaf.prop_recursive(3, 32, 6, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                proptest::collection::vec((key.clone().prop_map(str::to_owned), inner), 0..8)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// Arbitrary JSON with the manifest's key names at any depth (and near-valid manifests:
+        /// a string `command` plus arbitrary other keys): normalisation and confinement give a
+        /// server — a sanitised non-empty name, a non-empty command, an absolute cwd — or an
+        /// error with a message; no timeout spelling panics.
+        #[test]
+        fn any_manifest_is_a_server_or_a_clear_error(
+            value in arb_json(),
+            extra in proptest::collection::vec((proptest::sample::select(KEYS), arb_json()), 0..8),
+            command in "[a-z./ '\"]{0,12}",
+        ) {
+            let workspace = Utf8Path::new("/nonexistent-ws");
+            let path = workspace.join(".harnessgym/mcp/x/mcp.json");
+            let mut near = Map::new();
+            near.insert("command".into(), Value::String(command));
+            near.extend(extra.into_iter().filter(|(k, _)| *k != "command").map(|(k, v)| (k.to_owned(), v)));
+            for manifest in [value, Value::Object(near)] {
+                let plain = normalize_manifest(&manifest, &path, workspace);
+                match normalize_confined(&manifest, &path, workspace) {
+                    Ok(server) => {
+                        proptest::prop_assert!(plain.is_ok());
+                        proptest::prop_assert!(!server.name.is_empty());
+                        proptest::prop_assert!(
+                            server.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                        );
+                        proptest::prop_assert!(!server.command.is_empty());
+                        proptest::prop_assert!(server.cwd.starts_with(workspace));
+                    }
+                    Err(e) => proptest::prop_assert!(!e.to_string().is_empty()),
+                }
+                if let Err(e) = plain {
+                    proptest::prop_assert!(!e.to_string().is_empty());
+                }
+            }
+        }
+
+        /// Arbitrary bytes as a manifest file: `load_manifest` is a server or an error naming
+        /// the file.
+        #[test]
+        fn any_manifest_file_is_a_server_or_a_clear_error(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..128)) {
+            let dir = tempfile::tempdir().map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+            let root = Utf8Path::from_path(dir.path()).ok_or_else(|| proptest::test_runner::TestCaseError::fail("non-utf8"))?;
+            let path = root.join("mcp.json");
+            std::fs::write(&path, &bytes).map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+            if let Err(e) = load_manifest(&path, root) {
+                proptest::prop_assert!(!e.to_string().is_empty());
+            }
+        }
+    }
 }
