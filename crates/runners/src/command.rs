@@ -316,6 +316,7 @@ impl Runner for CommandRunner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     const CODEX: &str = include_str!("../profiles/codex.toml");
     const CLAUDE: &str = include_str!("../profiles/claude.toml");
@@ -359,5 +360,107 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("unknown output rule `bogus`"));
+    }
+
+    /// Near-valid profile text: lines of the real keys with values of every TOML type
+    /// (strings with and without the placeholders, arrays, inline tables, bad syntax), in any
+    /// order, with and without the `[output]` / `[env]` headers.
+    fn near_profile() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let key = proptest::sample::select(
+            &[
+                "program",
+                "fresh",
+                "resume",
+                "prompt",
+                "agent",
+                "env",
+                "session_id",
+                "final_message",
+                "error",
+                "input_tokens",
+                "cost_usd",
+                "output",
+                "pointer",
+                "when",
+                "nope",
+            ][..],
+        );
+        let value = proptest::sample::select(
+            &[
+                "\"codex\"",
+                "\"stdin\"",
+                "\"argument\"",
+                "[\"exec\", \"{prompt}\"]",
+                "[\"resume\", \"{session_id}\", \"{prompt}\"]",
+                "[1, 2]",
+                "[]",
+                "{ A = \"b\" }",
+                "{ A = 1 }",
+                "{ when = { \"/type\" = \"x\" }, pointer = \"/id\" }",
+                "{ when = { \"/type\" = 1 }, pointer = \"/id\" }",
+                "{ pointer = 3 }",
+                "{ when = \"x\", pointer = \"\" }",
+                "42",
+                "true",
+                "1979-05-27T07:32:00Z",
+                "\"unterminated",
+                "[[[",
+                "",
+            ][..],
+        );
+        let line = prop_oneof![
+            4 => (key, value).prop_map(|(k, v)| format!("{k} = {v}")),
+            1 => proptest::sample::select(&["[output]", "[env]", "[output.error]", "[[output]]", "# c", "=", "\u{feff}"][..])
+                .prop_map(str::to_owned),
+            1 => "[ -~]{0,16}",
+        ];
+        proptest::collection::vec(line, 0..12).prop_map(|lines| lines.join("\n"))
+    }
+
+    proptest::proptest! {
+        /// Arbitrary text and near-valid profiles: `Profile::parse` is a profile (whose
+        /// `resume` has the session placeholder) or an error naming the file with a message;
+        /// a parsed profile reads any stdout (arbitrary text, JSON lines of its own pointers)
+        /// without panicking.
+        #[test]
+        fn profile_text_is_a_profile_or_a_clear_error(
+            text in ".{0,200}",
+            near in near_profile(),
+            stdout in proptest::collection::vec(
+                prop_oneof![
+                    "[ -~]{0,30}".boxed(),
+                    Just("{\"type\": \"x\", \"id\": 7}".to_owned()).boxed(),
+                    Just("{\"type\": \"thread.started\", \"thread_id\": null}".to_owned()).boxed(),
+                    Just("{\"usage\": {\"input_tokens\": -1}}".to_owned()).boxed(),
+                    Just("{\"total_cost_usd\": \"x\"".to_owned()).boxed(),
+                ],
+                0..8,
+            ),
+        ) {
+            let stdout = stdout.join("\n");
+            for input in [text.as_str(), near.as_str(), CODEX, CLAUDE] {
+                match Profile::parse("p.toml", input) {
+                    Ok(profile) => {
+                        let placeholder = "{session_id}";
+                        proptest::prop_assert!(profile.resume.iter().any(|a| a.contains(placeholder)));
+                        let _ = profile.parse_output(&stdout);
+                    }
+                    Err(e) => {
+                        proptest::prop_assert!(!e.message.is_empty());
+                        proptest::prop_assert!(e.to_string().starts_with("runner profile p.toml: "));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn deeply_nested_profile_text_is_an_error_not_a_stack_overflow() {
+        for open in ["[", "{a="] {
+            let text = format!("program = {}", open.repeat(100_000));
+            let e = Profile::parse("p.toml", &text).err();
+            assert!(e.is_some_and(|e| !e.message.is_empty()), "{open}");
+        }
     }
 }
