@@ -180,6 +180,92 @@ fn read_prefix(path: &Utf8Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    const KEYS: &[&str] = &[
+        "version",
+        "updated_at",
+        "metadata",
+        "artifacts",
+        "id",
+        "kind",
+        "path",
+        "description",
+        "iteration",
+        "created_at",
+    ];
+
+    fn arb_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            ".{0,8}".prop_map(Value::String),
+            proptest::sample::select(&["tool", "docs", ".harnessgym/tools/a.py", ""][..]).prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 5, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                proptest::collection::vec((proptest::sample::select(KEYS).prop_map(str::to_owned), inner), 0..6)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// registry.json bytes: arbitrary, a near-valid registry (cut short or with `NaN` spliced
+    /// in), or a valid one with entries of any shape.
+    fn arb_registry_bytes() -> impl Strategy<Value = Vec<u8>> {
+        let doc = (arb_json(), proptest::collection::vec(arb_json(), 0..5))
+            .prop_map(|(top, entries)| {
+                let mut top = match top {
+                    Value::Object(m) => m,
+                    _ => serde_json::Map::new(),
+                };
+                top.insert("artifacts".into(), Value::Array(entries));
+                Value::Object(top).to_string()
+            })
+            .boxed();
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..200),
+            arb_json().prop_map(|v| v.to_string().into_bytes()),
+            doc.clone().prop_map(String::into_bytes),
+            (doc, any::<prop::sample::Index>(), any::<bool>()).prop_map(|(text, at, nan)| {
+                let mut bytes = text.into_bytes();
+                let at = at.index(bytes.len() + 1);
+                if nan {
+                    bytes.splice(at..at, b"NaN".iter().copied());
+                } else {
+                    bytes.truncate(at);
+                }
+                bytes
+            }),
+        ]
+    }
+
+    proptest! {
+        /// Whatever registry.json holds, `load` never fails on its content and loses nothing:
+        /// a registry (its unreadable entries reported with a message), or an empty one with
+        /// the file moved aside byte for byte and a problem naming both files.
+        #[test]
+        fn load_accepts_any_file_and_loses_nothing(bytes in arb_registry_bytes()) {
+            let dir = tempfile::tempdir().map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let ws = Utf8Path::from_path(dir.path()).ok_or_else(|| TestCaseError::fail("non-utf8"))?;
+            ensure_artifact_dirs(ws).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let path = registry_path(ws);
+            std::fs::write(&path, &bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let loaded = load(ws).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert!(loaded.problems.iter().all(|p| p.starts_with(path.as_str()) && p.len() > path.as_str().len()));
+            let aside = path.with_file_name("registry.invalid-1.json");
+            if path.exists() {
+                prop_assert!(!aside.exists());
+                prop_assert_eq!(loaded.problems.len(), loaded.registry.invalid.len());
+            } else {
+                prop_assert_eq!(std::fs::read(&aside).ok(), Some(bytes));
+                prop_assert!(loaded.registry.artifacts.is_empty() && loaded.problems.len() == 1);
+            }
+        }
+    }
 
     fn ws() -> (tempfile::TempDir, Utf8PathBuf) {
         let dir = tempfile::tempdir().unwrap();
