@@ -110,6 +110,8 @@ pub fn sync_from_files(
     iteration: Option<i64>,
 ) -> Result<Vec<String>, RegistryError> {
     ensure_artifact_dirs(workspace)?;
+    // The ids already registered, looked up once per file (a scan per file was quadratic).
+    let mut known: std::collections::HashSet<String> = registry.artifacts.iter().map(|a| a.id.clone()).collect();
     let mut added = Vec::new();
     for (kind, dir) in ARTIFACT_DIRS {
         let root = harness_dir(workspace).join(dir);
@@ -132,12 +134,14 @@ pub fn sync_from_files(
                 continue;
             }
             let id = format!("{kind}:{rel}");
-            if registry.get(&id).is_some() {
+            if known.contains(&id) {
                 continue;
             }
             let mut artifact = Artifact::new(kind, rel, &format!("Discovered {kind} artifact at {rel}"), iteration);
             artifact.metadata.insert("source".into(), "filesystem-sync".into());
-            registry.upsert(artifact);
+            // A new id: what `upsert` does for it, without its scan.
+            registry.artifacts.push(artifact);
+            known.insert(id.clone());
             added.push(id);
         }
     }
@@ -153,20 +157,31 @@ pub fn contained_path(workspace: &Utf8Path, rel: &str) -> Option<Utf8PathBuf> {
 }
 
 /// The visible (non-quarantined) artifacts as the attempt prompt lists them, with a preview of
-/// each known-kind artifact that is a regular file inside the workspace.
+/// each known-kind artifact that is a regular file inside the workspace and that the prompt lists
+/// ([`crate::prompts::listed_artifacts`]: the others are only counted, so their files are not read).
 pub fn listings(workspace: &Utf8Path, registry: &Registry) -> Vec<ArtifactListing> {
     let known = |k: &str| ARTIFACT_DIRS.iter().any(|(kind, _)| *kind == k);
-    registry
+    let mut all: Vec<ArtifactListing> = registry
         .visible()
-        .map(|a| {
-            let preview = known(&a.kind)
+        .map(|a| ArtifactListing {
+            kind: a.kind.clone(),
+            path: a.path.clone(),
+            description: a.description.clone(),
+            preview: None,
+            iteration: a.iteration,
+        })
+        .collect();
+    let (listed, _) = crate::prompts::listed_artifacts(&all);
+    for (a, keep) in all.iter_mut().zip(listed) {
+        if keep {
+            a.preview = known(&a.kind)
                 .then(|| contained_path(workspace, &a.path))
                 .flatten()
                 .filter(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file()))
                 .and_then(|p| read_prefix(&p));
-            ArtifactListing { kind: a.kind.clone(), path: a.path.clone(), description: a.description.clone(), preview }
-        })
-        .collect()
+        }
+    }
+    all
 }
 
 fn read_prefix(path: &Utf8Path) -> Option<String> {
