@@ -96,7 +96,9 @@ pub fn move_aside(path: &Utf8Path) -> Result<Utf8PathBuf, RegistryError> {
 /// Saves atomically, refreshing `updated_at`.
 pub fn save(workspace: &Utf8Path, registry: &mut Registry) -> Result<(), RegistryError> {
     registry.updated_at = utc_now();
-    harnessgym_types::json::write_json(&registry_path(workspace), &registry.to_value())?;
+    // The same bytes as `json::write_json(&registry.to_value())`, without the `Value` copies.
+    let path = registry_path(workspace);
+    harnessgym_types::atomic::write_atomic(&path, registry.to_pretty_json()?.as_bytes())?;
     Ok(())
 }
 

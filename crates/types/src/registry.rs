@@ -234,6 +234,16 @@ impl Registry {
         Value::Object(obj)
     }
 
+    /// The registry file's text: the same bytes as `json::to_pretty(&self.to_value())`, written
+    /// straight from the entries, without building the document as a `Value` first (for a big
+    /// registry that copy, and `to_pretty`'s second one, cost more memory than the registry).
+    pub fn to_pretty_json(&self) -> Result<String, crate::TypesError> {
+        let mut text = serde_json::to_string_pretty(&SortedDocument(self))
+            .map_err(|source| crate::TypesError::Serialize { what: "registry", source })?;
+        text.push('\n');
+        Ok(text)
+    }
+
     /// The entry with this id.
     pub fn get(&self, id: &str) -> Option<&Artifact> {
         self.artifacts.iter().find(|a| a.id == id)
@@ -267,6 +277,87 @@ impl Registry {
     /// Quarantined entries.
     pub fn quarantined(&self) -> impl Iterator<Item = &Artifact> {
         self.artifacts.iter().filter(|a| a.is_quarantined())
+    }
+}
+
+/// [`Registry::to_value`] as it serialises — keys sorted at every depth — without the `Value`.
+struct SortedDocument<'a>(&'a Registry);
+
+/// The keys [`Registry::to_value`] writes over `extra`.
+const DOCUMENT_KEYS: [&str; 4] = ["artifacts", "metadata", "updated_at", "version"];
+
+impl Serialize for SortedDocument<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        enum Field<'a> {
+            Extra(&'a Value),
+            Version,
+            UpdatedAt,
+            Artifacts,
+            Metadata,
+        }
+        let r = self.0;
+        let mut fields: Vec<(&str, Field)> = r
+            .extra
+            .iter()
+            .filter(|(k, _)| !DOCUMENT_KEYS.contains(&k.as_str()))
+            .map(|(k, v)| (k.as_str(), Field::Extra(v)))
+            .collect();
+        fields.extend([
+            ("artifacts", Field::Artifacts),
+            ("metadata", Field::Metadata),
+            ("updated_at", Field::UpdatedAt),
+            ("version", Field::Version),
+        ]);
+        fields.sort_by(|a, b| a.0.cmp(b.0));
+        let mut map = serializer.serialize_map(Some(fields.len()))?;
+        for (key, field) in fields {
+            match field {
+                Field::Extra(v) => map.serialize_entry(key, v)?,
+                Field::Version => map.serialize_entry(key, &r.version)?,
+                Field::UpdatedAt => map.serialize_entry(key, &r.updated_at)?,
+                Field::Artifacts => map.serialize_entry(key, &SortedEntries(r))?,
+                Field::Metadata => map.serialize_entry(key, &r.metadata)?,
+            }
+        }
+        map.end()
+    }
+}
+
+/// The `artifacts` array: the entries, then the invalid ones verbatim.
+struct SortedEntries<'a>(&'a Registry);
+
+impl Serialize for SortedEntries<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let r = self.0;
+        let mut seq = serializer.serialize_seq(Some(r.artifacts.len() + r.invalid.len()))?;
+        for a in &r.artifacts {
+            seq.serialize_element(&SortedArtifact(a))?;
+        }
+        for e in &r.invalid {
+            seq.serialize_element(&e.raw)?;
+        }
+        seq.end()
+    }
+}
+
+/// One entry with its keys sorted, as `serde_json::to_value(artifact)` has them.
+struct SortedArtifact<'a>(&'a Artifact);
+
+impl Serialize for SortedArtifact<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let a = self.0;
+        let mut map = serializer.serialize_map(Some(7))?;
+        map.serialize_entry("created_at", &a.created_at)?;
+        map.serialize_entry("description", &a.description)?;
+        map.serialize_entry("id", &a.id)?;
+        map.serialize_entry("iteration", &a.iteration)?;
+        map.serialize_entry("kind", &a.kind)?;
+        map.serialize_entry("metadata", &a.metadata)?;
+        map.serialize_entry("path", &a.path)?;
+        map.end()
     }
 }
 
@@ -321,6 +412,24 @@ mod tests {
         assert_eq!(r.artifacts[0].description, "first");
         assert_eq!(r.artifacts[0].iteration, Some(1));
         assert_eq!(r.artifacts[0].metadata["source"], json!("x"));
+    }
+
+    #[test]
+    fn to_pretty_json_is_the_text_of_to_value() {
+        let mut r = Registry::from_value(json!({
+        "zeta": [1, {"b": 2, "a": "é\"\n"}], "alpha": null, "version": 3, "updated_at": "t",
+        "metadata": {"y": 1.5, "x": {}}, "artifacts": [
+            {"kind": "tool", "path": "p", "iteration": 2, "created_at": "c", "extra": [], "metadata": {"q": true}},
+            {"path": "no-kind", "z": 1},
+            {"kind": "docs", "path": "d", "description": "Notes ✓"}
+        ]}))
+        .unwrap();
+        r.extra.insert("artifacts".into(), json!("shadowed by the real key"));
+        r.upsert(Artifact::new("skill", "s", "", None));
+        let expected = crate::json::to_pretty(&r.to_value()).unwrap();
+        assert_eq!(r.to_pretty_json().unwrap(), expected);
+        let empty = Registry::default();
+        assert_eq!(empty.to_pretty_json().unwrap(), crate::json::to_pretty(&empty.to_value()).unwrap());
     }
 
     #[test]
