@@ -289,6 +289,22 @@ mod tests {
     }
 
     #[test]
+    fn listings_read_previews_only_for_the_artifacts_the_prompt_lists() {
+        let (_d, ws) = ws();
+        let mut registry = Registry::default();
+        for i in 0..60 {
+            let rel = format!(".harnessgym/tools/t{i:02}.py");
+            write(&ws.join(&rel), "print(1)\n");
+            registry.upsert(Artifact::new("tool", &rel, "", Some(i)));
+        }
+        let l = listings(&ws, &registry);
+        assert_eq!(l.len(), 60, "every visible artifact is counted");
+        assert!(l[..10].iter().all(|a| a.preview.is_none()), "the 10 oldest are not listed");
+        assert!(l[10..].iter().all(|a| a.preview.as_deref() == Some("print(1)\n")));
+        assert_eq!(l[59].iteration, Some(59));
+    }
+
+    #[test]
     fn listings_preview_files_but_never_outside_the_workspace() {
         let (_d, ws) = ws();
         write(&harness_dir(&ws).join("docs/recurrence.md"), "Exact recurrence notes.");
