@@ -49,18 +49,30 @@ pub struct Loaded {
 pub fn load(workspace: &Utf8Path) -> Result<Loaded, RegistryError> {
     let path = registry_path(workspace);
     let mut loaded = Loaded::default();
-    let problem = match harnessgym_types::json::read_value(&path) {
-        Ok(None) => return Ok(loaded),
-        Ok(Some(value)) => match Registry::from_value(value) {
-            Ok(registry) => {
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(loaded),
+        Err(source) => return Err(RegistryError::Io { path, source }),
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    // A well-formed registry is read entry by entry (no `Value` tree of the whole file); anything
+    // else goes the general way, which reads Python's `NaN` and says what is wrong.
+    let problem = match Registry::from_json_str(&text) {
+        Some(registry) => {
+            loaded.registry = registry;
+            None
+        }
+        None => match harnessgym_types::json::parse_lenient(&text).map(Registry::from_value) {
+            Ok(Ok(registry)) => {
                 loaded.registry = registry;
                 None
             }
-            Err(problem) => Some(problem.to_string()),
+            Ok(Err(problem)) => Some(problem.to_string()),
+            Err(source) => Some(format!("not valid JSON ({source})")),
         },
-        Err(harnessgym_types::TypesError::Json { source, .. }) => Some(format!("not valid JSON ({source})")),
-        Err(e) => return Err(e.into()),
     };
+    drop(text);
+    drop(bytes);
     if let Some(problem) = problem {
         let aside = move_aside(&path)?;
         loaded.problems.push(format!(

@@ -221,6 +221,15 @@ impl Registry {
         Ok(registry)
     }
 
+    /// [`Registry::from_value`] of JSON text, converting each entry as it is parsed instead of
+    /// building the whole document as a `Value` first (for a big registry that tree takes several
+    /// times the file's size). `None` when the text is not an object whose `artifacts` is absent,
+    /// null or an array of valid JSON: then parse it and use [`Registry::from_value`], which says
+    /// what is wrong (and reads Python's `NaN`).
+    pub fn from_json_str(text: &str) -> Option<Self> {
+        serde_json::from_str::<StreamedDocument>(text).ok().map(|d| d.0)
+    }
+
     /// The document to write: the known keys over `extra`, invalid entries after the valid ones.
     pub fn to_value(&self) -> Value {
         let mut obj: Map<String, Value> = self.extra.clone().into_iter().collect();
@@ -277,6 +286,69 @@ impl Registry {
     /// Quarantined entries.
     pub fn quarantined(&self) -> impl Iterator<Item = &Artifact> {
         self.artifacts.iter().filter(|a| a.is_quarantined())
+    }
+}
+
+/// A registry read by [`Registry::from_json_str`].
+struct StreamedDocument(Registry);
+
+impl<'de> Deserialize<'de> for StreamedDocument {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct DocumentVisitor;
+        impl<'de> serde::de::Visitor<'de> for DocumentVisitor {
+            type Value = StreamedDocument;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a registry object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut obj = Map::new();
+                let mut entries = None;
+                // A repeated key: the last one wins, as when parsing into a `Value`.
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "artifacts" {
+                        entries = map.next_value::<Option<StreamedEntries>>()?;
+                    } else {
+                        obj.insert(key, map.next_value::<Value>()?);
+                    }
+                }
+                let mut registry = Registry::from_value(Value::Object(obj)).map_err(serde::de::Error::custom)?;
+                if let Some(StreamedEntries { artifacts, invalid }) = entries {
+                    registry.artifacts = artifacts;
+                    registry.invalid = invalid;
+                }
+                Ok(StreamedDocument(registry))
+            }
+        }
+        deserializer.deserialize_map(DocumentVisitor)
+    }
+}
+
+/// The `artifacts` array, each entry read by [`Artifact::from_value`] as soon as it is parsed.
+struct StreamedEntries {
+    artifacts: Vec<Artifact>,
+    invalid: Vec<InvalidEntry>,
+}
+
+impl<'de> Deserialize<'de> for StreamedEntries {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntriesVisitor;
+        impl<'de> serde::de::Visitor<'de> for EntriesVisitor {
+            type Value = StreamedEntries;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array of registry entries")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut entries = StreamedEntries { artifacts: Vec::new(), invalid: Vec::new() };
+                while let Some(raw) = seq.next_element::<Value>()? {
+                    match Artifact::from_value(&raw) {
+                        Ok(a) => entries.artifacts.push(a),
+                        Err(problem) => entries.invalid.push(InvalidEntry { raw, problem: problem.to_string() }),
+                    }
+                }
+                Ok(entries)
+            }
+        }
+        deserializer.deserialize_seq(EntriesVisitor)
     }
 }
 
@@ -430,6 +502,37 @@ mod tests {
         assert_eq!(r.to_pretty_json().unwrap(), expected);
         let empty = Registry::default();
         assert_eq!(empty.to_pretty_json().unwrap(), crate::json::to_pretty(&empty.to_value()).unwrap());
+    }
+
+    #[test]
+    fn from_json_str_reads_what_from_value_reads() {
+        let same = |text: &str| {
+            let streamed = Registry::from_json_str(text).unwrap();
+            let general = Registry::from_value(serde_json::from_str(text).unwrap()).unwrap();
+            assert_eq!(streamed.artifacts, general.artifacts, "{text}");
+            assert_eq!(streamed.invalid, general.invalid, "{text}");
+            assert_eq!(streamed.to_value(), general.to_value(), "{text}");
+        };
+        same(
+            r#"{"version": 2, "updated_at": "u", "owner": "me", "metadata": {"m": 1}, "artifacts": [
+                {"kind": "tool", "path": "p", "iteration": 2, "created_at": "c", "x": 1, "metadata": {"q": true}},
+                {"path": "no-kind"}, 3, {"kind": 1, "path": "k"},
+                {"kind": "docs", "path": "d", "description": "Notes"}]}"#,
+        );
+        same(r#"{"artifacts": null, "version": 1, "updated_at": "u"}"#);
+        same(r#"{"version": 1, "updated_at": "u"}"#);
+        same(r#"{"artifacts": [{"kind": "a", "path": "p", "created_at": "c"}], "artifacts": [], "updated_at": "u"}"#);
+        // What the general path must read (and explain) is left to it.
+        for text in [
+            r#"{"artifacts": "no"}"#,
+            r#"{"artifacts": "no", "artifacts": []}"#,
+            "[]",
+            r#"{"artifacts": [NaN]}"#,
+            "{",
+            r#"{"a": 1} x"#,
+        ] {
+            assert!(Registry::from_json_str(text).is_none(), "{text}");
+        }
     }
 
     #[test]
