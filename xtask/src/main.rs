@@ -1,8 +1,10 @@
 //! Project automation: `cargo xtask test`, `cargo xtask deps`, `cargo xtask docs`,
-//! `cargo xtask cli-docs`, `cargo xtask bench overhead`, `cargo xtask bench mcp`.
+//! `cargo xtask cli-docs`, `cargo xtask bench overhead`, `cargo xtask bench mcp`,
+//! `cargo xtask bench registry`.
 
 mod checks;
 mod mcp_bench;
+mod registry_bench;
 mod test_cmd;
 
 use std::path::{Path, PathBuf};
@@ -16,6 +18,7 @@ const USAGE: &str = "usage: cargo xtask test [cargo test args] (runs deps and do
        cargo xtask cli-docs (rewrites docs/cli.md from the clap definitions)
        cargo xtask bench overhead [--keep] [--repeat N] [--only path|resolved|room] [--dir DIR] [--make-workspace PATH/make_workspace.py]
        cargo xtask bench mcp [--mcpbench DIR] [--rounds N] [--calls N] [--payload BYTES] [--startup-rounds N]
+       cargo xtask bench registry [--sizes 20000,200000] [--dir DIR] [--keep]
        cargo xtask relay --framing nd|cl -- CMD... (the bench's minimal relay)";
 
 fn main() -> anyhow::Result<()> {
@@ -35,6 +38,8 @@ fn main() -> anyhow::Result<()> {
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("overhead") => bench_overhead(&args[2..]),
             Some("mcp") => mcp_bench::bench_mcp(&repo_root(), &args[2..]),
+            Some("registry") => registry_bench::bench_registry(&repo_root(), &args[2..]),
+            Some("registry-child") => registry_bench::child(&args[2..]),
             _ => bail!("{USAGE}"),
         },
         Some("relay") => mcp_bench::relay(&args[1..]),

@@ -22,6 +22,10 @@ pub const PREVIEW_CHAR_LIMIT: usize = 3000;
 /// Maximum number of preview characters (over all artifacts) in one artifact context.
 pub const PREVIEW_TOTAL_BUDGET: usize = 48_000;
 
+/// Maximum number of artifacts of one kind listed in the attempt prompt: the most recent ones
+/// (see [`listed_artifacts`]); the others are counted, so a huge registry cannot blow up the prompt.
+pub const LISTED_PER_KIND: usize = 50;
+
 /// Which agent CLI the prompt is written for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AgentFlavor {
@@ -65,6 +69,38 @@ pub struct ArtifactListing {
     /// File content as read by the caller (untruncated); `None` when there is nothing to
     /// preview (directory, missing file, unknown kind).
     pub preview: Option<String>,
+    /// The iteration that built it (`None` when unknown): decides which are the most recent.
+    pub iteration: Option<i64>,
+}
+
+/// Which of `artifacts` the attempt prompt lists: per kind, the [`LISTED_PER_KIND`] most recent
+/// (by iteration — unknown counts as oldest — then by order in the registry), in registry order.
+/// Returns one flag per artifact (listed or not) and, per kind in order of first appearance, how
+/// many are left out (kinds with none left out are absent).
+pub fn listed_artifacts(artifacts: &[ArtifactListing]) -> (Vec<bool>, Vec<(&str, usize)>) {
+    let mut by_kind: Vec<(&str, Vec<usize>)> = Vec::new();
+    let mut slot: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (i, a) in artifacts.iter().enumerate() {
+        let k = *slot.entry(a.kind.as_str()).or_insert_with(|| {
+            by_kind.push((a.kind.as_str(), Vec::new()));
+            by_kind.len() - 1
+        });
+        by_kind[k].1.push(i);
+    }
+    let mut listed = vec![true; artifacts.len()];
+    let mut left_out = Vec::new();
+    for (kind, mut indices) in by_kind {
+        if indices.len() <= LISTED_PER_KIND {
+            continue;
+        }
+        // Most recent first: the highest iteration, then the latest in the registry.
+        indices.sort_unstable_by_key(|&i| std::cmp::Reverse((artifacts[i].iteration, i)));
+        for &i in &indices[LISTED_PER_KIND..] {
+            listed[i] = false;
+        }
+        left_out.push((kind, indices.len() - LISTED_PER_KIND));
+    }
+    (listed, left_out)
 }
 
 /// The state of the workspace's `.harnessgym/activation.json`.
@@ -267,12 +303,20 @@ pub fn artifact_context(
     activation: &ActivationView,
 ) -> String {
     let mut out = String::new();
+    let (listed, left_out) = listed_artifacts(artifacts);
     if artifacts.is_empty() {
         out.push_str("No generated harness artifacts are registered yet.\n");
-    } else {
+    } else if left_out.is_empty() {
         out.push_str(&format!(
             "{} registered harness artifact(s) are available to this fresh attempt; they are \
              listed below.\n",
+            artifacts.len()
+        ));
+    } else {
+        out.push_str(&format!(
+            "{} registered harness artifact(s) are available to this fresh attempt; the \
+             {LISTED_PER_KIND} most recent of each kind are listed below, the others are counted \
+             (all of them are in `.harnessgym/registry.json`).\n",
             artifacts.len()
         ));
     }
@@ -300,7 +344,14 @@ pub fn artifact_context(
 
     if !artifacts.is_empty() {
         out.push_str("\n### Registered artifacts\n\n");
-        push_artifact_list(&mut out, artifacts);
+        let shown: Vec<&ArtifactListing> =
+            artifacts.iter().zip(&listed).filter_map(|(a, &keep)| keep.then_some(a)).collect();
+        push_artifact_list(&mut out, &shown);
+        for (kind, count) in left_out {
+            out.push_str(&format!(
+                "- … and {count} older {kind} artifact(s), not listed (see `.harnessgym/registry.json`)\n"
+            ));
+        }
     }
     out
 }
@@ -787,7 +838,7 @@ fn push_activation(out: &mut String, report: &Value) {
     }
 }
 
-fn push_artifact_list(out: &mut String, artifacts: &[ArtifactListing]) {
+fn push_artifact_list(out: &mut String, artifacts: &[&ArtifactListing]) {
     let mut used = 0usize;
     let mut budget_exhausted = false;
     let mut omitted = 0usize;
@@ -916,6 +967,7 @@ mod tests {
             path: path.to_owned(),
             description: description.to_owned(),
             preview: preview.map(str::to_owned),
+            iteration: None,
         }
     }
 
@@ -1349,6 +1401,44 @@ mod tests {
         let context = artifact_context(&artifacts, 0, &ActivationView::Missing);
         assert!(!context.contains("truncated"));
         assert!(context.contains(&exact));
+    }
+
+    #[test]
+    fn at_most_fifty_most_recent_artifacts_of_a_kind_are_listed_and_the_rest_counted() {
+        // 120 tools: iterations 0..=11 in registry order (ten each), except that the first entry
+        // is the newest (iteration 99) and two have no iteration (oldest); one docs artifact.
+        let mut artifacts: Vec<ArtifactListing> = (0..120)
+            .map(|i| {
+                let mut a = listing("tool", &format!(".harnessgym/tools/t{i:03}.py"), "", Some("print(1)\n"));
+                a.iteration = Some(i64::from(i / 10));
+                a
+            })
+            .collect();
+        artifacts[0].iteration = Some(99);
+        artifacts[119].iteration = None;
+        artifacts[118].iteration = None;
+        artifacts.push(listing("docs", ".harnessgym/docs/notes.md", "Notes", None));
+        let context = artifact_context(&artifacts, 0, &ActivationView::Missing);
+        let listed: Vec<usize> = (0..120).filter(|i| context.contains(&format!("t{i:03}.py"))).collect();
+        // t000 (iteration 99), then iterations 11 (t110..t117: t118/t119 are unknown), 10, 9,
+        // 8, 7 (t070..t079) — 49 so far — and the latest in the registry of iteration 6: t069.
+        let mut expected = vec![0, 69];
+        expected.extend(70..118);
+        assert_eq!(listed.len(), LISTED_PER_KIND);
+        assert_eq!(listed, expected);
+        assert_contains(
+            &context,
+            &[
+                "121 registered harness artifact(s) are available",
+                "the 50 most recent of each kind are listed below",
+                "- docs: .harnessgym/docs/notes.md - Notes\n",
+                "- … and 70 older tool artifact(s), not listed (see `.harnessgym/registry.json`)\n",
+            ],
+        );
+        assert!(!context.contains("older docs"), "{context}");
+        // Listed in registry order.
+        let first = context.find("t000.py").unwrap_or(usize::MAX);
+        assert!(first < context.find("t069.py").unwrap_or(0));
     }
 
     #[test]

@@ -49,18 +49,30 @@ pub struct Loaded {
 pub fn load(workspace: &Utf8Path) -> Result<Loaded, RegistryError> {
     let path = registry_path(workspace);
     let mut loaded = Loaded::default();
-    let problem = match harnessgym_types::json::read_value(&path) {
-        Ok(None) => return Ok(loaded),
-        Ok(Some(value)) => match Registry::from_value(value) {
-            Ok(registry) => {
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(loaded),
+        Err(source) => return Err(RegistryError::Io { path, source }),
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    // A well-formed registry is read entry by entry (no `Value` tree of the whole file); anything
+    // else goes the general way, which reads Python's `NaN` and says what is wrong.
+    let problem = match Registry::from_json_str(&text) {
+        Some(registry) => {
+            loaded.registry = registry;
+            None
+        }
+        None => match harnessgym_types::json::parse_lenient(&text).map(Registry::from_value) {
+            Ok(Ok(registry)) => {
                 loaded.registry = registry;
                 None
             }
-            Err(problem) => Some(problem.to_string()),
+            Ok(Err(problem)) => Some(problem.to_string()),
+            Err(source) => Some(format!("not valid JSON ({source})")),
         },
-        Err(harnessgym_types::TypesError::Json { source, .. }) => Some(format!("not valid JSON ({source})")),
-        Err(e) => return Err(e.into()),
     };
+    drop(text);
+    drop(bytes);
     if let Some(problem) = problem {
         let aside = move_aside(&path)?;
         loaded.problems.push(format!(
@@ -96,7 +108,9 @@ pub fn move_aside(path: &Utf8Path) -> Result<Utf8PathBuf, RegistryError> {
 /// Saves atomically, refreshing `updated_at`.
 pub fn save(workspace: &Utf8Path, registry: &mut Registry) -> Result<(), RegistryError> {
     registry.updated_at = utc_now();
-    harnessgym_types::json::write_json(&registry_path(workspace), &registry.to_value())?;
+    // The same bytes as `json::write_json(&registry.to_value())`, without the `Value` copies.
+    let path = registry_path(workspace);
+    harnessgym_types::atomic::write_atomic(&path, registry.to_pretty_json()?.as_bytes())?;
     Ok(())
 }
 
@@ -110,6 +124,8 @@ pub fn sync_from_files(
     iteration: Option<i64>,
 ) -> Result<Vec<String>, RegistryError> {
     ensure_artifact_dirs(workspace)?;
+    // The ids already registered, looked up once per file (a scan per file was quadratic).
+    let mut known: std::collections::HashSet<String> = registry.artifacts.iter().map(|a| a.id.clone()).collect();
     let mut added = Vec::new();
     for (kind, dir) in ARTIFACT_DIRS {
         let root = harness_dir(workspace).join(dir);
@@ -132,12 +148,14 @@ pub fn sync_from_files(
                 continue;
             }
             let id = format!("{kind}:{rel}");
-            if registry.get(&id).is_some() {
+            if known.contains(&id) {
                 continue;
             }
             let mut artifact = Artifact::new(kind, rel, &format!("Discovered {kind} artifact at {rel}"), iteration);
             artifact.metadata.insert("source".into(), "filesystem-sync".into());
-            registry.upsert(artifact);
+            // A new id: what `upsert` does for it, without its scan.
+            registry.artifacts.push(artifact);
+            known.insert(id.clone());
             added.push(id);
         }
     }
@@ -153,20 +171,31 @@ pub fn contained_path(workspace: &Utf8Path, rel: &str) -> Option<Utf8PathBuf> {
 }
 
 /// The visible (non-quarantined) artifacts as the attempt prompt lists them, with a preview of
-/// each known-kind artifact that is a regular file inside the workspace.
+/// each known-kind artifact that is a regular file inside the workspace and that the prompt lists
+/// ([`crate::prompts::listed_artifacts`]: the others are only counted, so their files are not read).
 pub fn listings(workspace: &Utf8Path, registry: &Registry) -> Vec<ArtifactListing> {
     let known = |k: &str| ARTIFACT_DIRS.iter().any(|(kind, _)| *kind == k);
-    registry
+    let mut all: Vec<ArtifactListing> = registry
         .visible()
-        .map(|a| {
-            let preview = known(&a.kind)
+        .map(|a| ArtifactListing {
+            kind: a.kind.clone(),
+            path: a.path.clone(),
+            description: a.description.clone(),
+            preview: None,
+            iteration: a.iteration,
+        })
+        .collect();
+    let (listed, _) = crate::prompts::listed_artifacts(&all);
+    for (a, keep) in all.iter_mut().zip(listed) {
+        if keep {
+            a.preview = known(&a.kind)
                 .then(|| contained_path(workspace, &a.path))
                 .flatten()
                 .filter(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file()))
                 .and_then(|p| read_prefix(&p));
-            ArtifactListing { kind: a.kind.clone(), path: a.path.clone(), description: a.description.clone(), preview }
-        })
-        .collect()
+        }
+    }
+    all
 }
 
 fn read_prefix(path: &Utf8Path) -> Option<String> {
@@ -355,6 +384,22 @@ mod tests {
             loaded.problems[0]
         );
         assert!(!loaded.problems[0].contains("has no"), "{}", loaded.problems[0]);
+    }
+
+    #[test]
+    fn listings_read_previews_only_for_the_artifacts_the_prompt_lists() {
+        let (_d, ws) = ws();
+        let mut registry = Registry::default();
+        for i in 0..60 {
+            let rel = format!(".harnessgym/tools/t{i:02}.py");
+            write(&ws.join(&rel), "print(1)\n");
+            registry.upsert(Artifact::new("tool", &rel, "", Some(i)));
+        }
+        let l = listings(&ws, &registry);
+        assert_eq!(l.len(), 60, "every visible artifact is counted");
+        assert!(l[..10].iter().all(|a| a.preview.is_none()), "the 10 oldest are not listed");
+        assert!(l[10..].iter().all(|a| a.preview.as_deref() == Some("print(1)\n")));
+        assert_eq!(l[59].iteration, Some(59));
     }
 
     #[test]

@@ -221,6 +221,15 @@ impl Registry {
         Ok(registry)
     }
 
+    /// [`Registry::from_value`] of JSON text, converting each entry as it is parsed instead of
+    /// building the whole document as a `Value` first (for a big registry that tree takes several
+    /// times the file's size). `None` when the text is not an object whose `artifacts` is absent,
+    /// null or an array of valid JSON: then parse it and use [`Registry::from_value`], which says
+    /// what is wrong (and reads Python's `NaN`).
+    pub fn from_json_str(text: &str) -> Option<Self> {
+        serde_json::from_str::<StreamedDocument>(text).ok().map(|d| d.0)
+    }
+
     /// The document to write: the known keys over `extra`, invalid entries after the valid ones.
     pub fn to_value(&self) -> Value {
         let mut obj: Map<String, Value> = self.extra.clone().into_iter().collect();
@@ -232,6 +241,16 @@ impl Registry {
         obj.insert("artifacts".into(), Value::Array(artifacts));
         obj.insert("metadata".into(), Value::Object(self.metadata.clone()));
         Value::Object(obj)
+    }
+
+    /// The registry file's text: the same bytes as `json::to_pretty(&self.to_value())`, written
+    /// straight from the entries, without building the document as a `Value` first (for a big
+    /// registry that copy, and `to_pretty`'s second one, cost more memory than the registry).
+    pub fn to_pretty_json(&self) -> Result<String, crate::TypesError> {
+        let mut text = serde_json::to_string_pretty(&SortedDocument(self))
+            .map_err(|source| crate::TypesError::Serialize { what: "registry", source })?;
+        text.push('\n');
+        Ok(text)
     }
 
     /// The entry with this id.
@@ -267,6 +286,150 @@ impl Registry {
     /// Quarantined entries.
     pub fn quarantined(&self) -> impl Iterator<Item = &Artifact> {
         self.artifacts.iter().filter(|a| a.is_quarantined())
+    }
+}
+
+/// A registry read by [`Registry::from_json_str`].
+struct StreamedDocument(Registry);
+
+impl<'de> Deserialize<'de> for StreamedDocument {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct DocumentVisitor;
+        impl<'de> serde::de::Visitor<'de> for DocumentVisitor {
+            type Value = StreamedDocument;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a registry object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut obj = Map::new();
+                let mut entries = None;
+                // A repeated key: the last one wins, as when parsing into a `Value`.
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "artifacts" {
+                        entries = map.next_value::<Option<StreamedEntries>>()?;
+                    } else {
+                        obj.insert(key, map.next_value::<Value>()?);
+                    }
+                }
+                let mut registry = Registry::from_value(Value::Object(obj)).map_err(serde::de::Error::custom)?;
+                if let Some(StreamedEntries { artifacts, invalid }) = entries {
+                    registry.artifacts = artifacts;
+                    registry.invalid = invalid;
+                }
+                Ok(StreamedDocument(registry))
+            }
+        }
+        deserializer.deserialize_map(DocumentVisitor)
+    }
+}
+
+/// The `artifacts` array, each entry read by [`Artifact::from_value`] as soon as it is parsed.
+struct StreamedEntries {
+    artifacts: Vec<Artifact>,
+    invalid: Vec<InvalidEntry>,
+}
+
+impl<'de> Deserialize<'de> for StreamedEntries {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntriesVisitor;
+        impl<'de> serde::de::Visitor<'de> for EntriesVisitor {
+            type Value = StreamedEntries;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array of registry entries")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut entries = StreamedEntries { artifacts: Vec::new(), invalid: Vec::new() };
+                while let Some(raw) = seq.next_element::<Value>()? {
+                    match Artifact::from_value(&raw) {
+                        Ok(a) => entries.artifacts.push(a),
+                        Err(problem) => entries.invalid.push(InvalidEntry { raw, problem: problem.to_string() }),
+                    }
+                }
+                Ok(entries)
+            }
+        }
+        deserializer.deserialize_seq(EntriesVisitor)
+    }
+}
+
+/// [`Registry::to_value`] as it serialises — keys sorted at every depth — without the `Value`.
+struct SortedDocument<'a>(&'a Registry);
+
+/// The keys [`Registry::to_value`] writes over `extra`.
+const DOCUMENT_KEYS: [&str; 4] = ["artifacts", "metadata", "updated_at", "version"];
+
+impl Serialize for SortedDocument<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        enum Field<'a> {
+            Extra(&'a Value),
+            Version,
+            UpdatedAt,
+            Artifacts,
+            Metadata,
+        }
+        let r = self.0;
+        let mut fields: Vec<(&str, Field)> = r
+            .extra
+            .iter()
+            .filter(|(k, _)| !DOCUMENT_KEYS.contains(&k.as_str()))
+            .map(|(k, v)| (k.as_str(), Field::Extra(v)))
+            .collect();
+        fields.extend([
+            ("artifacts", Field::Artifacts),
+            ("metadata", Field::Metadata),
+            ("updated_at", Field::UpdatedAt),
+            ("version", Field::Version),
+        ]);
+        fields.sort_by(|a, b| a.0.cmp(b.0));
+        let mut map = serializer.serialize_map(Some(fields.len()))?;
+        for (key, field) in fields {
+            match field {
+                Field::Extra(v) => map.serialize_entry(key, v)?,
+                Field::Version => map.serialize_entry(key, &r.version)?,
+                Field::UpdatedAt => map.serialize_entry(key, &r.updated_at)?,
+                Field::Artifacts => map.serialize_entry(key, &SortedEntries(r))?,
+                Field::Metadata => map.serialize_entry(key, &r.metadata)?,
+            }
+        }
+        map.end()
+    }
+}
+
+/// The `artifacts` array: the entries, then the invalid ones verbatim.
+struct SortedEntries<'a>(&'a Registry);
+
+impl Serialize for SortedEntries<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let r = self.0;
+        let mut seq = serializer.serialize_seq(Some(r.artifacts.len() + r.invalid.len()))?;
+        for a in &r.artifacts {
+            seq.serialize_element(&SortedArtifact(a))?;
+        }
+        for e in &r.invalid {
+            seq.serialize_element(&e.raw)?;
+        }
+        seq.end()
+    }
+}
+
+/// One entry with its keys sorted, as `serde_json::to_value(artifact)` has them.
+struct SortedArtifact<'a>(&'a Artifact);
+
+impl Serialize for SortedArtifact<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let a = self.0;
+        let mut map = serializer.serialize_map(Some(7))?;
+        map.serialize_entry("created_at", &a.created_at)?;
+        map.serialize_entry("description", &a.description)?;
+        map.serialize_entry("id", &a.id)?;
+        map.serialize_entry("iteration", &a.iteration)?;
+        map.serialize_entry("kind", &a.kind)?;
+        map.serialize_entry("metadata", &a.metadata)?;
+        map.serialize_entry("path", &a.path)?;
+        map.end()
     }
 }
 
@@ -348,6 +511,55 @@ mod tests {
         assert_eq!(r.artifacts[0].description, "first");
         assert_eq!(r.artifacts[0].iteration, Some(1));
         assert_eq!(r.artifacts[0].metadata["source"], json!("x"));
+    }
+
+    #[test]
+    fn to_pretty_json_is_the_text_of_to_value() {
+        let mut r = Registry::from_value(json!({
+        "zeta": [1, {"b": 2, "a": "é\"\n"}], "alpha": null, "version": 3, "updated_at": "t",
+        "metadata": {"y": 1.5, "x": {}}, "artifacts": [
+            {"kind": "tool", "path": "p", "iteration": 2, "created_at": "c", "extra": [], "metadata": {"q": true}},
+            {"path": "no-kind", "z": 1},
+            {"kind": "docs", "path": "d", "description": "Notes ✓"}
+        ]}))
+        .unwrap();
+        r.extra.insert("artifacts".into(), json!("shadowed by the real key"));
+        r.upsert(Artifact::new("skill", "s", "", None));
+        let expected = crate::json::to_pretty(&r.to_value()).unwrap();
+        assert_eq!(r.to_pretty_json().unwrap(), expected);
+        let empty = Registry::default();
+        assert_eq!(empty.to_pretty_json().unwrap(), crate::json::to_pretty(&empty.to_value()).unwrap());
+    }
+
+    #[test]
+    fn from_json_str_reads_what_from_value_reads() {
+        let same = |text: &str| {
+            let streamed = Registry::from_json_str(text).unwrap();
+            let general = Registry::from_value(serde_json::from_str(text).unwrap()).unwrap();
+            assert_eq!(streamed.artifacts, general.artifacts, "{text}");
+            assert_eq!(streamed.invalid, general.invalid, "{text}");
+            assert_eq!(streamed.to_value(), general.to_value(), "{text}");
+        };
+        same(
+            r#"{"version": 2, "updated_at": "u", "owner": "me", "metadata": {"m": 1}, "artifacts": [
+                {"kind": "tool", "path": "p", "iteration": 2, "created_at": "c", "x": 1, "metadata": {"q": true}},
+                {"path": "no-kind"}, 3, {"kind": 1, "path": "k"},
+                {"kind": "docs", "path": "d", "description": "Notes"}]}"#,
+        );
+        same(r#"{"artifacts": null, "version": 1, "updated_at": "u"}"#);
+        same(r#"{"version": 1, "updated_at": "u"}"#);
+        same(r#"{"artifacts": [{"kind": "a", "path": "p", "created_at": "c"}], "artifacts": [], "updated_at": "u"}"#);
+        // What the general path must read (and explain) is left to it.
+        for text in [
+            r#"{"artifacts": "no"}"#,
+            r#"{"artifacts": "no", "artifacts": []}"#,
+            "[]",
+            r#"{"artifacts": [NaN]}"#,
+            "{",
+            r#"{"a": 1} x"#,
+        ] {
+            assert!(Registry::from_json_str(text).is_none(), "{text}");
+        }
     }
 
     #[test]

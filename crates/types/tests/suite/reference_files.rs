@@ -44,6 +44,7 @@ fn registry_round_trips() {
     assert!(registry.artifacts.iter().any(|a| a.kind == "mcp"));
     assert_eq!(registry.to_value(), value);
     assert_eq!(to_pretty(&registry.to_value()).unwrap(), text);
+    assert_eq!(registry.to_pretty_json().unwrap(), text, "the direct writer writes the same bytes");
 }
 
 #[test]
