@@ -21,7 +21,7 @@ use harnessgym_types::timefmt::utc_now;
 use serde_json::{Map, Value, json};
 
 use crate::events::RunEvent;
-use crate::hooks::{QualifyRequest, RepairHook};
+use crate::hooks::{QualificationOutcome, QualifyRequest, RepairHook};
 use crate::progress::{InFlight, IterationFacts, Stage};
 use crate::result_file::ResultFile;
 use crate::usage::{UsageInput, harness_usage};
@@ -507,8 +507,15 @@ impl Loop {
             more_iterations: iteration < self.cfg().iterations,
         };
         let qualifier = Arc::clone(&self.run.qualifier);
+        // Self-tests and smoke probes can take their whole timeouts: a cancel stops them at once
+        // (their processes die with the dropped qualification); the stage is then repeated on
+        // resume, as it was never recorded.
+        let cancelled = self.until_cancelled();
         let mut hook = SessionRepair { state: self, result, session, iteration };
-        let outcome = qualifier.qualify(&request, &mut hook).await;
+        let outcome = tokio::select! {
+            outcome = qualifier.qualify(&request, &mut hook) => outcome,
+            () = cancelled => QualificationOutcome { reports: Vec::new() },
+        };
         for report in &outcome.reports {
             let path = report.report_path.as_deref().map(Utf8PathBuf::from);
             if let Some(path) = &path

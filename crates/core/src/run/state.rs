@@ -96,6 +96,17 @@ impl Loop {
         &self.run.config
     }
 
+    /// Resolves when the run is cancelled (never, for a run no one can cancel). It borrows
+    /// nothing, so a wait on anything can be raced against it.
+    pub(super) fn until_cancelled(&self) -> impl std::future::Future<Output = ()> + use<> {
+        let mut cancel = self.run.cancel.clone();
+        async move {
+            if cancel.wait_for(|c| *c).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
     pub(super) fn opts(&self) -> &RunOptions {
         &self.run.config.options
     }
@@ -217,12 +228,7 @@ impl Loop {
     pub(super) async fn activate(&mut self, iteration: u32, registry: &Registry, copy_name: &str) -> ActivationReport {
         // Starting servers can take their whole startup timeouts: a cancel stops it at once (the
         // servers started so far die with the dropped activation) and nothing is written.
-        let mut cancel = self.run.cancel.clone();
-        let cancelled = async move {
-            if cancel.wait_for(|c| *c).await.is_err() {
-                std::future::pending::<()>().await; // no one can cancel this run
-            }
-        };
+        let cancelled = self.until_cancelled();
         let report = tokio::select! {
             report = self.run.activator.activate(&self.ws, registry) => report,
             () = cancelled => return ActivationReport::default(),

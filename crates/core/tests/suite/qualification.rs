@@ -400,3 +400,45 @@ async fn an_interrupt_while_the_room_is_copied_leaves_no_room_and_nothing_to_fin
     let journal = ws.path(".harnessgym/store/journal");
     assert_eq!(std::fs::read_dir(&journal).unwrap().count(), 0, "nothing for the next open to finish");
 }
+
+#[tokio::test]
+async fn a_cancel_during_a_hanging_self_test_ends_the_run_at_once() {
+    let ws = Ws::new();
+    let (tx, rx) = watch::channel(false);
+    let tx = Arc::new(tx);
+    let agent = ScriptedAgent::new()
+        .on(Phase::Attempt, 1, blocked)
+        .on(Phase::Build, 1, move |cx| {
+            // A server whose self-test never ends (its timeout: two minutes).
+            cx.write(SERVER, &fixture_server());
+            let manifest = json!({"name": "ir-tools", "command": "python3", "args": [SERVER],
+                "self_test": ["sleep", "973"], "self_test_timeout_sec": 120});
+            cx.write(MCP, &manifest.to_string());
+            // Ctrl-C once qualification is under way.
+            let tx = Arc::clone(&tx);
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(1500));
+                let _ = tx.send(true);
+            });
+        })
+        .arc();
+    let req = {
+        let mut r = request(&ws);
+        r.options.iterations = 2;
+        r.options.qualification.repair_attempts = 0;
+        r
+    };
+    let done = execute(build_run(req, agent.clone()).with_cancel(rx)).await;
+
+    assert!(done.outcome.interrupted);
+    assert!(
+        done.elapsed < std::time::Duration::from_secs(10),
+        "the cancel waited for the self-test: {:?}",
+        done.elapsed
+    );
+    let left = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .any(|c| c == b"sleep\x00973\x00");
+    assert!(!left, "the self-test outlived the run");
+}
