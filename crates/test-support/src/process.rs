@@ -27,3 +27,16 @@ pub async fn wait_dead(pid: impl Into<i64>) -> bool {
     }
     false
 }
+
+/// Whether any live process on the machine runs exactly `argv` (tests give their processes an
+/// argv of their own, e.g. `sleep 971`, so that tests running side by side do not see each
+/// other's).
+pub fn is_running(argv: &[&str]) -> bool {
+    let wanted: Vec<u8> = argv.iter().flat_map(|a| a.bytes().chain([0])).collect();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return false };
+    entries.filter_map(Result::ok).any(|entry| {
+        let pid = entry.file_name().to_string_lossy().parse::<i64>().ok();
+        let cmdline = std::fs::read(entry.path().join("cmdline")).ok();
+        matches!((pid, cmdline), (Some(pid), Some(c)) if c == wanted && !is_dead(pid))
+    })
+}

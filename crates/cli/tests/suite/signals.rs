@@ -40,14 +40,9 @@ fn exit_within(child: &mut std::process::Child, since: Instant) -> Option<i32> {
 
 /// No process runs `sleep <tag>` any more (the servers died with the command).
 fn no_server_left(tag: &str) {
-    let argv = format!("sleep\x00{tag}\x00").into_bytes();
     let deadline = Instant::now() + BOUND;
     loop {
-        let left = std::fs::read_dir("/proc")
-            .unwrap()
-            .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
-            .any(|c| c == argv);
-        if !left {
+        if !harnessgym_test_support::process::is_running(&["sleep", tag]) {
             return;
         }
         assert!(Instant::now() < deadline, "a `sleep {tag}` server outlived the command");
