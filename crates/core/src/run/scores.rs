@@ -25,6 +25,10 @@ impl Loop {
     ) -> Option<PostRecord> {
         let cfg = self.cfg();
         let command = cfg.options.post_attempt.command.as_deref()?;
+        let _slot = match &self.run.score_gate {
+            Some(gate) => Some(gate.acquire().await),
+            None => None,
+        };
         Some(
             run_post_command(
                 &PostCommand {
