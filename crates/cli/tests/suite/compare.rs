@@ -435,3 +435,71 @@ fn bad_input_is_refused_before_any_trial_runs() {
     assert_eq!(out.code, Some(2));
     assert!(out.stderr.contains("nothing to resume"), "{}", out.stderr);
 }
+
+/// An agent that does well in its first iteration and regresses in its second.
+fn regressing_agent(f: &Fixture) {
+    let agent = "prompt=$(cat); if echo \"$prompt\" | grep -q 'attempt, iteration 1'; then echo 10 > answer.txt; \
+                 else echo 30 > answer.txt; fi";
+    write(
+        &f.profile,
+        &format!("program = \"sh\"\nfresh = [\"-c\", {agent:?}]\nresume = [\"-c\", {agent:?}, \"{{session_id}}\"]\n"),
+    );
+}
+
+#[test]
+fn a_trial_scores_its_best_verified_iteration_not_only_its_last() {
+    let f = fixture("0");
+    regressing_agent(&f);
+    let out = output(&mut f.compare(&["--artifact-source", s(&f.bundle), "--iterations", "2", "--seed", "9"]));
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    for t in trial_records(&f.out()) {
+        assert_eq!(t["iterations_completed"], 2, "{t}");
+        assert_eq!(t["best_post_score"], 10.0, "{t}");
+        assert_eq!(t["final_post_score"], 30.0, "{t}");
+        assert_eq!(t["post_score"], 10.0, "{t}");
+        let per_iteration: Vec<&Value> = t["iterations"].as_array().unwrap().iter().map(|r| &r["post_score"]).collect();
+        assert_eq!(per_iteration, [&Value::from(10.0), &Value::from(30.0)]);
+    }
+    // The reference's behaviour on request: one post command after the last iteration.
+    let f = fixture("0");
+    regressing_agent(&f);
+    let out = output(&mut f.compare(&[
+        "--artifact-source",
+        s(&f.bundle),
+        "--iterations",
+        "2",
+        "--no-post-every-iteration",
+        "--seed",
+        "9",
+    ]));
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    for t in trial_records(&f.out()) {
+        assert_eq!(t["post_score"], 30.0, "{t}");
+        assert!(t["iterations"].as_array().unwrap().iter().all(|r| r.get("post_score").is_none()), "{t}");
+        assert!(PathBuf::from(t["workspace"].as_str().unwrap()).join("../post.stdout.txt").is_file());
+    }
+}
+
+#[test]
+fn a_trial_spec_runs_once_and_a_finished_trial_is_not_run_again() {
+    let f = fixture("0");
+    let out = output(&mut f.compare(&["--artifact-source", s(&f.bundle), "--seed", "1"]));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let spec = f.out().join("plain/trial_1/trial-spec.json");
+    let before = fs::read_to_string(f.out().join("plain/trial_1/trial.json")).unwrap();
+    let mut again = harnessgym(&f.tmp.root);
+    again.args(["trial", "run", "--spec", s(&spec)]);
+    let again = output(&mut again);
+    assert_eq!(again.code, Some(0), "{}", again.stderr);
+    assert_eq!(fs::read_to_string(f.out().join("plain/trial_1/trial.json")).unwrap(), before);
+    // A spec of another format is refused, naming it.
+    let mut value = read_json(&spec);
+    value["format"] = Value::from(99);
+    let other = f.tmp.path("other-spec.json");
+    write(&other, &value.to_string());
+    let mut refused = harnessgym(&f.tmp.root);
+    refused.args(["trial", "run", "--spec", s(&other)]);
+    let refused = output(&mut refused);
+    assert_eq!(refused.code, Some(2));
+    assert!(refused.stderr.contains("format 99 is not 1"), "{}", refused.stderr);
+}

@@ -199,6 +199,13 @@ pub fn build(cfg: &CompareConfig, queue: &TrialQueue, interrupted: bool) -> Buil
                     c.fisher_p
                 )
             };
+            if verified_scores && let Some(mde) = c.minimum_detectable_change {
+                sentence.push_str(&format!(
+                    "; this design detects changes of ±{:.1}% or more (80% power at α = 0.05, normal approximation on \
+                     the log scale)",
+                    mde * 100.0
+                ));
+            }
             if arm_cfg.is_some_and(|a| a.bundle.is_some()) {
                 let trials = by_arm(&c.arm);
                 let with_calls = trials.iter().filter(|t| t.mcp_call_count > 0).count();

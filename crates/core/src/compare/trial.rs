@@ -52,6 +52,16 @@ pub enum TrialError {
         /// The trial.
         trial: u32,
     },
+    /// Another process runs this trial now.
+    #[error("trial {arm} #{trial} is running in another process ({dir} is locked); wait for it or stop it")]
+    Busy {
+        /// The arm.
+        arm: String,
+        /// The trial.
+        trial: u32,
+        /// The trial's directory.
+        dir: Utf8PathBuf,
+    },
     /// `trial.json` could not be written.
     #[error("trial {arm} #{trial}: {source}")]
     Write {
@@ -123,8 +133,22 @@ pub async fn run_trial(spec: &TrialSpec, ctx: TrialContext) -> Result<TrialRecor
     let clock = Instant::now();
     let setup_err = |message: String| TrialError::Setup { arm: spec.arm.clone(), trial: spec.trial, message };
     let ws = spec.workspace();
-    // Whatever an interrupted earlier try left goes: the trial starts from the template again.
     std::fs::create_dir_all(&spec.trial_dir).map_err(|e| setup_err(format!("creating {}: {e}", spec.trial_dir)))?;
+    // One process per trial: an orphan of a killed compare still running it keeps a resumed
+    // compare from starting it twice.
+    let lock =
+        std::fs::File::open(&spec.trial_dir).map_err(|e| setup_err(format!("opening {}: {e}", spec.trial_dir)))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(TrialError::Busy { arm: spec.arm.clone(), trial: spec.trial, dir: spec.trial_dir.clone() });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(setup_err(format!("locking {}: {e}", spec.trial_dir))),
+    }
+    if let Some(done) = complete_record(&record_path) {
+        return Ok(done);
+    }
+    // Whatever an interrupted earlier try left goes: the trial starts from the template again.
     for stale in ["trial.json", "post.stdout.txt", "post.stderr.txt", "post.remote.txt", "events.ndjson"] {
         let _ = std::fs::remove_file(spec.trial_dir.join(stale));
     }

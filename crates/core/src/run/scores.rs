@@ -107,7 +107,10 @@ impl Loop {
                 };
                 update["status"] = json!(status);
             }
-        } else if passed {
+        } else if passed && !cfg.attempt_only {
+            // A compare trial (attempt-only) runs its iterations to the end unless the agent
+            // itself says solved (then verified) or the stop score is reached: a passing
+            // benchmark verifies, it does not end an optimisation.
             update["status"] = json!("solved");
         }
         // A configured check is authoritative: a failed one overrides the agent's claim (bug B4).
