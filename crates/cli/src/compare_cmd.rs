@@ -39,7 +39,11 @@ pub async fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     let (cancel_tx, cancel_rx) = watch::channel(false);
     let signal = Arc::new(std::sync::atomic::AtomicI32::new(0));
     spawn_signal_watcher(cancel_tx, Arc::clone(&signal), "stopping the running trials and writing the report…")?;
-    let executor = LocalExecutor { harnessgym_bin: mcp_cmds::harnessgym_bin()?, jobs: config.request.jobs };
+    let executor = LocalExecutor {
+        harnessgym_bin: mcp_cmds::harnessgym_bin()?,
+        jobs: config.request.jobs,
+        env: config.trial_env(),
+    };
     let output_dir = config.output_dir.clone();
     let outcome = Compare::new(config, Arc::new(executor))
         .with_events(Arc::new(progress))

@@ -137,6 +137,8 @@ pub struct LocalExecutor {
     pub harnessgym_bin: Utf8PathBuf,
     /// Trials at once (`--jobs`).
     pub jobs: u32,
+    /// Set for every trial process (`CompareConfig::trial_env`).
+    pub env: Vec<(String, String)>,
 }
 
 impl LocalExecutor {
@@ -152,6 +154,7 @@ impl LocalExecutor {
             dir.join("trial.stderr.txt"),
         )
         .args(["trial", "run", "--spec", trial.spec_path.as_str()]);
+        let spec = self.env.iter().fold(spec, |spec, (k, v)| spec.env(k, v));
         match harnessgym_proc::run_with_cancel(spec, cancel).await {
             Ok(o) if o.cancelled => TrialExit::Cancelled,
             Ok(o) => TrialExit::Exited { code: o.return_code },

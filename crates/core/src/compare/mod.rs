@@ -40,6 +40,13 @@ pub const REPORT_FILE: &str = "compare_report.json";
 pub const STATE_DIR: &str = ".harnessgym-compare";
 /// `compare_config.json`'s format.
 pub const CONFIG_FORMAT: u32 = 1;
+/// How a trial process gets `--remote-ssh-arg` values that hold secrets (`SetEnv=…`): a JSON
+/// list in this variable; the files (`compare_config.json`, trial specs) hold them redacted.
+pub const SSH_ARGS_ENV: &str = "HARNESSGYM_REMOTE_SSH_ARGS";
+
+fn redacted(args: &[String]) -> Vec<String> {
+    harnessgym_proc::remote::redact_ssh_args(args)
+}
 
 /// Why a compare cannot start (all checked before any trial runs).
 #[derive(Debug, thiserror::Error)]
@@ -200,7 +207,10 @@ impl CompareConfig {
                     recorded.format
                 )));
             }
-            let conflicts = request::resume_conflicts(given, &request, &recorded.request);
+            // Secrets are recorded redacted: the values given again are compared redacted.
+            let mut typed = request.clone();
+            typed.remote_ssh_args = redacted(&request.remote_ssh_args);
+            let conflicts = request::resume_conflicts(given, &typed, &recorded.request);
             if !conflicts.is_empty() {
                 return Err(invalid(format!(
                     "--resume goes on with the configuration recorded in {path}; these flags differ from it: {}. Drop \
@@ -211,6 +221,14 @@ impl CompareConfig {
             let mut again = recorded.request.clone();
             again.output_dir = Some(output_dir.to_string());
             again.jobs = request.jobs;
+            if again.remote_ssh_args.iter().any(|a| a.ends_with("=<redacted>")) {
+                if !given.iter().any(|g| g == "remote_ssh_arg") {
+                    return Err(invalid(
+                        "pass the --remote-ssh-arg values again: those holding secrets (SetEnv=…) are not recorded",
+                    ));
+                }
+                again.remote_ssh_args = request.remote_ssh_args;
+            }
             let mut config = Self::check(again, &recorded.cwd, false)?;
             config.resume = true;
             config.recorded = recorded;
@@ -410,9 +428,11 @@ impl CompareConfig {
         let seed_given = request.seed.is_some();
         let seed = request.seed.unwrap_or_else(random_seed);
         request.seed = Some(seed);
+        let mut written = request.clone();
+        written.remote_ssh_args = redacted(&request.remote_ssh_args);
         let recorded = RecordedCompare {
             format: CONFIG_FORMAT,
-            request: request.clone(),
+            request: written,
             cwd: cwd.to_owned(),
             created_at: harnessgym_types::timefmt::utc_now(),
             harnessgym_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -474,6 +494,16 @@ impl CompareConfig {
             .collect()
     }
 
+    /// The environment a trial process needs besides its spec: the `--remote-ssh-arg` values
+    /// that were redacted from it (see [`SSH_ARGS_ENV`]).
+    pub fn trial_env(&self) -> Vec<(String, String)> {
+        let args = &self.request.remote_ssh_args;
+        if redacted(args) == *args {
+            return Vec::new();
+        }
+        vec![(SSH_ARGS_ENV.to_owned(), serde_json::to_string(args).unwrap_or_default())]
+    }
+
     fn state_dir(&self) -> Utf8PathBuf {
         self.output_dir.join(STATE_DIR)
     }
@@ -513,7 +543,8 @@ impl CompareConfig {
                 post_attempt_host: r.post_remote.clone(),
                 port: r.remote_port,
                 root: remote_root,
-                ssh_args: r.remote_ssh_args.clone(),
+                // Secrets reach the trial through SSH_ARGS_ENV, never the spec file.
+                ssh_args: redacted(&r.remote_ssh_args),
                 ..RemoteOptions::default()
             },
             qualification: harnessgym_types::options::QualificationOptions { enabled: false, ..Default::default() },

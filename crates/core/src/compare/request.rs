@@ -282,3 +282,53 @@ pub fn resume_conflicts(given: &[String], request: &CompareRequest, recorded: &C
     conflicts.dedup();
     conflicts
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resume_refuses_only_given_flags_that_differ_from_the_recording() {
+        let recorded = CompareRequest { trials: 4, seed: Some(7), jobs: 2, ..CompareRequest::default() };
+        let mut typed = CompareRequest { trials: 4, jobs: 8, ..CompareRequest::default() };
+        let ids = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        // The same value again, and a flag that may differ, are fine; defaults never count.
+        assert!(resume_conflicts(&ids(&["trials", "jobs"]), &typed, &recorded).is_empty());
+        typed.trials = 5;
+        typed.post_every_iteration = false;
+        typed.codex.extra_args = vec!["--x".into()];
+        let conflicts =
+            resume_conflicts(&ids(&["trials", "no_post_every_iteration", "codex_extra_arg"]), &typed, &recorded);
+        assert_eq!(
+            conflicts,
+            [
+                "--codex-extra-arg [\"--x\"] (recorded: [])",
+                "--no-post-every-iteration false (recorded: true)",
+                "--trials 5 (recorded: 4)"
+            ]
+        );
+        // Not typed: the recorded value is used, whatever the parsed default says.
+        assert!(resume_conflicts(&ids(&[]), &typed, &recorded).is_empty());
+    }
+
+    #[cfg(feature = "cli")]
+    #[test]
+    fn every_flag_id_has_a_recorded_key() {
+        use clap::CommandFactory as _;
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            request: CompareRequest,
+        }
+        let value = serde_json::to_value(CompareRequest::default()).unwrap();
+        for arg in Wrapper::command().get_arguments() {
+            let id = arg.get_id().as_str();
+            if id == "help" {
+                continue;
+            }
+            let base = id.trim_start_matches("no_");
+            let key = recorded_key(if value.get(id).is_some() { id } else { base });
+            assert!(value.get(&key).is_some(), "flag id {id} has no key in compare_config.json ({key})");
+        }
+    }
+}

@@ -87,7 +87,23 @@ pub fn read_spec(path: &Utf8Path) -> Result<TrialSpec, TrialError> {
             format.map_or_else(|| "missing".to_owned(), |f| f.to_string())
         )));
     }
-    serde_json::from_value(value).map_err(|e| err(e.to_string()))
+    let mut spec: TrialSpec = serde_json::from_value(value).map_err(|e| err(e.to_string()))?;
+    let ssh_args = &mut spec.request.options.remote.ssh_args;
+    if ssh_args.iter().any(|a| a.ends_with("=<redacted>")) {
+        let given: Option<Vec<String>> =
+            std::env::var(super::SSH_ARGS_ENV).ok().and_then(|v| serde_json::from_str(&v).ok());
+        match given {
+            Some(real) if harnessgym_proc::remote::redact_ssh_args(&real) == *ssh_args => *ssh_args = real,
+            _ => {
+                return Err(err(format!(
+                    "its --remote-ssh-arg values hold secrets and were redacted; run it through `harnessgym compare`, or \
+                     set {} to the JSON list of the real values",
+                    super::SSH_ARGS_ENV
+                )));
+            }
+        }
+    }
+    Ok(spec)
 }
 
 /// A finished trial's record, if its `trial.json` is complete (what `--resume` keeps).
