@@ -503,3 +503,56 @@ fn a_trial_spec_runs_once_and_a_finished_trial_is_not_run_again() {
     assert_eq!(refused.code, Some(2));
     assert!(refused.stderr.contains("format 99 is not 1"), "{}", refused.stderr);
 }
+
+#[test]
+fn ctrl_c_stops_the_running_trials_and_still_writes_the_report() {
+    let f = fixture("30");
+    let mut args: Vec<String> = vec![];
+    for a in f.compare(&["--artifact-source", s(&f.bundle), "--trials", "2", "--jobs", "2", "--seed", "1"]).get_args() {
+        args.push(a.to_string_lossy().into_owned());
+    }
+    let mut child = std::process::Command::new(super::common::binary())
+        .args(&args)
+        .current_dir(&f.tmp.root)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until both first trials' agents run.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let attempting = |arm: &str| {
+        fs::read_to_string(f.out().join(arm).join("trial_1/events.ndjson")).is_ok_and(|t| t.contains("phase_started"))
+    };
+    while !(attempting("plain") && attempting("harnessed")) {
+        assert!(std::time::Instant::now() < deadline, "the trials did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let started = std::time::Instant::now();
+    let _ = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    let out = child.wait_with_output().unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(15), "took {:?}", started.elapsed());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("compare --resume --output-dir"), "{stderr}");
+    let report = read_json(&f.out().join("compare_report.json"));
+    assert_eq!(report["interrupted"], true);
+    assert_eq!(report["unfinished_trials"], 4);
+    assert!(trial_records(&f.out()).is_empty(), "an interrupted trial writes no trial.json");
+    // No agent is left running.
+    let needle = s(&f.out()).to_owned();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        if entry.file_name().to_string_lossy().parse::<u32>().is_err() {
+            continue;
+        }
+        let cwd = fs::read_link(entry.path().join("cwd")).unwrap_or_default();
+        let state = fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let zombie = state.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z'));
+        assert!(
+            zombie || !cwd.to_string_lossy().starts_with(&needle),
+            "{:?} still runs in {}",
+            entry.path(),
+            cwd.display()
+        );
+    }
+}
