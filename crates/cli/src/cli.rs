@@ -191,6 +191,9 @@ pub struct CompareArgs {
     /// Continue the compare recorded in --output-dir with its recorded configuration: finished trials are kept, the rest run.
     #[arg(long, display_order = 100)]
     pub resume: bool,
+    /// With --executor slurm: submit the trials' job array, print its id and exit; `compare --resume --output-dir D` collects them.
+    #[arg(long, display_order = 101)]
+    pub detach: bool,
     /// The compare request.
     #[command(flatten)]
     pub request: harnessgym_core::compare::CompareRequest,

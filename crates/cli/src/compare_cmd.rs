@@ -8,9 +8,10 @@ use std::sync::Arc;
 use anyhow::Context;
 use camino::Utf8PathBuf;
 use harnessgym_core::RunConfig;
-use harnessgym_core::compare::executor::LocalExecutor;
+use harnessgym_core::compare::executor::{Executor, LocalExecutor};
+use harnessgym_core::compare::slurm::{self, SlurmExecutor};
 use harnessgym_core::compare::trial::{RunnerFactory, TrialContext, TrialError, read_spec, run_trial};
-use harnessgym_core::compare::{Compare, CompareConfig, CompareError, CompareEvent, CompareOutcome};
+use harnessgym_core::compare::{Compare, CompareConfig, CompareError, CompareEvent, CompareOutcome, ExecutorKind};
 use harnessgym_runners::Runner;
 use serde_json::Value;
 use tokio::sync::watch;
@@ -36,20 +37,55 @@ pub async fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     }
+    let slurm = match config.request.executor {
+        ExecutorKind::Local if args.detach => {
+            eprintln!("harnessgym: error: --detach needs --executor slurm (local trials die with the compare)");
+            return Ok(ExitCode::from(2));
+        }
+        ExecutorKind::Local => None,
+        ExecutorKind::Slurm => match slurm::preflight(&config, &args.given) {
+            Ok(notes) => {
+                for note in notes {
+                    eprintln!("harnessgym: note: {note}");
+                }
+                Some(Arc::new(SlurmExecutor::new(&config, mcp_cmds::harnessgym_bin()?, args.detach)))
+            }
+            Err(CompareError::Invalid(message)) => {
+                eprintln!("harnessgym: error: {message}");
+                return Ok(ExitCode::from(2));
+            }
+            Err(e) => return Err(e.into()),
+        },
+    };
     let (cancel_tx, cancel_rx) = watch::channel(false);
     let signal = Arc::new(std::sync::atomic::AtomicI32::new(0));
-    spawn_signal_watcher(cancel_tx, Arc::clone(&signal), "stopping the running trials and writing the report…")?;
-    let executor = LocalExecutor {
-        harnessgym_bin: mcp_cmds::harnessgym_bin()?,
-        jobs: config.request.jobs,
-        env: config.trial_env(),
+    let stopping = if slurm.is_some() {
+        "cancelling the trials' Slurm tasks and writing the report…"
+    } else {
+        "stopping the running trials and writing the report…"
+    };
+    spawn_signal_watcher(cancel_tx, Arc::clone(&signal), stopping)?;
+    let executor: Arc<dyn Executor> = match &slurm {
+        Some(s) => s.clone(),
+        None => Arc::new(LocalExecutor {
+            harnessgym_bin: mcp_cmds::harnessgym_bin()?,
+            jobs: config.request.jobs,
+            env: config.trial_env(),
+        }),
     };
     let output_dir = config.output_dir.clone();
-    let outcome = Compare::new(config, Arc::new(executor))
-        .with_events(Arc::new(progress))
-        .with_cancel(cancel_rx)
-        .execute()
-        .await?;
+    let outcome =
+        Compare::new(config, executor).with_events(Arc::new(progress)).with_cancel(cancel_rx).execute().await?;
+    if let Some(s) = slurm.as_ref().filter(|_| args.detach && !outcome.interrupted) {
+        let arrays = s.submitted();
+        if arrays.is_empty() {
+            println!("Nothing submitted: every trial is finished. Report: {}", outcome.report_path);
+        } else {
+            println!("Submitted Slurm job array {}", arrays.join(", "));
+        }
+        eprintln!("harnessgym: collect the trials with: harnessgym compare --resume --output-dir {output_dir}");
+        return Ok(ExitCode::SUCCESS);
+    }
     print!("{}", outcome_lines(&outcome));
     if outcome.interrupted {
         eprintln!(

@@ -4,6 +4,8 @@
 //! * [`cli_bin`] — the `harnessgym` binary of the running test's target directory, built on first
 //!   use (for tests outside `harnessgym-cli`, which cannot use `CARGO_BIN_EXE_harnessgym`).
 //! * [`sshd::TestSshd`] — a throwaway sshd on 127.0.0.1 for the remote-execution tests.
+//! * [`slurm::TestSlurm`] — a throwaway single-node Slurm cluster (munged, slurmctld, slurmd) on
+//!   127.0.0.1 for the `--executor slurm` tests.
 //! * [`process`] — whether a pid is gone (zombies count as dead).
 //! * [`fs`] — canonical UTF-8 temp directories, writing files with their parents, reading JSON.
 //! * [`bounded`] — a future that must finish in time, or the test fails instead of hanging.
@@ -15,6 +17,7 @@
 
 pub mod fs;
 pub mod process;
+pub mod slurm;
 pub mod sshd;
 
 use std::future::Future;

@@ -13,16 +13,16 @@ use super::common::{Tmp, harnessgym, output, read_json, s, write};
 /// A task whose score is the number in `answer.txt` (lower is better), an agent (`command`
 /// runner) that writes 10 when a skill is active in its workspace and 20 otherwise (after
 /// sleeping `AGENT_SLEEP` seconds), and a bundle holding one skill.
-struct Fixture {
-    tmp: Tmp,
-    template: PathBuf,
-    bundle: PathBuf,
+pub(super) struct Fixture {
+    pub(super) tmp: Tmp,
+    pub(super) template: PathBuf,
+    pub(super) bundle: PathBuf,
     profile: PathBuf,
 }
 
 const POST: &str = "python3 score.py";
 
-fn fixture(agent_sleep: &str) -> Fixture {
+pub(super) fn fixture(agent_sleep: &str) -> Fixture {
     let tmp = Tmp::new();
     let template = tmp.dir("template");
     write(&template.join("task.md"), "Write the smallest number you can into answer.txt.\n");
@@ -72,11 +72,11 @@ print(json.dumps({"status": "passed", "score": value, "cycles": value * 100}))
 }
 
 impl Fixture {
-    fn out(&self) -> PathBuf {
+    pub(super) fn out(&self) -> PathBuf {
         self.tmp.path("out")
     }
 
-    fn compare(&self, extra: &[&str]) -> assert_cmd::Command {
+    pub(super) fn compare(&self, extra: &[&str]) -> assert_cmd::Command {
         let mut cmd = harnessgym(&self.tmp.root);
         cmd.args([
             "compare",
@@ -98,7 +98,7 @@ impl Fixture {
     }
 }
 
-fn trial_records(out: &Path) -> Vec<Value> {
+pub(super) fn trial_records(out: &Path) -> Vec<Value> {
     let mut records = Vec::new();
     let Ok(arms) = fs::read_dir(out) else { return records };
     for arm in arms.flatten().filter(|e| e.path().is_dir()) {

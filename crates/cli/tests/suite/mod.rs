@@ -1,6 +1,7 @@
 mod cli_reference;
 mod common;
 mod compare;
+mod compare_slurm;
 mod demo;
 mod exit_codes;
 mod gc;

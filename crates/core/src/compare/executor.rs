@@ -115,6 +115,19 @@ impl TrialQueue {
         self.stopped_by_budget.lock().map(|s| *s).unwrap_or(false)
     }
 
+    /// Records that the spend cap stopped trials an executor had already handed on (a cluster
+    /// executor's queued tasks skip their trial once the cap is reached).
+    pub fn note_stopped_by_budget(&self) {
+        if let Ok(mut stopped) = self.stopped_by_budget.lock() {
+            *stopped = true;
+        }
+    }
+
+    /// Whether the recorded spend has reached the cap.
+    pub fn budget_reached(&self) -> bool {
+        self.max_cost_usd.is_some_and(|cap| self.spent() >= cap)
+    }
+
     /// Trials never started.
     pub fn unstarted(&self) -> usize {
         self.waiting.lock().map(|w| w.len()).unwrap_or(0)
@@ -128,6 +141,11 @@ pub trait Executor: Send + Sync {
     /// every started trial has ended; on cancellation, stops the running trials (their
     /// `trial.json` is not written, so `--resume` runs them again) and starts no more.
     async fn run(&self, queue: &TrialQueue, cancel: watch::Receiver<bool>);
+
+    /// What the report records about this executor (`executor` in compare_report.json).
+    fn describe(&self) -> Option<serde_json::Value> {
+        None
+    }
 }
 
 /// Trials as child processes of this machine, at most `jobs` at once.
@@ -183,5 +201,9 @@ impl Executor for LocalExecutor {
                 None => break,
             }
         }
+    }
+
+    fn describe(&self) -> Option<serde_json::Value> {
+        Some(serde_json::json!({"kind": "local", "jobs": self.jobs}))
     }
 }

@@ -13,6 +13,7 @@ pub mod prices;
 pub mod report;
 pub mod request;
 pub mod slots;
+pub mod slurm;
 pub mod spec;
 pub mod trial;
 
@@ -29,7 +30,7 @@ use tokio::sync::watch;
 
 use crate::RunRequest;
 use crate::lock::{LockError, WorkspaceLock};
-pub use request::CompareRequest;
+pub use request::{CompareRequest, ExecutorKind};
 use spec::{TRIAL_SPEC_FILE, TRIAL_SPEC_FORMAT, TrialSpec};
 
 /// The recorded configuration inside the output directory.
@@ -220,7 +221,7 @@ impl CompareConfig {
             }
             let mut again = recorded.request.clone();
             again.output_dir = Some(output_dir.to_string());
-            again.jobs = request.jobs;
+            request::apply_resume_overrides(&mut again, &request, given);
             if again.remote_ssh_args.iter().any(|a| a.ends_with("=<redacted>")) {
                 if !given.iter().any(|g| g == "remote_ssh_arg") {
                     return Err(invalid(
@@ -582,7 +583,8 @@ impl CompareConfig {
             require_active_harness: r.require_active_harness,
             require_harness_tool_use: r.require_harness_tool_use,
             score_slots_dir: self.state_dir().join("score-slots"),
-            score_jobs: r.score_jobs,
+            // On Slurm each trial scores inside its own allocation: the slots never limit it.
+            score_jobs: if r.executor == ExecutorKind::Slurm { r.jobs.max(1) } else { r.score_jobs },
             prices: self.prices.clone(),
             model,
             model_script: self.model_script.clone(),
@@ -783,7 +785,10 @@ impl Compare {
         if let (true, Some(cap)) = (queue.stopped_by_budget(), cfg.request.max_cost_usd) {
             self.emit(CompareEvent::BudgetReached { spent: queue.spent(), cap });
         }
-        let built = report::build(cfg, &queue, interrupted);
+        let mut built = report::build(cfg, &queue, interrupted);
+        if let Some(executor) = self.executor.describe() {
+            built.report.extra.insert("executor".into(), executor);
+        }
         let report_path = out.join(REPORT_FILE);
         harnessgym_types::json::write_json(&report_path, &built.report)
             .map_err(|e| setup("writing compare_report.json", &e))?;

@@ -192,6 +192,49 @@ pub struct CompareRequest {
     /// Rehearse the whole compare with the real CLI against a scripted model server on 127.0.0.1 (exec or claude; zero tokens).
     #[cfg_attr(feature = "cli", arg(long, value_name = "FILE", display_order = 54))]
     pub model_script: Option<String>,
+    /// Where trials run: local (child processes, --jobs at once) or slurm (one job array, --jobs its throttle; see docs/scale-out.md).
+    #[cfg_attr(feature = "cli", arg(long, value_enum, default_value = "local", display_order = 60))]
+    pub executor: ExecutorKind,
+    /// Slurm partition of the trials' array (--executor slurm) [default: the cluster's].
+    #[cfg_attr(feature = "cli", arg(long, value_name = "NAME", display_order = 61))]
+    pub slurm_partition: Option<String>,
+    /// Time limit of each trial's task, in sbatch's form (MM, HH:MM:SS, D-HH) [default: the trial's timeouts plus a margin].
+    #[cfg_attr(feature = "cli", arg(long, value_name = "TIME", display_order = 62))]
+    pub slurm_time: Option<String>,
+    /// CPUs of each trial's task (sbatch --cpus-per-task).
+    #[cfg_attr(feature = "cli", arg(long, value_name = "N", default_value_t = CompareRequest::default().slurm_cpus_per_task,
+        display_order = 63))]
+    pub slurm_cpus_per_task: u32,
+    /// Generic resources of each trial's task (sbatch --gres), e.g. gpu:1.
+    #[cfg_attr(feature = "cli", arg(long, value_name = "GRES", display_order = 64))]
+    pub slurm_gres: Option<String>,
+    /// Extra sbatch argument (repeatable), e.g. --slurm-extra-arg=--exclusive; use = for values starting with '-'.
+    #[serde(rename = "slurm_extra_arg")]
+    #[cfg_attr(feature = "cli", arg(id = "slurm_extra_arg", long = "slurm-extra-arg", value_name = "ARG",
+        action = clap::ArgAction::Append, allow_hyphen_values = true, display_order = 65))]
+    pub slurm_extra_args: Vec<String>,
+}
+
+/// Where a compare's trials run (`--executor`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutorKind {
+    /// Child processes of this machine, `--jobs` at once.
+    #[default]
+    Local,
+    /// One Slurm job array per submission, `--jobs` its throttle (`%N`).
+    Slurm,
+}
+
+impl ExecutorKind {
+    /// The flag's value (`local`, `slurm`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Slurm => "slurm",
+        }
+    }
 }
 
 impl Default for CompareRequest {
@@ -238,13 +281,55 @@ impl Default for CompareRequest {
             remote_root: None,
             remote_ssh_args: Vec::new(),
             model_script: None,
+            executor: ExecutorKind::Local,
+            slurm_partition: None,
+            slurm_time: None,
+            slurm_cpus_per_task: 1,
+            slurm_gres: None,
+            slurm_extra_args: Vec::new(),
         }
     }
 }
 
-/// Flags that may differ on `--resume`: where the output is, and how many trials run at once
-/// (a resumed compare may run on another machine; the design does not depend on it).
-pub const RESUME_MAY_CHANGE: &[&str] = &["output_dir", "jobs", "overwrite"];
+/// Flags that may differ on `--resume`: where the output is, how many trials run at once and
+/// where they run (a resumed compare may run on another machine or cluster; the design does not
+/// depend on it).
+pub const RESUME_MAY_CHANGE: &[&str] = &[
+    "output_dir",
+    "jobs",
+    "overwrite",
+    "executor",
+    "slurm_partition",
+    "slurm_time",
+    "slurm_cpus_per_task",
+    "slurm_gres",
+    "slurm_extra_arg",
+];
+
+/// On `--resume`, the where-it-runs flags typed again replace the recorded ones (`--jobs` is
+/// always the typed one); the others keep their recorded values. `given` holds clap ids.
+pub fn apply_resume_overrides(again: &mut CompareRequest, typed: &CompareRequest, given: &[String]) {
+    let was_typed = |id: &str| given.iter().any(|g| g == id);
+    again.jobs = typed.jobs;
+    if was_typed("executor") {
+        again.executor = typed.executor;
+    }
+    if was_typed("slurm_partition") {
+        again.slurm_partition.clone_from(&typed.slurm_partition);
+    }
+    if was_typed("slurm_time") {
+        again.slurm_time.clone_from(&typed.slurm_time);
+    }
+    if was_typed("slurm_cpus_per_task") {
+        again.slurm_cpus_per_task = typed.slurm_cpus_per_task;
+    }
+    if was_typed("slurm_gres") {
+        again.slurm_gres.clone_from(&typed.slurm_gres);
+    }
+    if was_typed("slurm_extra_arg") {
+        again.slurm_extra_args.clone_from(&typed.slurm_extra_args);
+    }
+}
 
 /// The `compare_config.json` key of a flag id: ids and keys are equal except for the flattened
 /// runner groups, whose keys are the run's (`codex_extra_args` for `codex_extra_arg`).
