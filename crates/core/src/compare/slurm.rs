@@ -468,7 +468,10 @@ impl SlurmExecutor {
                     } else if not_run {
                         t.done = true;
                         self.set_task(t, Some("not run: the stop file was present"));
-                        queue.finished(&t.trial, TrialExit::Failed("not run: the compare's spend cap was reached".into()));
+                        queue.finished(
+                            &t.trial,
+                            TrialExit::Failed("not run: the compare's spend cap was reached".into()),
+                        );
                     } else {
                         let since = *t.terminal_since.get_or_insert_with(Instant::now);
                         let completed = t.state.as_ref().is_some_and(|s| s.state == "COMPLETED");
@@ -486,7 +489,10 @@ impl SlurmExecutor {
                     self.set_task(t, None);
                 }
             }
-            if cancelled_at.is_none() && queue.budget_reached() && tracked.iter().any(|t| !t.done) && !stop_file.exists()
+            if cancelled_at.is_none()
+                && queue.budget_reached()
+                && tracked.iter().any(|t| !t.done)
+                && !stop_file.exists()
             {
                 let _ = std::fs::write(&stop_file, "spend cap reached\n");
                 queue.note_stopped_by_budget();
@@ -753,8 +759,25 @@ pub fn preflight(config: &CompareConfig, given: &[String]) -> Result<Vec<String>
 
 /// Filesystems the nodes of a cluster typically share.
 const SHARED_FS: &[&str] = &[
-    "nfs", "nfs4", "lustre", "gpfs", "beegfs", "cephfs", "ceph", "cifs", "smb3", "glusterfs", "fuse.glusterfs",
-    "fuse.ceph", "pvfs2", "orangefs", "panfs", "wekafs", "fuse.sshfs", "fuse.juicefs", "virtiofs",
+    "nfs",
+    "nfs4",
+    "lustre",
+    "gpfs",
+    "beegfs",
+    "cephfs",
+    "ceph",
+    "cifs",
+    "smb3",
+    "glusterfs",
+    "fuse.glusterfs",
+    "fuse.ceph",
+    "pvfs2",
+    "orangefs",
+    "panfs",
+    "wekafs",
+    "fuse.sshfs",
+    "fuse.juicefs",
+    "virtiofs",
 ];
 
 /// A note when `dir` is on a filesystem that is usually local (the nodes may not see it; on a
