@@ -62,6 +62,7 @@ impl TestSlurm {
         }
         let (munged, slurmctld, slurmd) = (&programs[0], &programs[1], &programs[2]);
         let user = current_user()?;
+        loopback_only_fix()?;
         let dir = tempfile::Builder::new().prefix("hg-slurm-").tempdir().map_err(|e| format!("tempdir: {e}"))?;
         let base = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).map_err(|_| "tempdir is not UTF-8")?;
         let io = |e: std::io::Error| e.to_string();
@@ -227,6 +228,43 @@ impl TestSlurm {
         std::fs::read_dir(spool)
             .map(|d| d.flatten().any(|e| e.file_type().is_ok_and(|t| t.is_socket())))
             .unwrap_or(false)
+    }
+}
+
+/// Slurm 22.05 binds its ports through `getaddrinfo(NULL, port, AF_INET, AI_ADDRCONFIG)`, which
+/// fails ("Name or service not known") where 127.0.0.1 is the only IPv4 address — in the
+/// loopback-only namespace `cargo xtask test` runs the suite in (glibc does not count 127.0.0.1
+/// as configured). There, and only there, this gives `lo` a second loopback address, 127.0.0.2;
+/// a machine with any other IPv4 address is left alone.
+fn loopback_only_fix() -> Result<(), String> {
+    static FIX: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    FIX.get_or_init(add_loopback_address).clone()
+}
+
+fn add_loopback_address() -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(["-4", "-o", "addr", "show"])
+        .output()
+        .map_err(|e| format!("cannot run `ip -4 -o addr show` (iproute2): {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let addresses: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_whitespace().skip_while(|w| *w != "inet").nth(1))
+        .map(|a| a.split('/').next().unwrap_or(a))
+        .collect();
+    if addresses.iter().any(|a| *a != "127.0.0.1") {
+        return Ok(());
+    }
+    let status = Command::new("ip")
+        .args(["addr", "add", "127.0.0.2/8", "dev", "lo"])
+        .status()
+        .map_err(|e| format!("cannot run `ip addr add`: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err("127.0.0.1 is this network namespace's only IPv4 address, where Slurm cannot bind its ports, and \
+             `ip addr add 127.0.0.2/8 dev lo` failed (not root?)"
+            .into())
     }
 }
 
