@@ -8,6 +8,9 @@
 //! 3. Per-trial set-up on the big workspace (the copy out of the compare's store plus the
 //!    bundle; activation measured apart) next to one `cp -a` of it, timed in the same run (goal:
 //!    ≤ 1.2× the `cp -a`).
+//!
+//! With `--executor slurm [--trials N] [--jobs J]`: Slurm's scheduling overhead per trial instead
+//! (`slurm_bench`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,17 +23,17 @@ use crate::{repo_root, run};
 
 const SKILL: &str = "---\nname: smaller\ndescription: Write 10.\n---\nWrite 10 into answer.txt.\n";
 const REGISTRY: &str = r#"{"version": 1, "artifacts": [{"id": "skill:smaller", "kind": "skill", "path": ".harnessgym/skills/smaller", "description": "Write 10."}]}"#;
-const SCORE: &str =
+pub(crate) const SCORE: &str =
     "import json\nprint(json.dumps({\"status\": \"passed\", \"score\": float(open(\"answer.txt\").read())}))\n";
 
-fn write(path: &Path, text: &str) -> anyhow::Result<()> {
+pub(crate) fn write(path: &Path, text: &str) -> anyhow::Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
-fn bundle(dir: &Path) -> anyhow::Result<()> {
+pub(crate) fn bundle(dir: &Path) -> anyhow::Result<()> {
     write(&dir.join(".harnessgym/skills/smaller/SKILL.md"), SKILL)?;
     write(&dir.join(".harnessgym/registry.json"), REGISTRY)
 }
@@ -77,6 +80,11 @@ pub fn bench_compare(args: &[String]) -> anyhow::Result<()> {
         std::fs::remove_dir_all(&dir)?;
     }
     std::fs::create_dir_all(&dir)?;
+    if arg("--executor").as_deref() == Some("slurm") {
+        let trials = arg("--trials").map_or(Ok(6), |t| t.parse()).context("--trials")?;
+        let jobs = arg("--jobs").map_or(Ok(2), |j| j.parse()).context("--jobs")?;
+        return crate::slurm_bench::bench(&hg, &dir, trials, jobs);
+    }
     let compare = |out: &Path, template: &Path, extra: &[&str]| -> anyhow::Result<f64> {
         let start = Instant::now();
         let output = Command::new(&hg)

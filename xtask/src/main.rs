@@ -6,6 +6,7 @@ mod checks;
 mod compare_bench;
 mod mcp_bench;
 mod registry_bench;
+mod slurm_bench;
 mod test_cmd;
 
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ const USAGE: &str = "usage: cargo xtask test [cargo test args] (runs deps and do
        cargo xtask bench mcp [--mcpbench DIR] [--rounds N] [--calls N] [--payload BYTES] [--startup-rounds N]
        cargo xtask bench registry [--sizes 20000,200000] [--dir DIR] [--keep]
        cargo xtask bench compare [--only jobs|overhead|bigws] [--dir DIR] [--make-workspace PATH/make_workspace.py]
+       cargo xtask bench compare --executor slurm [--trials N] [--jobs J] [--dir DIR] (starts a throwaway Slurm)
        cargo xtask relay --framing nd|cl -- CMD... (the bench's minimal relay)";
 
 fn main() -> anyhow::Result<()> {

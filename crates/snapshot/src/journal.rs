@@ -50,15 +50,37 @@ impl Drop for Journal {
 
 impl Journal {
     /// Writes and locks a journal for `intent` in `dir`.
+    ///
+    /// Between creating its temporary file and locking it, another process's [`orphans`] may
+    /// take the unlocked temporary for a dead one and remove it (concurrent compare trials
+    /// copying out of one store do); the rename then finds no file, and the journal is written
+    /// again under a new name.
     pub(crate) fn begin(dir: &Path, intent: &Intent) -> Result<Self, SnapshotError> {
+        let mut attempt = 0;
+        loop {
+            match Self::try_begin(dir, intent) {
+                Err((e, true)) if attempt < 5 => {
+                    attempt += 1;
+                    tracing::debug!(error = %e, attempt, "a journal's temporary file was removed under it; writing it again");
+                }
+                Err((e, _)) => return Err(e),
+                Ok(journal) => return Ok(journal),
+            }
+        }
+    }
+
+    /// One try of [`Self::begin`]; the error says whether the temporary file vanished.
+    fn try_begin(dir: &Path, intent: &Intent) -> Result<Self, (SnapshotError, bool)> {
+        let plain = |e: SnapshotError| (e, false);
         let tmp = tmp_path(dir, "journal");
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(true)
             .open(&tmp)
-            .map_err(io_err("create journal", &tmp))?;
-        file.lock().map_err(io_err("lock journal", &tmp))?;
+            .map_err(io_err("create journal", &tmp))
+            .map_err(plain)?;
+        file.lock().map_err(io_err("lock journal", &tmp)).map_err(plain)?;
         // No fsync: the journal protects against a killed process (the page cache survives it),
         // not against power loss, for which objects would need syncing too.
         let text = encode(intent);
@@ -67,7 +89,8 @@ impl Journal {
         let renamed = written.and_then(|()| fs::rename(&tmp, &path));
         if let Err(e) = renamed {
             let _ = fs::remove_file(&tmp);
-            return Err(io_err("write journal", &tmp)(e));
+            let vanished = e.kind() == std::io::ErrorKind::NotFound;
+            return Err((io_err("write journal", &tmp)(e), vanished));
         }
         Ok(Self { path, _file: file })
     }

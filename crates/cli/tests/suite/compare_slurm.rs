@@ -92,6 +92,8 @@ fn a_slurm_compare_gives_the_local_report_and_never_runs_more_than_jobs_tasks_at
     let local_args: Vec<&str> = local_args.iter().map(String::as_str).collect();
     let local_out = output(&mut local.compare(&local_args));
     assert_eq!(local_out.code, Some(0), "{}", local_out.stderr);
+    let a = read_json(&local.out().join("compare_report.json"));
+    assert_eq!(a["unfinished_trials"], 0, "{}", local_out.stderr);
 
     let mut slurm_args = arms(&slurm);
     slurm_args.extend(common.iter().map(|a| (*a).to_owned()));
@@ -103,7 +105,6 @@ fn a_slurm_compare_gives_the_local_report_and_never_runs_more_than_jobs_tasks_at
     assert_eq!(slurm_out.code, Some(0), "{}\n{}\n{}", slurm_out.stdout, slurm_out.stderr, cluster.logs());
     eprintln!("9 trials through Slurm (%2, 2 s agent) in {took:?}");
 
-    let a = read_json(&local.out().join("compare_report.json"));
     let b = read_json(&slurm.out().join("compare_report.json"));
     // The same scores, statistics, verdicts and design (order recorded) as the local executor.
     for key in ["statistics", "verdicts", "design", "invalid_trials", "unfinished_trials"] {
@@ -305,4 +306,48 @@ fn secrets_in_ssh_args_and_detach_without_slurm_are_refused_up_front() {
     assert_eq!(secret.code, Some(2), "{}", secret.stderr);
     assert!(secret.stderr.contains("cannot pass --remote-ssh-arg values holding secrets"), "{}", secret.stderr);
     assert!(!f.out().exists() || trial_records(&f.out()).is_empty());
+}
+
+#[test]
+fn the_spend_cap_stops_queued_tasks_through_the_stop_file() {
+    let Some(cluster) = TestSlurm::start_or_skip("the_spend_cap_stops_queued_tasks", 8) else { return };
+    let f = fixture("0");
+    let prices = f.tmp.path("prices.toml");
+    // 1000 input + 100 output tokens at 500 / 5000 USD per million: 1.0 USD per trial.
+    super::common::write(&prices, "[models.default]\ninput = 500\noutput = 5000\n");
+    let out = output(
+        f.compare(&[
+            "--artifact-source",
+            s(&f.bundle),
+            "--trials",
+            "3",
+            "--jobs",
+            "1",
+            "--prices",
+            s(&prices),
+            "--max-cost-usd",
+            "0.5",
+            "--seed",
+            "4",
+            "--executor",
+            "slurm",
+        ])
+        .envs(cluster.env()),
+    );
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    let report = read_json(&f.out().join("compare_report.json"));
+    assert_eq!(report["spend"]["stopped_by_budget"], true, "{}", report["spend"]);
+    // The first trial reaches the cap; the next may start in the same scheduler tick.
+    let finished = trial_records(&f.out()).len();
+    assert!((1..=2).contains(&finished), "{finished} trials ran");
+    assert_eq!(report["unfinished_trials"], 6 - finished);
+    assert!(f.out().join(".harnessgym-compare/slurm/STOP").exists());
+    let not_run = report["executor"]["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["note"].as_str().is_some_and(|n| n.starts_with("not run")))
+        .count();
+    assert_eq!(not_run, 6 - finished, "{}", report["executor"]);
+    assert!(out.stderr.contains("Spend cap reached"), "{}", out.stderr);
 }

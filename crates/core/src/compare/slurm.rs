@@ -260,7 +260,7 @@ impl SlurmExecutor {
              # of the list file given as $1.\n\
              spec=$(sed -n \"$((SLURM_ARRAY_TASK_ID + 1))p\" \"$1\" 2>/dev/null)\n\
              if [ -z \"$spec\" ] || [ ! -r \"$spec\" ]; then\n\
-             \x20 echo \"harnessgym: the trial spec of task $SLURM_ARRAY_TASK_ID (${{spec:-list $1}}) is not readable on $(hostname): \
+             \x20 echo \"harnessgym: the trial spec of task $SLURM_ARRAY_TASK_ID (${{spec:-list $1}}) is not readable on ${{HOSTNAME:-$(uname -n)}}: \
              the compare's output directory must be on a filesystem the nodes share, at the same path\" >&2\n\
              \x20 exit {SPEC_UNREADABLE_EXIT}\n\
              fi\n\
