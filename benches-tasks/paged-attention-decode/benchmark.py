@@ -10,8 +10,8 @@ numpy and math, and may not keep state between calls or reach outside its argume
     python3 benchmark.py --json --mode dev|final [--kernel FILE]
 
 Objective: `best_ms` (mirrored to `score`), the sum over the mode's cases of the fastest
-verified call (lower is better). Any wrong output or a failed scan fails the run
-(`status: "failed"`, exit 1).
+verified call (lower is better); BLAS runs single-threaded. Any wrong output or a failed scan
+fails the run (`status: "failed"`, exit 1).
 """
 
 import time
@@ -24,6 +24,11 @@ import importlib.util  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
+
+# One BLAS thread: the kernel is timed single-threaded, so a shared machine's load does not turn
+# BLAS's own threads against each other (set before NumPy loads its BLAS).
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
 
 import numpy as np  # noqa: E402
 
