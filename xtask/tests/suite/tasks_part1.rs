@@ -370,9 +370,20 @@ fn paged_decode_starting_kernel_passes_and_a_vectorised_one_is_faster() {
     assert_eq!(cases.len(), 2);
     let sum: f64 = cases.iter().filter_map(|c| c["best_ms"].as_f64()).sum();
     assert!((sum - best).abs() < 1e-3, "best_ms is the sum over cases: {}", start.json);
-    let (_tmp, _dir, fast) = paged_variant("paged_vectorised.py");
-    fast.assert_passed();
-    assert!(fast.score() < best, "vectorised {} ms vs starting {best} ms", fast.score());
+    // Timing on a shared 2-core machine: up to three paired runs, the vectorised kernel must win one.
+    let (_tmp, dir) = scratch_copy(PAD);
+    std::fs::copy(fixture("paged_vectorised.py"), dir.join("kernel.py")).unwrap();
+    let mut pairs = vec![];
+    for _ in 0..3 {
+        let start = if pairs.is_empty() { best } else { bench(&task_dir(PAD), &["--json", "--mode", "dev"]).score() };
+        let fast = bench(&dir, &["--json", "--mode", "dev"]);
+        fast.assert_passed();
+        pairs.push((fast.score(), start));
+        if fast.score() < start {
+            return;
+        }
+    }
+    panic!("the vectorised kernel was never faster than the starting one: (vectorised, starting) ms {pairs:?}");
 }
 
 #[test]
