@@ -599,3 +599,52 @@ fn tensor_layout_greedy_search_stalls_above_a_joint_search() {
         assert!(best > 1.25 * joint, "{mode}: best shuffled greedy {best} vs joint {joint}");
     }
 }
+
+/// `cargo xtask reproduce tensor-layout-pipeline`'s library function, offline: the generation
+/// run and the compare play the task's rehearsal script through the real codex; the table is
+/// titled as a rehearsal and shows the harnessed arm ahead, with its tool calls recorded.
+#[test]
+fn reproduce_tensor_layout_offline_puts_the_harnessed_arm_ahead() {
+    let codex = match std::env::var("HARNESSGYM_CODEX_BIN") {
+        Ok(path) => PathBuf::from(path),
+        Err(_) => repo_root().join("target/agent-clis/node_modules/.bin/codex"),
+    };
+    if !codex.exists() {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "codex is not installed: .ci/run installs it");
+        eprintln!("NOT RUN: codex is not installed (npm install --prefix target/agent-clis …, see .ci/run)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let task = xtask::reproduce::TASKS.iter().find(|t| t.name == TLP).unwrap();
+    let options = xtask::reproduce::Options {
+        runner: "exec".to_owned(),
+        agent_bin: Some(codex),
+        model_script: None,
+        real: false,
+        iterations: 2,
+        trials: 4,
+        jobs: 2,
+        seed: 7,
+        out: tmp.path().join("reproduce"),
+        harnessgym: harnessgym_test_support::cli_bin().as_std_path().to_path_buf(),
+    };
+    let reproduction = xtask::reproduce::reproduce(&repo_root(), task, &options).unwrap();
+    let table = &reproduction.table;
+    assert!(table.contains("a rehearsal of the mechanism"), "{table}");
+    let row = |arm: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(&format!("| {TLP} | {arm} |")))
+            .unwrap_or_else(|| panic!("{table}"))
+            .to_owned()
+    };
+    let cells = |line: String| line.split('|').map(|c| c.trim().to_owned()).collect::<Vec<_>>();
+    let harnessed = cells(row("harnessed"));
+    let plain = cells(row("plain"));
+    // | task | arm | trials (valid) | attempts | time | score median (best) | change | tools | calls | verdict |
+    assert_eq!(harnessed[10], "better", "{table}");
+    assert!(harnessed[9].parse::<u32>().unwrap() >= 4, "one call per harnessed trial at least: {table}");
+    assert_eq!(plain[9], "0", "{table}");
+    let median = |c: &str| c.split_whitespace().next().unwrap().parse::<f64>().unwrap();
+    assert!(median(&harnessed[6]) < median(&plain[6]) / 5.0, "{table}");
+}
