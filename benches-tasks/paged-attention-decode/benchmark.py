@@ -20,6 +20,7 @@ _clock = time.perf_counter  # bound before the kernel is imported
 
 import argparse  # noqa: E402
 import ast  # noqa: E402
+import contextlib  # noqa: E402
 import importlib.util  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
@@ -203,10 +204,13 @@ def main(argv=None):
         result["source_scan"] = "failed" if scan else "passed"
         result["errors"].extend(f"source scan: {e}" for e in scan)
         if not scan:
-            fn = load_kernel(args.kernel)
+            # Whatever the kernel prints goes to stderr: stdout carries the one JSON object.
+            with contextlib.redirect_stdout(sys.stderr):
+                fn = load_kernel(args.kernel)
             total = 0.0
             for case in CASES[args.mode]:
-                times, worst, error = run_case(fn, case)
+                with contextlib.redirect_stdout(sys.stderr):
+                    times, worst, error = run_case(fn, case)
                 entry = {k: case[k] for k in ("name", "seqs", "q_heads", "kv_heads", "head_dim", "page_size",
                                                "max_len", "runs")}
                 entry["max_abs_err"] = worst

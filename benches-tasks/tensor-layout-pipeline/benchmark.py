@@ -423,6 +423,17 @@ def run(plan, mode):
     return result, traces
 
 
+def _no_constants(name):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text):
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text} is out of range for a float")
+    return value
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object (the default output too)")
@@ -436,7 +447,7 @@ def main(argv=None):
         return 0
     try:
         with open(args.plan) as f:
-            plan = json.load(f, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(f"bad constant {c}")))
+            plan = json.load(f, parse_constant=_no_constants, parse_float=_finite_float)
         result, traces = run(plan, args.mode)
     except (OSError, ValueError) as e:
         result, traces = {"mode": args.mode, "status": "failed", "errors": [f"{type(e).__name__}: {e}"],

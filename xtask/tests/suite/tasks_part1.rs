@@ -206,7 +206,9 @@ fn tensor_layout_rejects_unknown_keys_bad_values_and_infeasible_plans() {
         assert!(run.json["best_cycles"].is_null());
     }
     // Not JSON at all, and JSON's forbidden constants.
-    for (text, reason) in [("{\"tile_q\": NaN}", "NaN"), ("{not json", "JSONDecodeError")] {
+    for (text, reason) in
+        [("{\"tile_q\": NaN}", "NaN"), ("{\"tile_q\": 1e400}", "out of range"), ("{not json", "JSONDecodeError")]
+    {
         std::fs::write(dir.join("kernel_plan.json"), text).unwrap();
         bench(&dir, &["--json", "--mode", "dev"]).assert_failed(reason);
     }
@@ -403,6 +405,12 @@ fn paged_decode_wrong_results_fail() {
     )
     .unwrap();
     bench(&dir, &["--json", "--mode", "dev"]).assert_failed("non-finite");
+    // A kernel that prints on every call still leaves exactly one JSON object on stdout.
+    let vectorised = std::fs::read_to_string(fixture("paged_vectorised.py")).unwrap();
+    let printing = vectorised.replace("    out = np.empty(", "    print('debug', query.shape)\n    out = np.empty(");
+    assert_ne!(printing, vectorised);
+    std::fs::write(dir.join("kernel.py"), printing).unwrap();
+    bench(&dir, &["--json", "--mode", "dev"]).assert_passed();
 }
 
 #[test]
