@@ -817,8 +817,12 @@ impl Compare {
                 let problem = record.is_none().then(|| match exit {
                     executor::TrialExit::Exited { code } => {
                         let stderr = trial.spec.trial_dir.join("trial.stderr.txt");
+                        let text = std::fs::read(&stderr)
+                            .map(|b| String::from_utf8_lossy(&b).into_owned())
+                            .unwrap_or_default();
+                        let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").to_owned();
                         format!(
-                            "no trial.json (exit code {}; see {stderr})",
+                            "no trial.json (exit code {}: {last}; see {stderr})",
                             code.map_or("none".into(), |c| c.to_string())
                         )
                     }
