@@ -84,10 +84,15 @@ pub fn flags(c: Confinement<'_>) -> Vec<String> {
         &["--tmpfs", "/tmp"],
         // After the private /tmp, so a root under /tmp is bound on top of it.
         &["--bind", c.root.as_str(), c.root.as_str()],
-        &["--chdir", c.cwd.as_str()],
     ] {
         argv.extend(part.iter().map(|s| (*s).to_owned()));
     }
+    // A working directory outside the root (a proxy started by hand with another --cwd) stays
+    // visible, read-only, even under the private /tmp.
+    if !c.cwd.starts_with(c.root) {
+        argv.extend(["--ro-bind".to_owned(), c.cwd.to_string(), c.cwd.to_string()]);
+    }
+    argv.extend(["--chdir".to_owned(), c.cwd.to_string()]);
     argv
 }
 
@@ -152,5 +157,7 @@ mod tests {
         let off = flags(Confinement { network: false, ..c });
         assert!(off.contains(&"--unshare-net".to_owned()));
         assert!(!flags(c).contains(&"--unshare-net".to_owned()));
+        let elsewhere = flags(Confinement { cwd: Utf8Path::new("/tmp/other"), ..c });
+        assert!(elsewhere.join(" ").ends_with("--bind /ws /ws --ro-bind /tmp/other /tmp/other --chdir /tmp/other"));
     }
 }

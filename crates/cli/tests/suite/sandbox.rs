@@ -233,3 +233,79 @@ fn run_records_the_sandbox_options_and_refuses_a_missing_bwrap() {
     let config = read_json(&ws.join(".harnessgym/runs/r/run_config.json"));
     assert_eq!((config["bundle_sandbox"].clone(), config["bundle_network"].clone()), (json!("none"), json!("on")));
 }
+
+/// Every live pid whose argv is exactly `argv` (the daemon a test leaves behind, to clean up).
+fn pids_running(argv: &[&str]) -> Vec<i32> {
+    let wanted: Vec<u8> = argv.iter().flat_map(|a| a.bytes().chain([0])).collect();
+    let Ok(entries) = fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
+        .filter(|pid| fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == wanted))
+        .filter(|pid| !harnessgym_test_support::process::is_dead(*pid))
+        .collect()
+}
+
+/// A self-test that daemonises (setsid + double fork) escapes every process-group kill; the
+/// sandbox's PID namespace and `--die-with-parent` take it down with the self-test.
+#[test]
+fn a_daemon_left_by_a_self_test_dies_with_the_sandbox_and_survives_without_it() {
+    let Some(_) = bwrap_or_skip("a_daemon_left_by_a_self_test_dies_with_the_sandbox_and_survives_without_it") else {
+        return;
+    };
+    let tmp = Tmp::new();
+    let ws = tmp.dir("ws");
+    // An argv of this test's own (`sleep 9xx.<pid>`), so tests side by side do not see each other.
+    let seconds = format!("977.{}", std::process::id());
+    let argv = ["sleep", seconds.as_str()];
+    let command = json!(["python3", ".harnessgym/mcp/daemon/server.py", "--daemon", seconds]);
+    add_server(&ws, "daemon", json!({"self_test": {"command": command}}));
+
+    let (out, report) = activate(&ws, &["--bundle-sandbox", "bwrap"], &[]);
+    assert_eq!(server(&report, "daemon")["self_test"]["status"], "passed", "{}\n{report}", out.stderr);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !pids_running(&argv).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(pids_running(&argv), Vec::<i32>::new(), "the daemon outlived its sandbox");
+
+    let (out, report) = activate(&ws, &["--bundle-sandbox", "none"], &[]);
+    assert_eq!(server(&report, "daemon")["self_test"]["status"], "passed", "{}\n{report}", out.stderr);
+    let survivors = pids_running(&argv);
+    for pid in &survivors {
+        let _ = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+    }
+    assert!(!survivors.is_empty(), "without the sandbox the daemon escapes (else this test proves nothing)");
+}
+
+/// `harnessgym qualify`: the bundle's self-test in the clean room, under the sandbox.
+#[test]
+fn qualification_runs_the_bundle_in_the_sandbox() {
+    let Some(_) = bwrap_or_skip("qualification_runs_the_bundle_in_the_sandbox") else { return };
+    let tmp = Tmp::new();
+    let bundle_ws = tmp.dir("bundle");
+    let template = tmp.dir("template");
+    write(&template.join("task.md"), "task\n");
+    let outside = outside_dir();
+    let marker = outside.path().join("escaped.txt");
+    add_server(&bundle_ws, "escapes", self_test_writing("escapes", &[&marker]));
+    write(
+        &bundle_ws.join(".harnessgym/registry.json"),
+        &json!({"artifacts": [{"kind": "mcp", "path": ".harnessgym/mcp/escapes/mcp.json"}]}).to_string(),
+    );
+    let qualify = |out: &str, flags: &[&str]| {
+        let out = output(
+            harnessgym(&tmp.root)
+                .args(["qualify", "--bundle", s(&bundle_ws), "--template", s(&template), "--out", out])
+                .args(flags),
+        );
+        serde_json::from_str::<Value>(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}\n{}", out.stdout, out.stderr))
+    };
+    let sandboxed = qualify(s(&tmp.path("q1")), &[]);
+    assert_eq!(sandboxed["status"], "failed", "{sandboxed}");
+    assert_eq!(sandboxed["activation"]["bundle_sandbox"]["mode"], "bwrap");
+    assert!(!marker.exists());
+    let open = qualify(s(&tmp.path("q2")), &["--bundle-sandbox", "none"]);
+    assert_eq!(open["status"], "passed", "{open}");
+    assert!(marker.exists());
+}
