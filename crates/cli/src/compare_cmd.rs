@@ -36,6 +36,11 @@ pub async fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     }
+    // The bundle sandbox the trials will use: a missing bwrap is refused now, the fallback of
+    // `auto` said once here rather than in every trial.
+    if let Err(code) = crate::bundle_sandbox(config.request.sandbox, true).await {
+        return Ok(code);
+    }
     let (cancel_tx, cancel_rx) = watch::channel(false);
     let signal = Arc::new(std::sync::atomic::AtomicI32::new(0));
     spawn_signal_watcher(cancel_tx, Arc::clone(&signal), "stopping the running trials and writing the report…")?;
