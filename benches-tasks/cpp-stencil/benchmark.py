@@ -46,11 +46,13 @@ WARMUP = 2
 CALL_TIMEOUT_S = 120.0
 CFLAGS = ["-std=c++17", "-O3", "-fPIC", "-fno-fast-math", "-fvisibility=hidden", "-fno-gnu-unique", "-Wall"]
 ARCH_FLAGS = ["-march=native"]
-# Cross-check: the judge's wall clock of the timed calls may exceed the reported kernel
-# time by the driver's per-call bookkeeping (reading the next input, copying the output)
-# and scheduling noise, never by more than this factor plus slack.
+# Cross-check: the judge's wall clock of the timed calls (stamped when the driver's "begin"
+# and "end" lines arrive) may exceed the reported kernel time by the driver's per-call
+# bookkeeping (reading the next input, copying the output) and scheduling noise, never by
+# more than this factor plus slack -- per case, and for the whole run. Its resolution is
+# the slack: a timer that under-reports is caught once the timed calls take longer than it.
 CROSS_FACTOR = 3.0
-CROSS_SLACK_S = 0.02
+CROSS_SLACK_S = 0.05
 
 
 def case(name, rows, cols, ld_in, ld_out, coeffs, seed, calls, guard=False):
@@ -476,7 +478,7 @@ def run_case(c, lib, driver, build_dir, tsc_hz):
     reported_s = sum(ticks) / tsc_hz
     result["reported_seconds"] = round(reported_s, 6)
     result["judge_wall_seconds"] = round(wall_s, 6)
-    if min(ticks) <= 0 or wall_s > CROSS_FACTOR * reported_s + CROSS_SLACK_S or reported_s > 1.5 * wall_s + 0.005:
+    if min(ticks) <= 0 or wall_s > CROSS_FACTOR * reported_s + CROSS_SLACK_S:
         raise Refused(
             f"timing cross-check: {c['name']}: the timing process reported {reported_s:.4f} s of kernel time "
             f"for {c['calls']} calls, but the judge measured {wall_s:.4f} s of wall time for them "
@@ -600,6 +602,13 @@ def main(argv=None):
         report["tick_hz"] = round(tsc_hz)
         for c in CASES[args.mode]:
             report["cases"].append(run_case(c, lib, driver, build_dir, tsc_hz))
+        wall = sum(r["judge_wall_seconds"] for r in report["cases"])
+        reported = sum(r["reported_seconds"] for r in report["cases"])
+        if wall > CROSS_FACTOR * reported + CROSS_SLACK_S:
+            raise Refused(
+                f"timing cross-check: all cases: the timing process reported {reported:.4f} s of kernel time, "
+                f"but the judge measured {wall:.4f} s of wall time for the timed calls (a patched or interposed timer?)"
+            )
         for name in ("run", "canary check", "sentinel check", "verify", "timing cross-check"):
             checks[name] = "passed"
         total = sum(r["best_cycles"] for r in report["cases"])

@@ -159,7 +159,8 @@ fn flash_attention_start_passes_and_a_better_kernel_wins_widely() {
     assert!(better.score() * 2.0 < start.score(), "better {} vs start {}", better.score(), start.score());
     let final_ = bench(&start_dir, &["--json", "--mode", "final"]);
     assert_passed(&final_);
-    let names: Vec<&str> = final_.json["cases"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        final_.json["cases"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
     assert!(names.iter().all(|n| n.starts_with("final-")), "final cases are held out: {names:?}");
     assert!(start_dir.read_dir().unwrap().all(|e| {
         let name = e.unwrap().file_name();
@@ -194,7 +195,11 @@ fn flash_attention_patched_timer_fails_the_wall_clock_cross_check() {
 
 #[test]
 fn flash_attention_build_failure_and_bad_usage_are_strict_json() {
-    let (_t, dir) = with_kernel("c-flash-attention", "kernel.c", "#include \"attention.h\"\nvoid attention_forward(void) { oops }\n");
+    let (_t, dir) = with_kernel(
+        "c-flash-attention",
+        "kernel.c",
+        "#include \"attention.h\"\nvoid attention_forward(void) { oops }\n",
+    );
     let b = bench(&dir, &["--json", "--mode", "dev"]);
     assert_caught(&b, "build", "a kernel that does not compile");
     let (_t2, dir2) = task_copy("c-flash-attention");
@@ -213,7 +218,10 @@ fn stencil_start_passes_a_better_kernel_wins_widely_and_assembly_reports_the_mix
     assert_passed(&start);
     let cases = start.json["cases"].as_array().unwrap();
     assert_eq!(cases.len(), 3);
-    assert!(cases.iter().any(|c| c["guard"] == true && c["coeffs"] != cases[0]["coeffs"]), "a guard with other coefficients");
+    assert!(
+        cases.iter().any(|c| c["guard"] == true && c["coeffs"] != cases[0]["coeffs"]),
+        "a guard with other coefficients"
+    );
     let (_b, better_dir) = with_kernel("cpp-stencil", "kernel.cpp", &variant("stencil/better.cpp"));
     let asm_better = better_dir.parent().unwrap().join("better-mix.json");
     let better = bench(&better_dir, &["--json", "--mode", "dev", "--assembly", asm_better.to_str().unwrap()]);
@@ -277,8 +285,20 @@ fn stencil_ld_preload_and_a_patched_timer_are_refused() {
 // ------------------------------------------------------------------------- triton-rmsnorm
 
 const TRITON_KEYS: [&str; 14] = [
-    "atol", "best_us", "cases", "checks", "config", "device", "elapsed_seconds", "errors", "mode", "objective", "rtol",
-    "score", "status", "task",
+    "atol",
+    "best_us",
+    "cases",
+    "checks",
+    "config",
+    "device",
+    "elapsed_seconds",
+    "errors",
+    "mode",
+    "objective",
+    "rtol",
+    "score",
+    "status",
+    "task",
 ];
 
 fn python_has(module: &str) -> bool {
