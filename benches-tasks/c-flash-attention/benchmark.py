@@ -415,12 +415,11 @@ def run_case(c, lib, driver, build_dir, tsc_hz):
         how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit code {proc.returncode}"
         raise Refused(f"run: {c['name']}: the timing process failed ({how}) {stderr[-400:]}".rstrip())
     stamps = {text: t for t, text in events if text in ("begin", "end")}
-    tick_lines = [text for _, text in events if text.startswith("ticks")]
     loop_lines = [text for _, text in events if text.startswith("loop ")]
-    if "begin" not in stamps or "end" not in stamps or len(tick_lines) != 1 or len(loop_lines) != 1:
+    if "begin" not in stamps or "end" not in stamps or len(loop_lines) != 1:
         raise Refused(f"run: {c['name']}: the timing process's report is incomplete")
     loop_ticks = int(loop_lines[0].split()[1])
-    ticks = [int(x) for x in tick_lines[0].split()[1:]]
+    ticks = [int(text.split()[1]) for _, text in events if text.startswith("t ")]
     if len(ticks) != c["calls"]:
         raise Refused(f"run: {c['name']}: expected {c['calls']} tick counts, got {len(ticks)}")
 
