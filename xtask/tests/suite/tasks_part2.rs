@@ -74,7 +74,7 @@ impl Bench {
 /// (serde_json rejects NaN and Infinity) and its exit code 0 exactly when the status is passed.
 fn bench_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Bench {
     let mut cmd = Command::new("python3");
-    cmd.arg("benchmark.py").args(args).current_dir(dir);
+    cmd.arg("benchmark.py").args(args).current_dir(dir).env("PYTHONDONTWRITEBYTECODE", "1");
     for var in ["LD_PRELOAD", "LD_AUDIT", "LD_LIBRARY_PATH"] {
         cmd.env_remove(var);
     }
