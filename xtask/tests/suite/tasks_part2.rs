@@ -247,6 +247,19 @@ fn stencil_start_passes_a_better_kernel_wins_widely_and_assembly_reports_the_mix
     let final_ = bench(&start_dir, &["--json", "--mode", "final"]);
     assert_passed(&final_);
     assert_eq!(final_.json["cases"].as_array().unwrap().iter().filter(|c| c["guard"] == true).count(), 2);
+
+    // An incremental kernel (correct: it recomputes only the rows a near-duplicate changed) is
+    // dozens of times faster on the near-duplicate calls, which are verified but not scored:
+    // scored on fresh calls only, it is the starting kernel again.
+    let (_i, inc_dir) = with_kernel("cpp-stencil", "kernel.cpp", &variant("stencil/incremental.cpp"));
+    let inc = bench(&inc_dir, &["--json", "--mode", "dev"]);
+    assert_passed(&inc);
+    assert!(inc.score() * 2.0 > start.score(), "incremental {} vs start {}", inc.score(), start.score());
+    for case in inc.json["cases"].as_array().unwrap() {
+        let fastest_any = case["cycles"].as_array().unwrap().iter().map(|c| c.as_u64().unwrap()).min().unwrap();
+        assert!(fastest_any * 10 < case["best_cycles"].as_u64().unwrap(), "the exploit would have paid: {case}");
+        assert!(case["scored_calls"].as_array().unwrap().iter().all(|i| i.as_u64().unwrap() % 2 == 0), "{case}");
+    }
 }
 
 #[test]
