@@ -403,13 +403,21 @@ def run_case(c, lib, driver, build_dir, tsc_hz):
     events = []
     reader = threading.Thread(target=read_lines_with_times, args=(proc, events), daemon=True)
     reader.start()
-    try:
-        proc.wait(timeout=CALL_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
+    # a blocking wait with a watchdog (Popen.wait(timeout) polls with sleeps of up to 50 ms)
+    fired = []
+
+    def kill():
+        fired.append(True)
         proc.kill()
-        proc.wait()
-        raise Refused(f"run: {c['name']}: the timing process did not finish within {CALL_TIMEOUT_S:.0f} s")
+
+    watchdog = threading.Timer(CALL_TIMEOUT_S, kill)
+    watchdog.daemon = True
+    watchdog.start()
+    proc.wait()
+    watchdog.cancel()
     reader.join(timeout=5)
+    if fired:
+        raise Refused(f"run: {c['name']}: the timing process did not finish within {CALL_TIMEOUT_S:.0f} s")
     stderr = proc.stderr.read().strip()
     if proc.returncode != 0:
         how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit code {proc.returncode}"

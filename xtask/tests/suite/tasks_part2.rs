@@ -195,7 +195,7 @@ fn flash_attention_patched_timer_fails_the_wall_clock_cross_check() {
 }
 
 #[test]
-fn flash_attention_build_failure_and_bad_usage_are_strict_json() {
+fn flash_attention_build_failure_crash_and_bad_usage_are_strict_json() {
     let (_t, dir) = with_kernel(
         "c-flash-attention",
         "kernel.c",
@@ -203,6 +203,12 @@ fn flash_attention_build_failure_and_bad_usage_are_strict_json() {
     );
     let b = bench(&dir, &["--json", "--mode", "dev"]);
     assert_caught(&b, "build", "a kernel that does not compile");
+    let crash = "#include \"attention.h\"\nvoid attention_forward(const float *q, const float *k, const float *v, \
+                 float *out, int heads, int n_q, int n_kv, int d, float scale, int causal) {\n  __builtin_trap();\n}\n";
+    let (_c, crash_dir) = with_kernel("c-flash-attention", "kernel.c", crash);
+    let crashed = bench(&crash_dir, &["--json", "--mode", "dev"]);
+    assert_caught(&crashed, "run", "a kernel that crashes the timing process");
+    assert!(crashed.first_error().contains("signal"), "{}", crashed.first_error());
     let (_t2, dir2) = task_copy("c-flash-attention");
     let usage = bench(&dir2, &["--json", "--mode", "held-out"]);
     assert_eq!(usage.code, 2);
