@@ -180,6 +180,7 @@ def make_inputs(np, c):
 def load_kernel():
     import importlib.util
 
+    sys.dont_write_bytecode = True  # no __pycache__ in the task directory
     spec = importlib.util.spec_from_file_location("hg_triton_kernel", KERNEL)
     module = importlib.util.module_from_spec(spec)
     try:
