@@ -7,6 +7,7 @@
 //! * [`slurm::TestSlurm`] — a throwaway single-node Slurm cluster (munged, slurmctld, slurmd) on
 //!   127.0.0.1 for the `--executor slurm` tests.
 //! * [`process`] — whether a pid is gone (zombies count as dead).
+//! * [`bwrap`] — bubblewrap for the sandbox tests (required under `CI=true`).
 //! * [`fs`] — canonical UTF-8 temp directories, writing files with their parents, reading JSON.
 //! * [`bounded`] — a future that must finish in time, or the test fails instead of hanging.
 //!
@@ -15,6 +16,7 @@
 // Test helpers report failures by panicking, like the tests that call them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod bwrap;
 pub mod fs;
 pub mod process;
 pub mod slurm;

@@ -11,6 +11,9 @@
 pub mod executor;
 pub mod prices;
 pub mod report;
+// `CompareRequest`'s field docs are also the `harnessgym compare` flags' help text (clap):
+// `[default]` there is help text, not a link.
+#[allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 pub mod request;
 pub mod slots;
 pub mod slurm;
