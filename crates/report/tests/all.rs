@@ -1,0 +1,3 @@
+//! Integration tests of harnessgym-report: one binary, modules in `suite/`.
+
+mod suite;
