@@ -9,6 +9,7 @@ mod mcp_cmds;
 mod qualify_cmd;
 mod rehearsal;
 mod render;
+mod report_cmd;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -37,6 +38,7 @@ pub async fn main_with(cli: Cli) -> ExitCode {
         Command::McpCall(args) => mcp_cmds::mcp_call(args).await,
         Command::Qualify(args) => qualify_cmd::qualify(args).await,
         Command::Gc(args) => gc_cmd::gc(&args),
+        Command::Report(args) => report_cmd::report(&args),
     };
     match result {
         Ok(code) => code,

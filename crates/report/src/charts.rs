@@ -90,7 +90,9 @@ fn y_range(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
         return None;
     }
     let pad = if hi > lo { (hi - lo) * 0.12 } else { lo.abs().max(1.0) * 0.1 };
-    Some((lo - pad, hi + pad))
+    // Counts, times and positive scores do not dip below zero for the air.
+    let low = if lo >= 0.0 && lo - pad < 0.0 { 0.0 } else { lo - pad };
+    Some((low, hi + pad))
 }
 
 fn is_integer(x: f64) -> bool {
@@ -140,6 +142,7 @@ pub fn strip(categories: &[Category], style: &StripStyle<'_>, note: &str) -> Res
         let label_of = |x: &f64| integer_label(*x, &labels);
         chart
             .configure_mesh()
+            .light_line_style(WHITE)
             .disable_x_mesh()
             .x_labels(2 * n + 2)
             .x_label_formatter(&label_of)
@@ -252,6 +255,7 @@ pub fn lines(series: &[Series], style: &LineStyle<'_>, note: &str) -> Result<Opt
             .map_err(|e| e.to_string())?;
         chart
             .configure_mesh()
+            .light_line_style(WHITE)
             .x_desc(style.x_desc)
             .y_desc(style.y_desc)
             .x_labels(2 * xs.len() + 2)
@@ -318,6 +322,7 @@ pub fn stacked_bars(
         let label_of = |y: &f64| integer_label(*y, rows);
         chart
             .configure_mesh()
+            .light_line_style(WHITE)
             .disable_y_mesh()
             .y_labels(2 * n + 2)
             .y_label_formatter(&label_of)

@@ -136,6 +136,10 @@ fn two_arms_interleaved_give_a_report_with_statistics_budget_design_and_a_verdic
     let verdict = report["verdicts"][0].as_str().unwrap();
     assert!(verdict.starts_with("harnessed better: −50.0% score"), "{verdict}");
     assert!(out.stdout.contains(&format!("Verdict: {verdict}")), "{}", out.stdout);
+    // The Markdown and HTML reports beside the JSON, with the same verdict.
+    let md = fs::read_to_string(f.out().join("compare_report.md")).unwrap();
+    assert!(md.contains(&format!("- {verdict}\n")), "{md}");
+    assert!(fs::read_to_string(f.out().join("compare_report.html")).unwrap().contains("<svg"));
     assert!(verdict.contains("tools called in 0 of 4 trials"), "{verdict}");
     // The reference's stdout lines.
     assert!(out.stdout.starts_with(&format!("Compare report: {}\n", s(&f.out().join("compare_report.json")))));

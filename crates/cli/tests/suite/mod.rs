@@ -14,6 +14,7 @@ mod qualify;
 mod real_clients;
 mod real_profiles;
 mod remote;
+mod report;
 mod resume;
 mod signals;
 mod task_file;

@@ -23,7 +23,7 @@ fn a_run_report_shows_scores_phases_qualification_and_errors() {
 #[test]
 fn a_workspace_resolves_to_its_latest_run() {
     let (_tmp, dir) = fixture_copy("run");
-    let ws = dir.clone();
+    let ws = dir;
     std::fs::create_dir_all(ws.join(".harnessgym/runs")).unwrap();
     std::fs::rename(ws.join("fixture-run"), ws.join(".harnessgym/runs/a")).unwrap();
     std::fs::create_dir_all(ws.join(".harnessgym/runs/b/iterations")).unwrap();
