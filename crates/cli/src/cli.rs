@@ -217,6 +217,12 @@ pub struct CompareArgs {
     /// The compare request.
     #[command(flatten)]
     pub request: harnessgym_core::compare::CompareRequest,
+    /// Print the compare's events as NDJSON on stdout (one JSON object per line, see docs/reports.md) instead of progress and result lines.
+    #[arg(long, conflicts_with = "quiet", display_order = 900)]
+    pub json: bool,
+    /// Print no progress on stderr (the result lines are still printed on stdout).
+    #[arg(long, display_order = 901)]
+    pub quiet: bool,
     /// The ids of the flags given on the command line (filled by [`Cli::parse_args`]).
     #[arg(skip)]
     pub given: Vec<String>,

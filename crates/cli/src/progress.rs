@@ -6,9 +6,10 @@ use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use harnessgym_core::compare::{CompareEvent, CompareEventSink, CompareOutcome};
 use harnessgym_core::events::{EventSink, RunEvent};
 use harnessgym_core::{RunConfig, RunOutcome};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
 
 use crate::render;
@@ -180,6 +181,192 @@ pub fn run_sink(mode: OutputMode, config: &RunConfig) -> (EventSink, Option<Arc<
         return (Arc::new(move |event: &RunEvent| for_sink.on(event)), Some(bar));
     }
     (Arc::new(render::progress), None)
+}
+
+/// A compare's event as one NDJSON object; `None` for events not published.
+pub fn compare_event_json(event: &CompareEvent) -> Option<Value> {
+    Some(match event {
+        CompareEvent::Seed { seed, given } => json!({"event": "seed", "seed": seed, "given": given}),
+        CompareEvent::TemplateCaptured { files, seconds } => {
+            json!({"event": "template_captured", "files": files, "seconds": seconds})
+        }
+        CompareEvent::Kept { count } => json!({"event": "trials_kept", "count": count}),
+        CompareEvent::TrialStarted { arm, trial } => json!({"event": "trial_started", "arm": arm, "trial": trial}),
+        CompareEvent::TrialProgress { arm, trial, event } => {
+            json!({"event": "trial_progress", "arm": arm, "trial": trial, "progress": event})
+        }
+        CompareEvent::TrialFinished { arm, trial, record, problem } => json!({
+            "event": "trial_finished",
+            "arm": arm,
+            "trial": trial,
+            "valid": record.as_ref().map(|r| r.comparison_valid && !r.post_treated_as_worst),
+            "score": record.as_ref().and_then(|r| r.post_score),
+            "reason": record.as_ref().and_then(|r| invalid_reason(r)).or_else(|| problem.clone()),
+        }),
+        CompareEvent::BudgetReached { spent, cap } => {
+            json!({"event": "budget_reached", "spent_usd": spent, "cap_usd": cap})
+        }
+        #[allow(unreachable_patterns)]
+        _ => return None,
+    })
+}
+
+/// The last NDJSON line of `compare --json`.
+pub fn compare_outcome_json(outcome: &CompareOutcome) -> Value {
+    json!({
+        "event": "compare_finished",
+        "report_path": outcome.report_path,
+        "report": outcome.report_path.with_file_name(harnessgym_report::COMPARE_MARKDOWN),
+        "verdicts": outcome.verdicts,
+        "unfinished": outcome.unfinished,
+        "interrupted": outcome.interrupted,
+    })
+}
+
+fn invalid_reason(r: &harnessgym_types::compare::TrialRecord) -> Option<String> {
+    (!r.comparison_valid || r.post_treated_as_worst).then(|| {
+        [&r.post_invalid_reason, &r.comparison_invalid_reason]
+            .into_iter()
+            .find(|s| !s.is_empty())
+            .cloned()
+            .unwrap_or_default()
+    })
+}
+
+/// Bars of a compare on stderr: one line per running trial (arm, trial, iteration, phase, elapsed
+/// of the attempt budget) and a total (done/total, valid/invalid, ETA).
+pub struct CompareBars {
+    multi: MultiProgress,
+    total: ProgressBar,
+    trials: Mutex<std::collections::BTreeMap<(String, u32), ProgressBar>>,
+    counts: Mutex<(u64, u64)>,
+    budget: String,
+}
+
+impl CompareBars {
+    fn new(total_trials: u64, attempt_budget: String) -> Self {
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+        let total = multi.add(ProgressBar::new(total_trials));
+        total.set_style(
+            ProgressStyle::with_template("{bar:24} {pos}/{len} trials · {msg} · ETA {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        total.set_message("valid 0 · invalid 0");
+        total.enable_steady_tick(Duration::from_millis(200));
+        Self { multi, total, trials: Mutex::default(), counts: Mutex::default(), budget: attempt_budget }
+    }
+
+    fn trial_bar(&self, arm: &str, trial: u32) -> ProgressBar {
+        let Ok(mut trials) = self.trials.lock() else { return ProgressBar::hidden() };
+        trials
+            .entry((arm.to_owned(), trial))
+            .or_insert_with(|| {
+                let bar = self.multi.insert_before(&self.total, ProgressBar::new_spinner());
+                bar.set_style(
+                    ProgressStyle::with_template("{spinner} {prefix} · {msg} · {elapsed} of {len_budget}")
+                        .map(|s| s.with_key("len_budget", BudgetKey(self.budget.clone())))
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
+                bar.set_prefix(format!("[{arm} #{trial}]"));
+                bar.set_message("starting");
+                bar.enable_steady_tick(Duration::from_millis(200));
+                bar
+            })
+            .clone()
+    }
+
+    fn on(&self, event: &CompareEvent) {
+        match event {
+            CompareEvent::Kept { count } => self.total.inc(*count as u64),
+            CompareEvent::TrialStarted { arm, trial } => {
+                self.trial_bar(arm, *trial);
+            }
+            CompareEvent::TrialProgress { arm, trial, event } => {
+                if event.get("event").and_then(Value::as_str) == Some("phase_started") {
+                    let bar = self.trial_bar(arm, *trial);
+                    let iteration = event.get("iteration").and_then(Value::as_u64).unwrap_or(0);
+                    let phase = event.get("phase").and_then(Value::as_str).unwrap_or("?");
+                    bar.set_message(format!("iteration {iteration} · {phase}"));
+                    bar.reset_elapsed();
+                }
+            }
+            CompareEvent::TrialFinished { arm, trial, record, .. } => {
+                if let Ok(mut trials) = self.trials.lock()
+                    && let Some(bar) = trials.remove(&(arm.clone(), *trial))
+                {
+                    bar.finish_and_clear();
+                    self.multi.remove(&bar);
+                }
+                self.total.inc(1);
+                if let Ok(mut counts) = self.counts.lock() {
+                    match record.as_deref() {
+                        Some(r) if invalid_reason(r).is_none() => counts.0 += 1,
+                        _ => counts.1 += 1,
+                    }
+                    self.total.set_message(format!("valid {} · invalid {}", counts.0, counts.1));
+                }
+                if let Some(line) = crate::compare_cmd::progress_line(event) {
+                    let _ = self.multi.println(line);
+                }
+            }
+            other => {
+                if let Some(line) = crate::compare_cmd::progress_line(other) {
+                    let _ = self.multi.println(line);
+                }
+            }
+        }
+    }
+
+    /// Clears every bar (the screen ends clean).
+    pub fn clear(&self) {
+        if let Ok(mut trials) = self.trials.lock() {
+            for (_, bar) in std::mem::take(&mut *trials) {
+                bar.finish_and_clear();
+            }
+        }
+        self.total.finish_and_clear();
+        let _ = self.multi.clear();
+    }
+}
+
+/// A fixed text as a template key (the attempt budget).
+#[derive(Clone)]
+struct BudgetKey(String);
+
+impl indicatif::style::ProgressTracker for BudgetKey {
+    fn clone_box(&self) -> Box<dyn indicatif::style::ProgressTracker> {
+        Box::new(self.clone())
+    }
+    fn tick(&mut self, _: &indicatif::ProgressState, _: std::time::Instant) {}
+    fn reset(&mut self, _: &indicatif::ProgressState, _: std::time::Instant) {}
+    fn write(&self, _: &indicatif::ProgressState, w: &mut dyn std::fmt::Write) {
+        let _ = w.write_str(&self.0);
+    }
+}
+
+/// The compare's event sink for `mode`, and its bars to clear at the end (when drawn).
+pub fn compare_sink(
+    mode: OutputMode,
+    total_trials: u64,
+    attempt_budget: String,
+) -> (CompareEventSink, Option<Arc<CompareBars>>) {
+    if mode.json {
+        let sink: CompareEventSink = Arc::new(|event: &CompareEvent| {
+            if let Some(v) = compare_event_json(event) {
+                println!("{v}");
+            }
+        });
+        return (sink, None);
+    }
+    if mode.quiet {
+        return (Arc::new(|_: &CompareEvent| {}), None);
+    }
+    if std::io::stderr().is_terminal() {
+        let bars = Arc::new(CompareBars::new(total_trials, attempt_budget));
+        let for_sink = Arc::clone(&bars);
+        return (Arc::new(move |event: &CompareEvent| for_sink.on(event)), Some(bars));
+    }
+    (Arc::new(crate::compare_cmd::progress), None)
 }
 
 #[cfg(test)]

@@ -145,7 +145,7 @@ fn run_json_prints_ndjson_events_and_quiet_prints_no_progress() {
 }
 
 /// Runs `args` under a pseudo-terminal (`script`), returning what the terminal received.
-fn under_pty(cwd: &Path, args: &[&str]) -> Option<String> {
+pub(super) fn under_pty(cwd: &Path, args: &[&str]) -> Option<String> {
     if std::process::Command::new("script").arg("--version").output().is_err() {
         assert!(!std::env::var("CI").is_ok_and(|v| v == "true"), "no script(1) under CI=true (util-linux)");
         eprintln!("NOT RUN: no script(1) for a pseudo-terminal");
