@@ -77,6 +77,15 @@ struct BarState {
     phase: String,
     last: Option<(f64, bool)>,
     best: Option<f64>,
+    /// Telemetry lines in the workspace when the run started, and now.
+    calls_at_start: Option<u64>,
+    calls: u64,
+}
+
+/// Lines of the workspace's MCP telemetry (one per tools/call); 0 without the file.
+fn telemetry_lines(config: &RunConfig) -> u64 {
+    std::fs::read(config.workspace.join(".harnessgym/mcp_calls.jsonl"))
+        .map_or(0, |bytes| bytes.iter().filter(|b| **b == b'\n').count() as u64)
 }
 
 /// A spinner on stderr: iteration, phase, elapsed of the phase's budget, last and best score.
@@ -119,11 +128,18 @@ impl RunBar {
             None => "—".to_owned(),
         };
         let best = state.best.map_or_else(|| "—".to_owned(), |b| b.to_string());
-        self.bar.set_message(format!("{} · last {last} · best {best}", self.budget(&state.phase, state.iteration)));
+        self.bar.set_message(format!(
+            "{} · last {last} · best {best} · tool calls {}",
+            self.budget(&state.phase, state.iteration),
+            state.calls
+        ));
     }
 
     fn on(&self, event: &RunEvent) {
         let Ok(mut state) = self.state.lock() else { return };
+        let now = telemetry_lines(&self.config);
+        let start = *state.calls_at_start.get_or_insert(now);
+        state.calls = now.saturating_sub(start);
         match event {
             RunEvent::IterationStarted { iteration } => {
                 state.iteration = *iteration;

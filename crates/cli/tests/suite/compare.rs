@@ -595,6 +595,6 @@ fn on_a_terminal_compare_draws_a_bar_per_trial_and_ends_clean() {
     assert!(screen.contains(" trials · valid 0 · invalid 0 · ETA "), "{screen:?}");
     assert!(screen.contains("/2 trials · valid 2 · invalid 0"), "{screen:?}");
     let (before, results) = screen.split_once("Compare report: ").expect("result lines");
-    assert!(before.ends_with("\u{1b}[2K"), "the bars are not cleared before the results: {before:?}");
+    assert!(super::report::cleared(before), "the bars are not cleared before the results: {before:?}");
     assert!(!results.contains('\u{1b}'), "escape codes after the bars were cleared: {results:?}");
 }

@@ -145,6 +145,12 @@ fn run_json_prints_ndjson_events_and_quiet_prints_no_progress() {
 }
 
 /// Runs `args` under a pseudo-terminal (`script`), returning what the terminal received.
+/// Whether terminal output ends by erasing what was drawn: a line erased (`ESC[2K`), or — when
+/// the bar wrapped — each of its lines erased and the cursor back up (`ESC[2K ESC[1A`).
+pub(super) fn cleared(screen: &str) -> bool {
+    screen.ends_with("\u{1b}[2K") || screen.ends_with("\u{1b}[2K\u{1b}[1A")
+}
+
 pub(super) fn under_pty(cwd: &Path, args: &[&str]) -> Option<String> {
     if std::process::Command::new("script").arg("--version").output().is_err() {
         assert!(!std::env::var("CI").is_ok_and(|v| v == "true"), "no script(1) under CI=true (util-linux)");
@@ -167,10 +173,11 @@ fn on_a_terminal_the_run_draws_a_bar_and_ends_with_a_clean_screen() {
     let (ws, profile) = scored_workspace(&tmp, "1");
     let Some(screen) = under_pty(&ws, &run_args(&ws, &profile)) else { return };
     assert!(screen.contains("iteration 1/1 · attempt · "), "{screen:?}");
-    assert!(screen.contains(" of 45m · last — · best —"), "{screen:?}");
+    assert!(screen.contains(" of 45m · last — · best — · tool calls 0"), "{screen:?}");
+    assert!(screen.contains(" · last 12 (verified) · best 12 · tool calls 0"), "{screen:?}");
     // The permanent lines stay, the bar is erased before the result lines.
     assert!(screen.contains("[iteration 1] attempt: completed"), "{screen:?}");
     let (before, results) = screen.split_once("Run id: ").expect("result lines");
-    assert!(before.ends_with("\u{1b}[2K"), "the bar is not cleared before the results: {before:?}");
+    assert!(cleared(before), "the bar is not cleared before the results: {before:?}");
     assert!(!results.contains('\u{1b}'), "escape codes after the bar was cleared: {results:?}");
 }
