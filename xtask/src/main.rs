@@ -1,6 +1,7 @@
 //! Project automation: `cargo xtask test`, `cargo xtask deps`, `cargo xtask docs`,
 //! `cargo xtask cli-docs`, `cargo xtask bench overhead`, `cargo xtask bench mcp`,
-//! `cargo xtask bench registry`, `cargo xtask bench compare`, `cargo xtask bench report`.
+//! `cargo xtask bench registry`, `cargo xtask bench compare`, `cargo xtask bench report`,
+//! `cargo xtask reproduce`.
 
 mod checks;
 mod compare_bench;
@@ -23,6 +24,7 @@ const USAGE: &str = "usage: cargo xtask test [cargo test args] (runs deps and do
        cargo xtask bench registry [--sizes 20000,200000] [--dir DIR] [--keep]
        cargo xtask bench compare [--only jobs|overhead|bigws] [--dir DIR] [--make-workspace PATH/make_workspace.py]
        cargo xtask bench report [--runs N]
+       cargo xtask reproduce <task> [--runner exec|claude] [--iterations N] [--trials N] [--jobs N] [--model-script FILE | --real] [--agent-bin PATH] [--seed S] [--out DIR]
        cargo xtask relay --framing nd|cl -- CMD... (the bench's minimal relay)";
 
 fn main() -> anyhow::Result<()> {
@@ -49,6 +51,7 @@ fn main() -> anyhow::Result<()> {
             _ => bail!("{USAGE}"),
         },
         Some("relay") => mcp_bench::relay(&args[1..]),
+        Some("reproduce") => xtask::reproduce::main(&repo_root(), &args[1..]),
         _ => bail!("{USAGE}"),
     }
 }
