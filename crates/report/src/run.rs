@@ -371,7 +371,7 @@ pub(crate) fn view(files: &RunFiles) -> RunView {
         post_command: config
             .and_then(|c| c.get("post_attempt_command"))
             .and_then(Value::as_str)
-            .map_or_else(|| "none".to_owned(), |c| format!("`{c}`")),
+            .map_or_else(|| "none".to_owned(), str::to_owned),
         baseline: summary.map_or_else(
             || NOT_RECORDED.to_owned(),
             |s| match &s.baseline_post_attempt {
