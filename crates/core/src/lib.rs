@@ -7,9 +7,11 @@
 
 #![warn(missing_docs)]
 
-// `RunRequest`'s field docs are also the `harnessgym run` flags' help text (clap).
-#[allow(rustdoc::invalid_html_tags)]
+// `RunRequest`'s and `CompareRequest`'s field docs are also the `harnessgym run` and `compare`
+// flags' help text (clap): `[default]` and `<UTC time>` are meant for the terminal.
+#[allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 pub mod compare;
+#[allow(rustdoc::invalid_html_tags)]
 pub mod config;
 pub mod events;
 pub mod hooks;

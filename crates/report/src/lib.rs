@@ -9,7 +9,7 @@
 //! - [`write_run_report`]: `runs/<id>/` → `report.md` + `report.html`: score per iteration with
 //!   the baseline and the best checkpoint, a phase timeline, artifacts with their qualification
 //!   verdicts, MCP tool calls, recorded errors. Every file is optional.
-//! - [`resolve`] + [`write`]: what `harnessgym report <dir>` does (a run directory, a compare
+//! - [`resolve`] + [`write()`]: what `harnessgym report <dir>` does (a run directory, a compare
 //!   output directory, or a workspace — its latest run).
 //!
 //! The text comes from minijinja templates (`src/templates/`, built in) and the charts from

@@ -1,5 +1,5 @@
 //! The run report's view: a run directory's files (summary.json, run_config.json,
-//! iterations/<n>/result.json, qualification reports) arranged for the templates.
+//! `iterations/<n>/result.json`, qualification reports) arranged for the templates.
 //!
 //! Every file is optional: a run killed before its summary, or written by the reference, still
 //! gets a report, with what is missing said to be not recorded.
