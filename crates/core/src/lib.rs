@@ -7,10 +7,8 @@
 
 #![warn(missing_docs)]
 
-// `RunRequest`'s and `CompareRequest`'s field docs are also the `harnessgym run` and `compare`
-// flags' help text (clap): `[default]` and `<UTC time>` are meant for the terminal.
-#[allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 pub mod compare;
+// `RunRequest`'s field docs are also the `harnessgym run` flags' help text (clap).
 #[allow(rustdoc::invalid_html_tags)]
 pub mod config;
 pub mod events;

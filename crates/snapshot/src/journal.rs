@@ -159,6 +159,13 @@ impl Orphan {
 
 /// Journals in `dir` whose owners are gone. Journals still locked by a live process are left
 /// alone; half-written ones (temporary names) are removed once unlocked.
+/// Whether the process that named a temporary journal `.hg-journal-<pid>-<n>` (`rest` is
+/// `<pid>-<n>`) no longer runs. A name that does not parse counts as gone.
+fn writer_is_gone(rest: &str) -> bool {
+    let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else { return true };
+    pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists()
+}
+
 pub(crate) fn orphans(dir: &Path) -> Result<Vec<Orphan>, SnapshotError> {
     let mut out = Vec::new();
     let read = match fs::read_dir(dir) {
@@ -183,9 +190,14 @@ pub(crate) fn orphans(dir: &Path) -> Result<Vec<Orphan>, SnapshotError> {
         if !still_there {
             continue;
         }
-        let is_tmp = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with(".hg-journal-"));
-        if is_tmp {
-            // Never renamed into place: the operation had not started.
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if let Some(rest) = name.strip_prefix(".hg-journal-") {
+            // Never renamed into place: the operation had not started. Its writer locks it only
+            // after creating it, so a free lock is not enough — the writer must be gone too (a
+            // second process opening the store in that instant must not take it away).
+            if !writer_is_gone(rest) {
+                continue;
+            }
             let _ = fs::remove_file(&path);
             continue;
         }
@@ -199,6 +211,19 @@ pub(crate) fn orphans(dir: &Path) -> Result<Vec<Orphan>, SnapshotError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unlocked_temporary_journal_of_a_live_writer_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        // Created, not yet locked: the instant between `create_new` and `lock` in `begin`.
+        let live = dir.path().join(format!(".hg-journal-{}-7", std::process::id()));
+        std::fs::write(&live, "").unwrap();
+        let dead = dir.path().join(".hg-journal-4294967295-1");
+        std::fs::write(&dead, "").unwrap();
+        assert!(orphans(dir.path()).unwrap().is_empty());
+        assert!(live.exists(), "a live writer's journal was taken away");
+        assert!(!dead.exists(), "a dead writer's leftover stays");
+    }
 
     #[test]
     fn intents_round_trip() {

@@ -16,6 +16,7 @@ mod real_profiles;
 mod remote;
 mod report;
 mod resume;
+mod sandbox;
 mod signals;
 mod task_file;
 mod validation;

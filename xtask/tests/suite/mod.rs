@@ -1,0 +1,1 @@
+mod tasks_part1;
