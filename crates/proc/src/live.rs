@@ -1,0 +1,341 @@
+//! Live process groups, recorded on disk so that what a harnessgym left running when it died
+//! (SIGKILL, the OOM killer) is found and killed by the next command on the workspace.
+//!
+//! Every child is a process-group leader with a parent-death signal (see `spawn.rs`), so the
+//! direct child dies with harnessgym. What it started in its group (a shell's background job, an
+//! agent's tool process) does not get that signal: it is reparented and keeps running. Hence the
+//! record: a command holding a workspace's exclusive lock calls [`record_in`] with
+//! `<workspace>/.harnessgym/`[`LIVE_FILE`]; from then on every group this process starts is added
+//! to that file when it starts and removed when it ends (rewritten atomically each time: a
+//! temporary file renamed over it). The next command that takes the lock first calls
+//! [`kill_survivors`], which SIGKILLs every process still in a recorded group and deletes the
+//! file.
+//!
+//! Recording is off unless the process calls [`enable_recording`] (the CLI does, at start-up), so
+//! that tests running several workspaces in one process never mix their records.
+//!
+//! # The file
+//!
+//! ```json
+//! {
+//!   "recorded_by": 4242,
+//!   "groups": [
+//!     {"pgid": 4250, "pid": 4250, "start_ticks": 1834567, "command": "codex exec --json -", "since": "2026-…Z"}
+//!   ]
+//! }
+//! ```
+//!
+//! `pid` is the group's leader (the direct child, whose pid is the group id); `start_ticks` is its
+//! start time in clock ticks after boot (field 22 of `/proc/<pid>/stat`), so a pid reused by an
+//! unrelated process is never mistaken for ours.
+//!
+//! # Which processes are killed
+//!
+//! For each recorded group, the live members of process group `pgid`: all of them when the leader
+//! still runs with the recorded start time; none when a process with the leader's pid runs with
+//! another start time (the number was reused); when the leader is gone (the usual case: it died
+//! of its parent-death signal), the members started no earlier than the leader. A process that
+//! left the group (`setsid`) is not found; that is the sandbox's job (a PID namespace).
+
+use std::collections::BTreeMap;
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use camino::{Utf8Path, Utf8PathBuf};
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
+
+use crate::group::{ProcStat, read_stat};
+
+/// The record's name inside a workspace's `.harnessgym/`, beside the lock holder's record.
+pub const LIVE_FILE: &str = "live-processes.json";
+
+/// The longest command line kept in the record (the rest is cut, with `…`).
+const COMMAND_CHARS: usize = 300;
+
+/// How long [`kill_survivors`] waits for SIGKILLed processes to be gone.
+const KILL_WAIT: Duration = Duration::from_secs(2);
+
+/// One live process group, as recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveGroup {
+    /// The process group id (the leader's pid).
+    pub pgid: i32,
+    /// The leader: the child harnessgym started.
+    pub pid: u32,
+    /// The leader's start time, clock ticks after boot (`/proc/<pid>/stat` field 22; 0 if unknown).
+    pub start_ticks: u64,
+    /// The leader's command line (shortened).
+    pub command: String,
+    /// When it started (UTC).
+    pub since: String,
+}
+
+/// The file's content.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct LiveFile {
+    /// The harnessgym process that recorded the groups.
+    recorded_by: u32,
+    groups: Vec<LiveGroup>,
+}
+
+/// A recorded group that still had live processes, killed by [`kill_survivors`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Survivor {
+    /// The group as recorded.
+    pub group: LiveGroup,
+    /// The processes of the group that were SIGKILLed.
+    pub killed: Vec<u32>,
+}
+
+/// Why [`kill_survivors`] could not do its work.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    /// The record exists but cannot be read or removed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The record.
+        path: Utf8PathBuf,
+        /// What the system said.
+        source: io::Error,
+    },
+}
+
+static RECORDING: AtomicBool = AtomicBool::new(false);
+static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
+static LEDGER: Mutex<Option<Ledger>> = Mutex::new(None);
+
+struct Ledger {
+    token: u64,
+    path: Utf8PathBuf,
+    groups: BTreeMap<i32, LiveGroup>,
+    /// A failed write is logged once, not at every spawn.
+    warned: bool,
+}
+
+impl Ledger {
+    fn save(&mut self) {
+        let result = if self.groups.is_empty() {
+            match std::fs::remove_file(&self.path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.to_string()),
+                _ => Ok(()),
+            }
+        } else {
+            let file = LiveFile { recorded_by: std::process::id(), groups: self.groups.values().cloned().collect() };
+            harnessgym_types::json::write_json(&self.path, &file).map_err(|e| e.to_string())
+        };
+        if let Err(error) = result
+            && !self.warned
+        {
+            self.warned = true;
+            tracing::warn!(path = %self.path, %error, "cannot record live process groups");
+        }
+    }
+}
+
+fn ledger() -> std::sync::MutexGuard<'static, Option<Ledger>> {
+    LEDGER.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Lets [`record_in`] record this process's groups. Called once by the CLI at start-up.
+pub fn enable_recording() {
+    RECORDING.store(true, Ordering::SeqCst);
+}
+
+/// While held, every process group this process starts is recorded in the file given to
+/// [`record_in`]. Dropping it stops recording; the file is removed if no recorded group is left
+/// (a group still running stays recorded, so that the next command kills it).
+#[derive(Debug)]
+#[must_use = "recording stops when this is dropped"]
+pub struct LiveRecord {
+    token: Option<u64>,
+}
+
+impl LiveRecord {
+    /// Whether this record is the one in use (recording is enabled and no other was in use).
+    pub fn is_active(&self) -> bool {
+        self.token.is_some()
+    }
+}
+
+impl Drop for LiveRecord {
+    fn drop(&mut self) {
+        let Some(token) = self.token else { return };
+        let mut ledger = ledger();
+        if ledger.as_ref().is_some_and(|l| l.token == token)
+            && let Some(mut l) = ledger.take()
+        {
+            l.save();
+        }
+    }
+}
+
+/// Starts recording this process's groups in `path` (see the module docs). Inactive (records
+/// nothing) unless [`enable_recording`] was called, or while another record is in use.
+pub fn record_in(path: &Utf8Path) -> LiveRecord {
+    if !RECORDING.load(Ordering::SeqCst) {
+        return LiveRecord { token: None };
+    }
+    let mut ledger = ledger();
+    if let Some(other) = ledger.as_ref() {
+        tracing::debug!(path = %path, other = %other.path, "live process groups are already recorded elsewhere");
+        return LiveRecord { token: None };
+    }
+    let token = NEXT_TOKEN.fetch_add(1, Ordering::SeqCst);
+    *ledger = Some(Ledger { token, path: path.to_owned(), groups: BTreeMap::new(), warned: false });
+    LiveRecord { token: Some(token) }
+}
+
+/// A group has started: record it (if recording).
+pub(crate) fn started(pgid: Pid, pid: u32, program: &str, args: &[String]) {
+    let mut ledger = ledger();
+    let Some(l) = ledger.as_mut() else { return };
+    let start_ticks = read_stat(pid).map_or(0, |s| s.start_ticks);
+    let mut command = std::iter::once(program).chain(args.iter().map(String::as_str)).collect::<Vec<_>>().join(" ");
+    if let Some((cut, _)) = command.char_indices().nth(COMMAND_CHARS) {
+        command.truncate(cut);
+        command.push('…');
+    }
+    let group =
+        LiveGroup { pgid: pgid.as_raw(), pid, start_ticks, command, since: harnessgym_types::timefmt::utc_now() };
+    l.groups.insert(pgid.as_raw(), group);
+    l.save();
+}
+
+/// A group has ended (its members were killed or had exited): forget it.
+pub(crate) fn ended(pgid: Pid) {
+    let mut ledger = ledger();
+    let Some(l) = ledger.as_mut() else { return };
+    if l.groups.remove(&pgid.as_raw()).is_some() {
+        l.save();
+    }
+}
+
+/// SIGKILLs every process still in a group recorded in `path` (see the module docs for which
+/// processes count), waits briefly for them to go, and removes the file. Call it only while
+/// holding the lock that keeps every other recorder of `path` away: the groups recorded there
+/// then belong to a command that is gone. An unreadable or malformed record is removed (its
+/// groups cannot be known) and yields no survivor.
+pub fn kill_survivors(path: &Utf8Path) -> Result<Vec<Survivor>, LiveError> {
+    let io_err = |source| LiveError::Io { path: path.to_owned(), source };
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_err(e)),
+    };
+    let recorded: LiveFile = serde_json::from_str(&text).unwrap_or_else(|e| {
+        tracing::warn!(path = %path, error = %e, "unreadable record of live process groups; ignored");
+        LiveFile::default()
+    });
+    let processes = all_processes();
+    let mut survivors = Vec::new();
+    for group in recorded.groups {
+        let members = members_to_kill(&group, &processes);
+        if members.is_empty() {
+            continue;
+        }
+        if members.contains(&group.pid) {
+            // The leader runs with its recorded start time: the whole group is ours.
+            signal_quietly(killpg(Pid::from_raw(group.pgid), Signal::SIGKILL), group.pgid);
+        }
+        for &pid in &members {
+            if let Ok(raw) = i32::try_from(pid) {
+                signal_quietly(kill(Pid::from_raw(raw), Signal::SIGKILL), raw);
+            }
+        }
+        tracing::info!(pgid = group.pgid, command = %group.command, ?members, "killed processes left by an interrupted command");
+        survivors.push(Survivor { group, killed: members });
+    }
+    let deadline = Instant::now() + KILL_WAIT;
+    while survivors.iter().flat_map(|s| &s.killed).any(|&pid| read_stat(pid).is_some_and(|s| s.is_live()))
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(e)),
+        _ => {}
+    }
+    Ok(survivors)
+}
+
+fn signal_quietly(result: nix::Result<()>, id: i32) {
+    match result {
+        Ok(()) | Err(Errno::ESRCH) => {}
+        Err(errno) => tracing::warn!(id, %errno, "cannot kill a process left by an interrupted command"),
+    }
+}
+
+/// Every live process: (pid, its stat).
+fn all_processes() -> Vec<(u32, ProcStat)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+        .filter_map(|pid| read_stat(pid).filter(ProcStat::is_live).map(|s| (pid, s)))
+        .collect()
+}
+
+/// The live members of `group` that belong to it (see the module docs).
+fn members_to_kill(group: &LiveGroup, processes: &[(u32, ProcStat)]) -> Vec<u32> {
+    let in_group: Vec<&(u32, ProcStat)> = processes.iter().filter(|(_, s)| s.pgrp == group.pgid).collect();
+    let leader = processes.iter().find(|(pid, _)| *pid == group.pid);
+    match leader {
+        Some((_, stat)) if stat.start_ticks != group.start_ticks => Vec::new(),
+        Some(_) => in_group.iter().map(|(pid, _)| *pid).collect(),
+        None => in_group.iter().filter(|(_, s)| s.start_ticks >= group.start_ticks).map(|(pid, _)| *pid).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stat(pgrp: i32, start_ticks: u64) -> ProcStat {
+        ProcStat { state: 'S', pgrp, start_ticks }
+    }
+
+    fn group(pgid: i32, start_ticks: u64) -> LiveGroup {
+        LiveGroup { pgid, pid: pgid as u32, start_ticks, command: "x".into(), since: "t".into() }
+    }
+
+    #[test]
+    fn a_live_leader_with_its_start_time_gives_the_whole_group() {
+        let procs = [(10, stat(10, 100)), (11, stat(10, 90)), (12, stat(12, 100))];
+        assert_eq!(members_to_kill(&group(10, 100), &procs), [10, 11]);
+    }
+
+    #[test]
+    fn a_reused_leader_pid_gives_nothing() {
+        let procs = [(10, stat(10, 500)), (11, stat(10, 600))];
+        assert!(members_to_kill(&group(10, 100), &procs).is_empty());
+    }
+
+    #[test]
+    fn without_the_leader_only_members_started_after_it_count() {
+        let procs = [(11, stat(10, 150)), (12, stat(10, 50)), (13, stat(7, 150))];
+        assert_eq!(members_to_kill(&group(10, 100), &procs), [11]);
+    }
+
+    #[test]
+    fn a_missing_record_has_no_survivors_and_a_malformed_one_is_removed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = Utf8PathBuf::from_path_buf(dir.path().join(LIVE_FILE)).expect("utf-8");
+        assert!(kill_survivors(&path).expect("no file").is_empty());
+        std::fs::write(&path, "{not json").expect("write");
+        assert!(kill_survivors(&path).expect("malformed").is_empty());
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn recording_is_off_until_enabled() {
+        // Not enabled in this test binary's unit tests: nothing is installed.
+        if !RECORDING.load(Ordering::SeqCst) {
+            assert!(!record_in(Utf8Path::new("/nonexistent/live.json")).is_active());
+        }
+    }
+}
