@@ -64,6 +64,11 @@ pub fn progress(event: &RunEvent) {
              a run it left goes on with --resume",
             h.command, h.pid, h.since
         ),
+        RunEvent::SurvivorsKilled(survivors) => {
+            if let Some(report) = harnessgym_core::lock::survivors_report(survivors) {
+                eprintln!("harnessgym: {report}");
+            }
+        }
         RunEvent::Problem(e) => {
             let at = e.path.as_deref().map(|p| format!(" ({p})")).unwrap_or_default();
             eprintln!("harnessgym: warning: {}{at}: {}", e.phase, e.message);

@@ -2,14 +2,14 @@
 //! (SIGKILL, the OOM killer) is found and killed by the next command on the workspace.
 //!
 //! Every child is a process-group leader with a parent-death signal (see `spawn.rs`), so the
-//! direct child dies with harnessgym. What it started in its group (a shell's background job, an
-//! agent's tool process) does not get that signal: it is reparented and keeps running. Hence the
-//! record: a command holding a workspace's exclusive lock calls [`record_in`] with
-//! `<workspace>/.harnessgym/`[`LIVE_FILE`]; from then on every group this process starts is added
-//! to that file when it starts and removed when it ends (rewritten atomically each time: a
-//! temporary file renamed over it). The next command that takes the lock first calls
-//! [`kill_survivors`], which SIGKILLs every process still in a recorded group and deletes the
-//! file.
+//! direct child dies with harnessgym. What it started (a shell's background job, an agent's tool
+//! process) does not get that signal: it is reparented and keeps running. Hence the record: a
+//! command holding a workspace's exclusive lock calls [`record_in`] with
+//! `<workspace>/.harnessgym/`[`LIVE_FILE`], which writes the file at once (naming this process);
+//! from then on every group this process starts is added when it starts and removed when it
+//! ends (the file rewritten atomically each time: a temporary file renamed over it); the file is
+//! removed when recording stops with no group left. The next command that takes the lock first
+//! calls [`kill_survivors`], which SIGKILLs what is left and deletes the file.
 //!
 //! Recording is off unless the process calls [`enable_recording`] (the CLI does, at start-up), so
 //! that tests running several workspaces in one process never mix their records.
@@ -19,23 +19,30 @@
 //! ```json
 //! {
 //!   "recorded_by": 4242,
+//!   "recorded_by_start_ticks": 1834000,
 //!   "groups": [
 //!     {"pgid": 4250, "pid": 4250, "start_ticks": 1834567, "command": "codex exec --json -", "since": "2026-…Z"}
 //!   ]
 //! }
 //! ```
 //!
-//! `pid` is the group's leader (the direct child, whose pid is the group id); `start_ticks` is its
-//! start time in clock ticks after boot (field 22 of `/proc/<pid>/stat`), so a pid reused by an
-//! unrelated process is never mistaken for ours.
+//! `pid` is a group's leader (the direct child, whose pid is the group id); the `start_ticks` are
+//! start times in clock ticks after boot (field 22 of `/proc/<pid>/stat`), so that a pid reused by
+//! an unrelated process is never mistaken for ours.
 //!
 //! # Which processes are killed
 //!
-//! For each recorded group, the live members of process group `pgid`: all of them when the leader
-//! still runs with the recorded start time; none when a process with the leader's pid runs with
-//! another start time (the number was reused); when the leader is gone (the usual case: it died
-//! of its parent-death signal), the members started no earlier than the leader. A process that
-//! left the group (`setsid`) is not found; that is the sandbox's job (a PID namespace).
+//! * Every process whose environment holds [`SPAWNED_BY_ENV`]` = <recorded_by>:<its start
+//!   ticks>`: every child gets that variable, and its descendants inherit it — also those that
+//!   left the group, and those started in the instant between a spawn and its record.
+//! * The live members of each recorded group (for descendants that were started with a cleared
+//!   environment): all of them when the leader still runs with the recorded start time; none when
+//!   a process with the leader's pid runs with another start time (the number was reused); when
+//!   the leader is gone (the usual case: it died of its parent-death signal), the members started
+//!   no earlier than the leader.
+//!
+//! A descendant that both leaves the group and clears its environment is not found; that is the
+//! sandbox's job (a PID namespace).
 
 use std::collections::BTreeMap;
 use std::io;
@@ -75,21 +82,41 @@ pub struct LiveGroup {
     pub since: String,
 }
 
+/// The environment variable every child gets: `<harnessgym pid>:<its start ticks>`, inherited by
+/// the child's descendants, so that [`kill_survivors`] finds them even outside the group.
+pub const SPAWNED_BY_ENV: &str = "HARNESSGYM_SPAWNED_BY";
+
 /// The file's content.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct LiveFile {
     /// The harnessgym process that recorded the groups.
     recorded_by: u32,
+    /// Its start time (0 if unknown).
+    #[serde(default)]
+    recorded_by_start_ticks: u64,
     groups: Vec<LiveGroup>,
 }
 
-/// A recorded group that still had live processes, killed by [`kill_survivors`].
+/// A process an interrupted command left running, killed by [`kill_survivors`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Survivor {
-    /// The group as recorded.
-    pub group: LiveGroup,
-    /// The processes of the group that were SIGKILLed.
-    pub killed: Vec<u32>,
+    /// Its pid.
+    pub pid: u32,
+    /// Its command line (shortened).
+    pub command: String,
+}
+
+/// This process's [`SPAWNED_BY_ENV`] value.
+pub(crate) fn own_marker() -> &'static str {
+    static MARKER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    MARKER.get_or_init(|| {
+        let pid = std::process::id();
+        format!("{pid}:{}", read_stat(pid).map_or(0, |s| s.start_ticks))
+    })
+}
+
+fn own_start_ticks() -> u64 {
+    own_marker().rsplit(':').next().and_then(|t| t.parse().ok()).unwrap_or(0)
 }
 
 /// Why [`kill_survivors`] could not do its work.
@@ -118,14 +145,19 @@ struct Ledger {
 }
 
 impl Ledger {
-    fn save(&mut self) {
-        let result = if self.groups.is_empty() {
+    /// Writes the file; with `closing` and no group left, removes it instead.
+    fn save(&mut self, closing: bool) {
+        let result = if closing && self.groups.is_empty() {
             match std::fs::remove_file(&self.path) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.to_string()),
                 _ => Ok(()),
             }
         } else {
-            let file = LiveFile { recorded_by: std::process::id(), groups: self.groups.values().cloned().collect() };
+            let file = LiveFile {
+                recorded_by: std::process::id(),
+                recorded_by_start_ticks: own_start_ticks(),
+                groups: self.groups.values().cloned().collect(),
+            };
             harnessgym_types::json::write_json(&self.path, &file).map_err(|e| e.to_string())
         };
         if let Err(error) = result
@@ -169,7 +201,7 @@ impl Drop for LiveRecord {
         if ledger.as_ref().is_some_and(|l| l.token == token)
             && let Some(mut l) = ledger.take()
         {
-            l.save();
+            l.save(true);
         }
     }
 }
@@ -186,7 +218,11 @@ pub fn record_in(path: &Utf8Path) -> LiveRecord {
         return LiveRecord { token: None };
     }
     let token = NEXT_TOKEN.fetch_add(1, Ordering::SeqCst);
-    *ledger = Some(Ledger { token, path: path.to_owned(), groups: BTreeMap::new(), warned: false });
+    // Written before anything is started: a child started and killed before its group is
+    // recorded is still found by its environment.
+    let mut new = Ledger { token, path: path.to_owned(), groups: BTreeMap::new(), warned: false };
+    new.save(false);
+    *ledger = Some(new);
     LiveRecord { token: Some(token) }
 }
 
@@ -195,15 +231,12 @@ pub(crate) fn started(pgid: Pid, pid: u32, program: &str, args: &[String]) {
     let mut ledger = ledger();
     let Some(l) = ledger.as_mut() else { return };
     let start_ticks = read_stat(pid).map_or(0, |s| s.start_ticks);
-    let mut command = std::iter::once(program).chain(args.iter().map(String::as_str)).collect::<Vec<_>>().join(" ");
-    if let Some((cut, _)) = command.char_indices().nth(COMMAND_CHARS) {
-        command.truncate(cut);
-        command.push('…');
-    }
+    let command =
+        shorten(std::iter::once(program).chain(args.iter().map(String::as_str)).collect::<Vec<_>>().join(" "));
     let group =
         LiveGroup { pgid: pgid.as_raw(), pid, start_ticks, command, since: harnessgym_types::timefmt::utc_now() };
     l.groups.insert(pgid.as_raw(), group);
-    l.save();
+    l.save(false);
 }
 
 /// A group has ended (its members were killed or had exited): forget it.
@@ -211,15 +244,23 @@ pub(crate) fn ended(pgid: Pid) {
     let mut ledger = ledger();
     let Some(l) = ledger.as_mut() else { return };
     if l.groups.remove(&pgid.as_raw()).is_some() {
-        l.save();
+        l.save(false);
     }
 }
 
-/// SIGKILLs every process still in a group recorded in `path` (see the module docs for which
-/// processes count), waits briefly for them to go, and removes the file. Call it only while
-/// holding the lock that keeps every other recorder of `path` away: the groups recorded there
-/// then belong to a command that is gone. An unreadable or malformed record is removed (its
-/// groups cannot be known) and yields no survivor.
+fn shorten(mut command: String) -> String {
+    if let Some((cut, _)) = command.char_indices().nth(COMMAND_CHARS) {
+        command.truncate(cut);
+        command.push('…');
+    }
+    command
+}
+
+/// SIGKILLs every process an interrupted command left running according to the record in `path`
+/// (see the module docs for which processes count), waits briefly for them to go, and removes the
+/// file. Call it only while holding the lock that keeps every other recorder of `path` away: the
+/// record then belongs to a command that is gone. An unreadable or malformed record is removed
+/// (nothing can be known from it) and yields no survivor.
 pub fn kill_survivors(path: &Utf8Path) -> Result<Vec<Survivor>, LiveError> {
     let io_err = |source| LiveError::Io { path: path.to_owned(), source };
     let text = match std::fs::read_to_string(path) {
@@ -232,28 +273,33 @@ pub fn kill_survivors(path: &Utf8Path) -> Result<Vec<Survivor>, LiveError> {
         LiveFile::default()
     });
     let processes = all_processes();
-    let mut survivors = Vec::new();
-    for group in recorded.groups {
-        let members = members_to_kill(&group, &processes);
-        if members.is_empty() {
-            continue;
-        }
+    let mut doomed = std::collections::BTreeSet::new();
+    if recorded.recorded_by != 0 && recorded.recorded_by_start_ticks != 0 {
+        let marker = format!("{SPAWNED_BY_ENV}={}:{}", recorded.recorded_by, recorded.recorded_by_start_ticks);
+        doomed.extend(processes.iter().map(|(pid, _)| *pid).filter(|pid| has_env_entry(*pid, marker.as_bytes())));
+    }
+    for group in &recorded.groups {
+        let members = members_to_kill(group, &processes);
         if members.contains(&group.pid) {
             // The leader runs with its recorded start time: the whole group is ours.
             signal_quietly(killpg(Pid::from_raw(group.pgid), Signal::SIGKILL), group.pgid);
         }
-        for &pid in &members {
-            if let Ok(raw) = i32::try_from(pid) {
-                signal_quietly(kill(Pid::from_raw(raw), Signal::SIGKILL), raw);
-            }
+        doomed.extend(members);
+    }
+    doomed.remove(&std::process::id());
+    let mut survivors = Vec::new();
+    for pid in doomed {
+        let command = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|c| shorten(String::from_utf8_lossy(&c).replace('\0', " ").trim_end().to_owned()))
+            .unwrap_or_default();
+        if let Ok(raw) = i32::try_from(pid) {
+            signal_quietly(kill(Pid::from_raw(raw), Signal::SIGKILL), raw);
         }
-        tracing::info!(pgid = group.pgid, command = %group.command, ?members, "killed processes left by an interrupted command");
-        survivors.push(Survivor { group, killed: members });
+        tracing::info!(pid, command = %command, "killed a process left by an interrupted command");
+        survivors.push(Survivor { pid, command });
     }
     let deadline = Instant::now() + KILL_WAIT;
-    while survivors.iter().flat_map(|s| &s.killed).any(|&pid| read_stat(pid).is_some_and(|s| s.is_live()))
-        && Instant::now() < deadline
-    {
+    while survivors.iter().any(|s| read_stat(s.pid).is_some_and(|s| s.is_live())) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
     match std::fs::remove_file(path) {
@@ -261,6 +307,12 @@ pub fn kill_survivors(path: &Utf8Path) -> Result<Vec<Survivor>, LiveError> {
         _ => {}
     }
     Ok(survivors)
+}
+
+/// Whether `/proc/<pid>/environ` holds exactly `entry` (`NAME=value`). Unreadable (another
+/// user's process, or gone): no.
+fn has_env_entry(pid: u32, entry: &[u8]) -> bool {
+    std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| env.split(|b| *b == 0).any(|e| e == entry))
 }
 
 fn signal_quietly(result: nix::Result<()>, id: i32) {

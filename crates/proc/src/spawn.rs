@@ -11,8 +11,9 @@
 //! a current-thread runtime's thread may be any short-lived thread). So no caller's thread forks:
 //! every spawn is handed to one dedicated spawner thread ([`spawner`]), started on first use and
 //! never ending, and the caller waits for the result (a fork and exec: milliseconds). Only the
-//! direct child gets the signal (it is not inherited over `fork`); what the child started in its
-//! group is killed by the next command on the workspace ([`crate::live::kill_survivors`]).
+//! direct child gets the signal (it is not inherited over `fork`); what the child started is
+//! killed by the next command on the workspace ([`crate::live::kill_survivors`]), which finds it
+//! by its process group and by [`crate::live::SPAWNED_BY_ENV`], set here for every child.
 
 use std::io;
 use std::process::Stdio;
@@ -82,6 +83,8 @@ pub(crate) fn spawn_in_group(launch: &Launch<'_>) -> Result<GroupChild, ProcErro
     for (key, value) in env {
         cmd.env(key, value);
     }
+    // Inherited by the child's descendants: how the next command finds them (crate::live).
+    cmd.env(crate::live::SPAWNED_BY_ENV, crate::live::own_marker());
     die_with_parent(&mut cmd);
     let child = spawn_on_spawner_thread(cmd).map_err(|source| match source.kind() {
         io::ErrorKind::NotFound => ProcError::NotFound { program: program.to_owned(), source },

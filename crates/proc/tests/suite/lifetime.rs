@@ -69,14 +69,17 @@ fn helper_process() {
         .unwrap();
     enable_recording();
     let _record = record_in(&dir.join(LIVE_FILE));
-    let script = format!("sleep 4711.21 & echo $! > {dir}/grandchild; exec sleep 4711.22");
+    let script = format!(
+        "sleep 4711.21 & echo $! > {dir}/grandchild; setsid sleep 4711.24 & echo $! > {dir}/escaped; exec sleep 4711.22"
+    );
     let spec = PipedSpec::new("sh", dir).args(["-c", script.as_str()]);
     let child =
         runtime.block_on(async { tokio::task::spawn_blocking(move || spawn_piped(spec)).await.unwrap().unwrap() });
     // The thread that asked for the child is gone; the child must not have gone with it.
     assert!(wait_until(Duration::from_secs(5), || !blocking_threads_alive()), "the blocking thread never idled out");
     let grandchild = wait_file(&dir.join("grandchild"), Duration::from_secs(5));
-    std::fs::write(dir.join("pids"), format!("{} {}", child.pid(), grandchild)).unwrap();
+    let escaped = wait_file(&dir.join("escaped"), Duration::from_secs(5));
+    std::fs::write(dir.join("pids"), format!("{} {} {}\n", child.pid(), grandchild.trim(), escaped.trim())).unwrap();
     std::thread::sleep(Duration::from_secs(60));
 }
 
@@ -92,12 +95,13 @@ fn children_die_with_a_sigkilled_parent_and_their_group_is_killed_from_the_recor
         .unwrap();
     let pids = wait_file(&scratch.path("pids"), Duration::from_secs(20));
     let mut pids = pids.split_whitespace().map(|p| p.parse::<i32>().unwrap());
-    let (child, grandchild) = (pids.next().unwrap(), pids.next().unwrap());
+    let (child, grandchild, escaped) = (pids.next().unwrap(), pids.next().unwrap(), pids.next().unwrap());
 
     // Its spawning thread has exited, the helper lives: the child runs.
     assert!(!is_dead(child), "the child died with the thread that asked for it");
     let record: Value = serde_json::from_str(&std::fs::read_to_string(scratch.path(LIVE_FILE)).unwrap()).unwrap();
     assert_eq!(record["recorded_by"], helper.id());
+    assert!(record["recorded_by_start_ticks"].as_u64().unwrap() > 0);
     assert_eq!(record["groups"][0]["pgid"], child);
     assert_eq!(record["groups"][0]["pid"], child);
     assert!(record["groups"][0]["start_ticks"].as_u64().unwrap() > 0);
@@ -106,18 +110,23 @@ fn children_die_with_a_sigkilled_parent_and_their_group_is_killed_from_the_recor
     helper.kill().unwrap();
     helper.wait().unwrap();
     let child_died = wait_until(Duration::from_secs(5), || is_dead(child));
-    // What the child started in its group outlives it: the record is how it is found.
-    let grandchild_alive = !is_dead(grandchild);
+    // What the child started outlives it: the record is how it is found, in the group (the
+    // grandchild) or outside it (`setsid`) by its environment.
+    let grandchildren_alive = !is_dead(grandchild) && !is_dead(escaped);
     let survivors = kill_survivors(&scratch.path(LIVE_FILE)).unwrap();
-    let grandchild_died = is_dead(grandchild);
-    cleanup(child);
-    cleanup(grandchild);
+    let grandchildren_died = is_dead(grandchild) && is_dead(escaped);
+    for pid in [child, grandchild, escaped] {
+        cleanup(pid);
+    }
     assert!(child_died, "the direct child outlived its SIGKILLed parent");
-    assert!(grandchild_alive, "the grandchild was expected to outlive the parent (no parent-death signal)");
-    assert_eq!(survivors.len(), 1, "{survivors:?}");
-    assert_eq!(survivors[0].group.pgid, child);
-    assert_eq!(survivors[0].killed, [u32::try_from(grandchild).unwrap()]);
-    assert!(grandchild_died, "kill_survivors left the grandchild running");
+    assert!(grandchildren_alive, "the grandchildren were expected to outlive the parent (no parent-death signal)");
+    let mut killed: Vec<(i32, &str)> =
+        survivors.iter().map(|s| (i32::try_from(s.pid).unwrap(), s.command.as_str())).collect();
+    killed.sort_unstable();
+    let mut expected = vec![(grandchild, "sleep 4711.21"), (escaped, "sleep 4711.24")];
+    expected.sort_unstable();
+    assert_eq!(killed, expected);
+    assert!(grandchildren_died, "kill_survivors left a grandchild running");
     assert!(!scratch.path(LIVE_FILE).exists(), "the record is removed");
 }
 
@@ -128,6 +137,7 @@ fn a_record_whose_groups_are_gone_or_reused_kills_nothing() {
     // Our own process as the "leader", with a wrong start time: a reused pid, never killed.
     let record = serde_json::json!({
         "recorded_by": 1,
+        "recorded_by_start_ticks": 1,
         "groups": [
             {"pgid": nix::unistd::getpgrp().as_raw(), "pid": own, "start_ticks": 1, "command": "x", "since": "t"},
             {"pgid": i32::MAX - 1, "pid": 4_000_000_000u32, "start_ticks": 1, "command": "gone", "since": "t"}
