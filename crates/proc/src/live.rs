@@ -7,7 +7,8 @@
 //! command holding a workspace's exclusive lock calls [`record_in`] with
 //! `<workspace>/.harnessgym/`[`LIVE_FILE`], which writes the file at once (naming this process);
 //! from then on every group this process starts is added when it starts and removed when it
-//! ends (the file rewritten atomically each time: a temporary file renamed over it); the file is
+//! ends (the file rewritten atomically each time: a temporary file renamed over it, not fsynced:
+//! no process survives a power loss); the file is
 //! removed when recording stops with no group left. The next command that takes the lock first
 //! calls [`kill_survivors`], which SIGKILLs what is left and deletes the file.
 //!
@@ -158,7 +159,7 @@ impl Ledger {
                 recorded_by_start_ticks: own_start_ticks(),
                 groups: self.groups.values().cloned().collect(),
             };
-            harnessgym_types::json::write_json(&self.path, &file).map_err(|e| e.to_string())
+            write_replacing(&self.path, &file).map_err(|e| e.to_string())
         };
         if let Err(error) = result
             && !self.warned
@@ -167,6 +168,20 @@ impl Ledger {
             tracing::warn!(path = %self.path, %error, "cannot record live process groups");
         }
     }
+}
+
+/// Writes `file` to a temporary file beside `path` and renames it over `path`: a reader (the
+/// next command, after this one was killed at any instant) sees the old record or the new one,
+/// never a part. Not fsynced, unlike the run's state files: the record is worthless after a
+/// power loss (no process survives one), and it is rewritten at every spawn, where the delay of
+/// an fsync would widen the instant in which a child runs unrecorded.
+fn write_replacing(path: &Utf8Path, file: &LiveFile) -> io::Result<()> {
+    let bytes = serde_json::to_vec_pretty(file).map_err(io::Error::other)?;
+    let tmp = path.with_file_name(format!(".{LIVE_FILE}.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
 }
 
 fn ledger() -> std::sync::MutexGuard<'static, Option<Ledger>> {
@@ -289,9 +304,7 @@ pub fn kill_survivors(path: &Utf8Path) -> Result<Vec<Survivor>, LiveError> {
     doomed.remove(&std::process::id());
     let mut survivors = Vec::new();
     for pid in doomed {
-        let command = std::fs::read(format!("/proc/{pid}/cmdline"))
-            .map(|c| shorten(String::from_utf8_lossy(&c).replace('\0', " ").trim_end().to_owned()))
-            .unwrap_or_default();
+        let command = command_of(pid);
         if let Ok(raw) = i32::try_from(pid) {
             signal_quietly(kill(Pid::from_raw(raw), Signal::SIGKILL), raw);
         }
@@ -307,6 +320,18 @@ pub fn kill_survivors(path: &Utf8Path) -> Result<Vec<Survivor>, LiveError> {
         _ => {}
     }
     Ok(survivors)
+}
+
+/// `pid`'s command line, shortened; `[name]` (as `ps` shows it) when it has none (it is exiting).
+fn command_of(pid: u32) -> String {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let command = String::from_utf8_lossy(&cmdline).replace('\0', " ").trim_end().to_owned();
+    if command.is_empty() {
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        format!("[{}]", comm.trim_end())
+    } else {
+        shorten(command)
+    }
 }
 
 /// Whether `/proc/<pid>/environ` holds exactly `entry` (`NAME=value`). Unreadable (another
