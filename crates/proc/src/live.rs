@@ -19,11 +19,11 @@
 //!
 //! ```json
 //! {
-//!   "recorded_by": 4242,
-//!   "recorded_by_start_ticks": 1834000,
 //!   "groups": [
-//!     {"pgid": 4250, "pid": 4250, "start_ticks": 1834567, "command": "codex exec --json -", "since": "2026-…Z"}
-//!   ]
+//!     {"command": "codex exec --json -", "pgid": 4250, "pid": 4250, "since": "2026-…Z", "start_ticks": 1834567}
+//!   ],
+//!   "recorded_by": 4242,
+//!   "recorded_by_start_ticks": 1834000
 //! }
 //! ```
 //!
@@ -176,7 +176,8 @@ impl Ledger {
 /// power loss (no process survives one), and it is rewritten at every spawn, where the delay of
 /// an fsync would widen the instant in which a child runs unrecorded.
 fn write_replacing(path: &Utf8Path, file: &LiveFile) -> io::Result<()> {
-    let bytes = serde_json::to_vec_pretty(file).map_err(io::Error::other)?;
+    // The house format (sorted keys, 2-space indent, trailing newline; docs/files.md).
+    let bytes = harnessgym_types::json::to_pretty(file).map_err(io::Error::other)?;
     let tmp = path.with_file_name(format!(".{LIVE_FILE}.{}.tmp", std::process::id()));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path).inspect_err(|_| {
