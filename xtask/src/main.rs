@@ -1,8 +1,9 @@
 //! Project automation: `cargo xtask test`, `cargo xtask deps`, `cargo xtask docs`,
 //! `cargo xtask cli-docs`, `cargo xtask bench overhead`, `cargo xtask bench mcp`,
-//! `cargo xtask bench registry`.
+//! `cargo xtask bench registry`, `cargo xtask bench compare`.
 
 mod checks;
+mod compare_bench;
 mod mcp_bench;
 mod registry_bench;
 mod test_cmd;
@@ -19,6 +20,7 @@ const USAGE: &str = "usage: cargo xtask test [cargo test args] (runs deps and do
        cargo xtask bench overhead [--keep] [--repeat N] [--only path|resolved|room] [--dir DIR] [--make-workspace PATH/make_workspace.py]
        cargo xtask bench mcp [--mcpbench DIR] [--rounds N] [--calls N] [--payload BYTES] [--startup-rounds N]
        cargo xtask bench registry [--sizes 20000,200000] [--dir DIR] [--keep]
+       cargo xtask bench compare [--only jobs|overhead|bigws] [--dir DIR] [--make-workspace PATH/make_workspace.py]
        cargo xtask relay --framing nd|cl -- CMD... (the bench's minimal relay)";
 
 fn main() -> anyhow::Result<()> {
@@ -39,6 +41,7 @@ fn main() -> anyhow::Result<()> {
             Some("overhead") => bench_overhead(&args[2..]),
             Some("mcp") => mcp_bench::bench_mcp(&repo_root(), &args[2..]),
             Some("registry") => registry_bench::bench_registry(&repo_root(), &args[2..]),
+            Some("compare") => compare_bench::bench_compare(&args[2..]),
             Some("registry-child") => registry_bench::child(&args[2..]),
             _ => bail!("{USAGE}"),
         },

@@ -22,18 +22,26 @@ impl Cli {
         T: Into<std::ffi::OsString> + Clone,
     {
         let command = <Self as clap::CommandFactory>::command();
-        let run_flags: Vec<String> = command
-            .find_subcommand("run")
-            .map(|run| run.get_arguments().map(|a| a.get_id().as_str().to_owned()).collect())
-            .unwrap_or_default();
+        let flags_of = |name: &str| -> Vec<String> {
+            command
+                .find_subcommand(name)
+                .map(|c| c.get_arguments().map(|a| a.get_id().as_str().to_owned()).collect())
+                .unwrap_or_default()
+        };
+        let (run_flags, compare_flags) = (flags_of("run"), flags_of("compare"));
         let matches = command.try_get_matches_from(argv)?;
         let mut cli = <Self as clap::FromArgMatches>::from_arg_matches(&matches)?;
-        if let (Command::Run(args), Some(("run", sub))) = (&mut cli.command, matches.subcommand()) {
-            // Groups (`task_source`, …) are matched too; only flags count.
-            args.given = run_flags
+        // Groups (`task_source`, …) are matched too; only flags count.
+        let typed = |flags: Vec<String>, sub: &clap::ArgMatches| -> Vec<String> {
+            flags
                 .into_iter()
                 .filter(|id| sub.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
-                .collect();
+                .collect()
+        };
+        match (&mut cli.command, matches.subcommand()) {
+            (Command::Run(args), Some(("run", sub))) => args.given = typed(run_flags, sub),
+            (Command::Compare(args), Some(("compare", sub))) => args.given = typed(compare_flags, sub),
+            _ => {}
         }
         Ok(cli)
     }
@@ -60,6 +68,11 @@ pub fn validation_message(error: &clap::Error) -> Option<String> {
 pub enum Command {
     /// Drive an agent through attempt → reflect → build → qualify → activate iterations.
     Run(Box<RunArgs>),
+    /// Replay the task from a clean template with and without a harness (or several), with equal budgets, and judge the difference.
+    Compare(Box<CompareArgs>),
+    /// Run one compare trial from its spec (what compare's executors run; every path in the spec is absolute).
+    #[command(subcommand)]
+    Trial(TrialCommand),
     /// Run the offline demo: the fake agent on a scratch copy of the bundled numerical-debug task.
     Demo(DemoArgs),
     /// Activate a workspace's .harnessgym bundle (skills, MCP servers) and print the report.
@@ -170,6 +183,33 @@ pub struct RunArgs {
     /// The ids of the flags given on the command line (filled by [`Cli::parse_args`]).
     #[arg(skip)]
     pub given: Vec<String>,
+}
+
+/// `harnessgym compare`: the compare request (the reference's flags and ours) plus `--resume`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Continue the compare recorded in --output-dir with its recorded configuration: finished trials are kept, the rest run.
+    #[arg(long, display_order = 100)]
+    pub resume: bool,
+    /// The compare request.
+    #[command(flatten)]
+    pub request: harnessgym_core::compare::CompareRequest,
+    /// The ids of the flags given on the command line (filled by [`Cli::parse_args`]).
+    #[arg(skip)]
+    pub given: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrialCommand {
+    /// Run the trial a trial-spec.json describes and write its trial.json (a finished trial is not run again).
+    Run(TrialRunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrialRunArgs {
+    /// The trial's trial-spec.json.
+    #[arg(long, value_name = "FILE")]
+    pub spec: String,
 }
 
 #[derive(Debug, Args)]

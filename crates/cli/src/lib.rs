@@ -2,6 +2,7 @@
 //! `harnessgym-core`. No business logic lives here.
 
 pub mod cli;
+mod compare_cmd;
 mod demo;
 mod gc_cmd;
 mod mcp_cmds;
@@ -28,6 +29,8 @@ pub async fn main_with(cli: Cli) -> ExitCode {
                 run_with(args.request, model_script).await
             }
         },
+        Command::Compare(args) => compare_cmd::compare(*args).await,
+        Command::Trial(cli::TrialCommand::Run(args)) => compare_cmd::trial_run(args).await,
         Command::Demo(args) => demo::run_demo(args).await,
         Command::Activate(args) => mcp_cmds::activate(args).await,
         Command::McpProxy(args) => mcp_cmds::mcp_proxy(args).await,
@@ -125,7 +128,7 @@ async fn execute(
     let runner = setup.build()?;
     let (cancel_tx, cancel_rx) = watch::channel(false);
     let signal = Arc::new(std::sync::atomic::AtomicI32::new(0));
-    spawn_signal_watcher(cancel_tx, Arc::clone(&signal))?;
+    spawn_signal_watcher(cancel_tx, Arc::clone(&signal), "stopping the agent and writing the summary…")?;
     let activation = harnessgym_core::hooks::HarnessActivation { harnessgym_bin: mcp_cmds::harnessgym_bin()? };
     let mut run = Run::new(config.clone(), runner)
         .with_activator(Arc::new(activation))
@@ -163,7 +166,7 @@ async fn execute(
     Ok(ExitCode::SUCCESS)
 }
 
-fn absolute_path(raw: &str) -> anyhow::Result<Utf8PathBuf> {
+pub(crate) fn absolute_path(raw: &str) -> anyhow::Result<Utf8PathBuf> {
     let p = Utf8PathBuf::from(raw);
     Ok(if p.is_absolute() { p } else { current_dir()?.join(p) })
 }
@@ -180,7 +183,11 @@ pub(crate) async fn interrupted() -> anyhow::Result<i32> {
 }
 
 /// First SIGINT/SIGTERM: ask the run to stop (kill the agent's group, restore, summarise).
-fn spawn_signal_watcher(cancel: watch::Sender<bool>, signal: Arc<std::sync::atomic::AtomicI32>) -> anyhow::Result<()> {
+pub(crate) fn spawn_signal_watcher(
+    cancel: watch::Sender<bool>,
+    signal: Arc<std::sync::atomic::AtomicI32>,
+    doing: &'static str,
+) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal as listen};
     let mut interrupt = listen(SignalKind::interrupt())?;
     let mut terminate = listen(SignalKind::terminate())?;
@@ -190,7 +197,7 @@ fn spawn_signal_watcher(cancel: watch::Sender<bool>, signal: Arc<std::sync::atom
             _ = terminate.recv() => 15,
         };
         signal.store(number, std::sync::atomic::Ordering::SeqCst);
-        eprintln!("harnessgym: interrupted; stopping the agent and writing the summary…");
+        eprintln!("harnessgym: interrupted; {doing}");
         let _ = cancel.send(true);
     });
     Ok(())

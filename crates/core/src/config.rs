@@ -235,6 +235,15 @@ fn normalize(path: &Utf8Path) -> Utf8PathBuf {
     out
 }
 
+/// The remote mirror of `workspace` a post command runs in (`--post-attempt-remote` and the
+/// `--remote-*` flags), checked as for a run; `None` when no post host is named.
+pub fn post_remote_workspace(
+    remote: &RemoteOptions,
+    workspace: &Utf8Path,
+) -> Result<Option<RemoteWorkspace>, ConfigError> {
+    remote_targets(remote, RunnerKind::Exec, true, workspace).map(|(post, _)| post)
+}
+
 /// The remote mirrors of `--post-attempt-remote` / `--runner-remote` (same port, root and ssh
 /// arguments), after the checks that make their flags meaningful.
 fn remote_targets(
@@ -295,7 +304,7 @@ fn remote_targets(
 pub const MAX_TASK_BYTES: u64 = 1024 * 1024;
 
 /// Reads a task file of at most [`MAX_TASK_BYTES`] (invalid UTF-8 replaced, as the reference does).
-fn read_task_file(path: &Utf8Path) -> Result<String, ConfigError> {
+pub(crate) fn read_task_file(path: &Utf8Path) -> Result<String, ConfigError> {
     use std::io::Read;
     let failed = |e: std::io::Error| ConfigError::TaskFile { path: path.to_owned(), message: e.to_string() };
     let mut bytes = Vec::new();

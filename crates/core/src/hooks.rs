@@ -14,6 +14,15 @@ use harnessgym_types::qualification::{QualificationReport, TemplateReport};
 use harnessgym_types::registry::Registry;
 use harnessgym_types::timefmt::utc_now;
 
+/// Bounds how many post commands (scoring benchmarks) run at once across processes: compare's
+/// `--score-jobs`, because timing benchmarks must not share cores. The loop holds a slot for the
+/// length of each post command.
+#[async_trait]
+pub trait ScoreGate: Send + Sync {
+    /// Waits for a free slot; it is held until the returned guard is dropped.
+    async fn acquire(&self) -> Box<dyn Send>;
+}
+
 /// Projects the registry's artifacts into the agent's native places and reports what is active.
 #[async_trait]
 pub trait Activator: Send + Sync {

@@ -56,6 +56,14 @@ pub enum LockError {
         /// Who holds it, in words.
         holder: String,
     },
+    /// Another compare uses the output directory.
+    #[error("the output directory {dir} is in use by {holder}; wait for it to finish (or stop it), then try again")]
+    OutputDirBusy {
+        /// The output directory.
+        dir: Utf8PathBuf,
+        /// Who holds it, in words.
+        holder: String,
+    },
     /// The `.harnessgym` directory cannot be created or opened.
     #[error("cannot lock the workspace {workspace} ({dir}: {source}); check that it exists and is readable")]
     Io {
@@ -85,12 +93,30 @@ impl WorkspaceLock {
     /// nothing to read).
     pub fn acquire(workspace: &Utf8Path, mode: LockMode) -> Result<Self, LockError> {
         let dir = workspace.join(".harnessgym");
-        let io_err = |source| LockError::Io { workspace: workspace.to_owned(), dir: dir.clone(), source };
         if mode == LockMode::Shared && !dir.is_dir() {
             return Ok(Self { _dir: None, record: None, previous: None, survivors: Vec::new(), live: None });
         }
-        std::fs::create_dir_all(&dir).map_err(io_err)?;
-        let file = File::open(&dir).map_err(io_err)?;
+        Self::acquire_on(workspace, &dir, mode, |holder| LockError::Busy { workspace: workspace.to_owned(), holder })
+    }
+
+    /// Takes a compare output directory's exclusive lock (an `flock` on the directory itself,
+    /// the holder recorded in it), creating the directory if needed.
+    pub fn acquire_output_dir(dir: &Utf8Path) -> Result<Self, LockError> {
+        Self::acquire_on(dir, dir, LockMode::Exclusive, |holder| LockError::OutputDirBusy {
+            dir: dir.to_owned(),
+            holder,
+        })
+    }
+
+    fn acquire_on(
+        owner: &Utf8Path,
+        dir: &Utf8Path,
+        mode: LockMode,
+        busy: impl FnOnce(String) -> LockError,
+    ) -> Result<Self, LockError> {
+        let io_err = |source| LockError::Io { workspace: owner.to_owned(), dir: dir.to_owned(), source };
+        std::fs::create_dir_all(dir).map_err(io_err)?;
+        let file = File::open(dir).map_err(io_err)?;
         let locked = match mode {
             LockMode::Exclusive => file.try_lock(),
             LockMode::Shared => file.try_lock_shared(),
@@ -103,7 +129,7 @@ impl WorkspaceLock {
                     || "another harnessgym command".to_owned(),
                     |h| format!("`{}` (pid {}, since {})", h.command, h.pid, h.since),
                 );
-                return Err(LockError::Busy { workspace: workspace.to_owned(), holder });
+                return Err(busy(holder));
             }
             Err(TryLockError::Error(e)) => return Err(io_err(e)),
         }

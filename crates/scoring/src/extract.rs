@@ -20,6 +20,19 @@ pub fn extract_score(data: &Value, key: &str) -> Option<f64> {
     top.chain(nested).find_map(number)
 }
 
+/// [`extract_score`] that never falls back to the generic `score` when `key` is another key
+/// (compare's `--post-score-key`, W36): `data[key]`, then `metrics`, `objective` and
+/// `verification` (each: `key`). With `key == "score"` both are the same.
+pub fn extract_score_strict(data: &Value, key: &str) -> Option<f64> {
+    let Value::Object(obj) = data else {
+        return None;
+    };
+    let nested = ["metrics", "objective", "verification"]
+        .into_iter()
+        .filter_map(|section| obj.get(section).and_then(Value::as_object).and_then(|sub| sub.get(key)));
+    obj.get(key).into_iter().chain(nested).find_map(number)
+}
+
 /// A finite number from a JSON number or numeric string.
 pub fn number(v: &Value) -> Option<f64> {
     let f = match v {
@@ -35,6 +48,30 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use serde_json::json;
+
+    #[test]
+    fn a_strict_key_never_falls_back_to_score_and_booleans_are_not_scores() {
+        let data = json!({"score": 5, "metrics": {"score": 6}});
+        assert_eq!(extract_score_strict(&data, "best_cycles"), None);
+        assert_eq!(extract_score_strict(&data, "score"), Some(5.0));
+        assert_eq!(
+            extract_score_strict(&json!({"best_cycles": true, "metrics": {"best_cycles": "12"}}), "best_cycles"),
+            Some(12.0)
+        );
+        assert_eq!(extract_score_strict(&json!({"objective": {"best_cycles": 3}}), "best_cycles"), Some(3.0));
+        assert_eq!(extract_score_strict(&json!([1]), "score"), None);
+    }
+
+    proptest! {
+        #[test]
+        fn the_strict_extractor_agrees_with_the_lenient_one_on_score(text in "\\PC{0,200}") {
+            if let Ok(v) = serde_json::from_str::<Value>(&text) {
+                let strict = extract_score_strict(&v, "score");
+                let lenient = extract_score(&v, "score");
+                prop_assert_eq!(strict, lenient);
+            }
+        }
+    }
 
     #[test]
     fn score_lookup_order_and_types() {

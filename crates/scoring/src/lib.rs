@@ -8,7 +8,7 @@ mod extract;
 mod optimization;
 mod post;
 
-pub use extract::{extract_score, number};
+pub use extract::{extract_score, extract_score_strict, number};
 pub use optimization::{OptimizationInput, optimization_block};
 pub use post::{PostCommand, post_command_passed, run_post_command};
 

@@ -69,7 +69,48 @@ pub struct Options {
     pub seed: u64,
 }
 
+/// Shuffles `items` in place (Fisher-Yates) with the same generator as the bootstrap, so a
+/// compare's trial order is reproducible from its seed across releases.
+pub fn seeded_shuffle<T>(items: &mut [T], seed: u64) {
+    let mut rng = rng::Rng::seeded(seed);
+    for i in (1..items.len()).rev() {
+        let j = rng.below(i + 1);
+        items.swap(i, j);
+    }
+}
+
 /// `x` when it is a finite number.
 pub(crate) fn finite(x: f64) -> Option<f64> {
     x.is_finite().then_some(x)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn a_seeded_shuffle_is_a_permutation_and_the_seed_decides_it(n in 0usize..40, seed in any::<u64>()) {
+            let mut a: Vec<usize> = (0..n).collect();
+            let mut b = a.clone();
+            super::seeded_shuffle(&mut a, seed);
+            super::seeded_shuffle(&mut b, seed);
+            prop_assert_eq!(&a, &b);
+            let mut sorted = a.clone();
+            sorted.sort_unstable();
+            prop_assert_eq!(sorted, (0..n).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn different_seeds_give_different_orders() {
+        let orders: std::collections::HashSet<Vec<usize>> = (0..20)
+            .map(|seed| {
+                let mut v: Vec<usize> = (0..6).collect();
+                super::seeded_shuffle(&mut v, seed);
+                v
+            })
+            .collect();
+        assert!(orders.len() > 10, "{orders:?}");
+    }
 }

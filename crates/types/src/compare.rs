@@ -32,8 +32,14 @@ pub struct TrialIterationRow {
     pub attempt_message: Option<String>,
     /// The attempt's transcript.
     pub attempt_transcript_path: Option<String>,
-    /// The result's score (`--score-key`).
+    /// The result's score (`--score-key`): the agent's own claim, listed, never used for a verdict.
     pub score: Option<f64>,
+    /// The post command's status for this iteration (compare's post-every-iteration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_status: Option<String>,
+    /// The post command's score for this iteration, when it passed (strictly its own key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_score: Option<f64>,
     /// Active MCP servers (from the result's `harness_usage`).
     pub active_mcp_count: u64,
     /// Active MCP tools.
@@ -110,9 +116,74 @@ pub struct TrialRecord {
     pub post_score: Option<f64>,
     /// A post command ran and its score does not count (the summary ranks it worst).
     pub post_treated_as_worst: bool,
+    /// Ours, absent from the reference's files: the best verified score over the iterations.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "present_or_absent")]
+    pub best_post_score: Option<Option<f64>>,
+    /// Ours: the last iteration's verified score (the reference's only figure).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "present_or_absent")]
+    pub final_post_score: Option<Option<f64>>,
+    /// Ours: the block the trial ran in (block `i` holds trial `i` of every arm).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block: Option<u32>,
+    /// Ours: when the trial started (UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    /// Ours: when it finished (UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    /// Ours: what the trial spent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<TrialBudget>,
+    /// Ours: bundle entries that were not copied (unsafe paths), with reasons.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused_artifacts: Vec<String>,
+    /// Ours: the trial ran to its end; `--resume` keeps exactly the trials whose trial.json says so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complete: Option<bool>,
     /// Keys we do not model, kept.
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+/// What a trial spent: what was equalised (the attempt budget) and what was only measured.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrialBudget {
+    /// Attempt wall time (equalised: the same timeouts in every arm).
+    pub attempt_seconds: f64,
+    /// Activation before each attempt (outside the attempt budget).
+    pub activation_seconds: f64,
+    /// Post commands.
+    pub post_seconds: f64,
+    /// The copy of the template and the bundle into the trial's workspace.
+    pub setup_seconds: f64,
+    /// Input tokens (null when the runner reports none).
+    pub input_tokens: Option<u64>,
+    /// Cached input tokens.
+    pub cached_input_tokens: Option<u64>,
+    /// Output tokens.
+    pub output_tokens: Option<u64>,
+    /// Spend in US dollars: reported by the runner or computed from `--prices`; null when
+    /// unknown (never 0 for unknown).
+    pub cost_usd: Option<f64>,
+    /// `runner`, `prices` or `unknown`.
+    pub cost_source: String,
+    /// Bytes of the prompts the agent was given.
+    pub prompt_bytes: u64,
+}
+
+/// A key that is written (as a value or null) only when set: `Some(None)` is `null`, `None` is
+/// absent (the reference's files do not have it).
+mod present_or_absent {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Option<Option<f64>>, serializer: S) -> Result<S::Ok, S::Error> {
+        value.flatten().serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<f64>>, D::Error> {
+        Option::<f64>::deserialize(deserializer).map(Some)
+    }
 }
 
 /// `{count, min, median, max, best}` over numeric values (all null when there are none).

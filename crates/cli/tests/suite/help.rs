@@ -24,3 +24,8 @@ fn run_help() {
 fn demo_help() {
     insta::assert_snapshot!("help_demo", help(&["demo", "--help"]));
 }
+
+#[test]
+fn compare_help() {
+    insta::assert_snapshot!("help_compare", help(&["compare", "--help"]));
+}

@@ -1,5 +1,6 @@
 mod cli_reference;
 mod common;
+mod compare;
 mod demo;
 mod exit_codes;
 mod gc;

@@ -147,3 +147,96 @@ fn real_claude_rehearses_two_iterations_through_the_proxy() {
     let Some(claude) = find_cli("claude", "HARNESSGYM_CLAUDE_BIN") else { return };
     rehearse("claude", "--claude-bin", &claude);
 }
+
+/// A compare rehearsed with the real CLI: the harnessed arm's bundle has an MCP server
+/// (`zorbcalc`) whose name appears only in prompts where it is active, so the script calls its
+/// tool there and nowhere else; the plain arm has no such tool.
+fn rehearse_compare(runner: &str, bin_flag: &str, bin: &PathBuf) {
+    let fixture = repo_root().join("crates/cli/tests/fixtures/rehearsal/workspace");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let template = root.join("template");
+    std::fs::create_dir_all(&template).unwrap();
+    std::fs::write(template.join("task.md"), "Write the smallest number you can into answer.txt.\n").unwrap();
+    std::fs::write(
+        template.join("score.py"),
+        "import json\nprint(json.dumps({\"status\": \"passed\", \"score\": float(open(\"answer.txt\").read())}))\n",
+    )
+    .unwrap();
+    let server =
+        std::fs::read_to_string(fixture.join("agent/mcp_server.py")).unwrap().replace("\"calc\":", "\"zorbcalc\":");
+    let mcp = root.join("bundle/.harnessgym/mcp/zorbcalc");
+    std::fs::create_dir_all(&mcp).unwrap();
+    std::fs::write(mcp.join("server.py"), server).unwrap();
+    std::fs::write(
+        mcp.join("mcp.json"),
+        r#"{"name": "zorbcalc", "command": "python3", "args": [".harnessgym/mcp/zorbcalc/server.py", "zorbcalc"], "enabled_tools": ["add"], "self_test": true, "framing": "ndjson"}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("bundle/.harnessgym/registry.json"),
+        r#"{"version": 1, "artifacts": [{"id": "mcp:zorbcalc", "kind": "mcp", "path": ".harnessgym/mcp/zorbcalc/mcp.json", "description": "adds numbers"}]}"#,
+    )
+    .unwrap();
+    let script = root.join("script.json");
+    std::fs::write(
+        &script,
+        r##"{"phases": [
+  {"name": "harnessed-attempt", "match": "zorbcalc", "steps": [
+    {"mcp": {"server": "zorbcalc", "tool": "add", "arguments": {"a": 2, "b": 3}}},
+    {"shell": "echo 5 > answer.txt"},
+    {"text": "USED THE TOOL"}]},
+  {"name": "plain-attempt", "match": "# HarnessGym attempt", "steps": [
+    {"shell": "echo 9 > answer.txt"},
+    {"text": "BY HAND"}]}
+]}"##,
+    )
+    .unwrap();
+    let out = root.join("out");
+    let output = Command::cargo_bin("harnessgym")
+        .unwrap()
+        .current_dir(&root)
+        .env("IS_SANDBOX", "1")
+        .args(["compare", "--task", "template/task.md", "--workspace-template", "template", "--output-dir", "out"])
+        .args(["--artifact-source", "bundle", "--runner", runner, "--trials", "1", "--seed", "4"])
+        .args(["--post-command", "python3 score.py", "--attempt-timeout", "180s"])
+        .arg(bin_flag)
+        .arg(bin)
+        .arg("--model-script")
+        .arg(&script)
+        .timeout(std::time::Duration::from_secs(600))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", output.status);
+    let report = read_json(&out.join("compare_report.json"));
+    let trial = |arm: &str| {
+        report["trials"].as_array().unwrap().iter().find(|t| t["group"] == arm).cloned().unwrap_or_default()
+    };
+    let (plain, harnessed) = (trial("plain"), trial("harnessed"));
+    let stderr_of =
+        |arm: &str| std::fs::read_to_string(out.join(arm).join("trial_1/trial.stderr.txt")).unwrap_or_default();
+    assert_eq!(harnessed["comparison_valid"], true, "{harnessed}\n{}", stderr_of("harnessed"));
+    assert_eq!(plain["comparison_valid"], true, "{plain}\n{}", stderr_of("plain"));
+    assert_eq!(harnessed["post_score"], 5.0, "{harnessed}");
+    assert_eq!(plain["post_score"], 9.0, "{plain}");
+    assert_eq!(harnessed["mcp_called_tools"], serde_json::json!(["add"]), "{harnessed}");
+    assert_eq!(plain["mcp_call_count"], 0, "{plain}");
+    assert!(stderr_of("harnessed").contains("no failures"), "{}", stderr_of("harnessed"));
+    assert_eq!(report["tool_use"]["harnessed"]["trials_with_tool_calls"], 1);
+    assert!(harnessed["budget"]["input_tokens"].as_u64().unwrap() > 0, "{harnessed}");
+    assert!(stdout.contains("tools called in 1 of 1 trials"), "{stdout}");
+}
+
+#[test]
+fn real_codex_runs_a_rehearsed_compare_where_only_the_harnessed_arm_can_call_the_tool() {
+    let Some(codex) = find_cli("codex", "HARNESSGYM_CODEX_BIN") else { return };
+    rehearse_compare("exec", "--codex-bin", &codex);
+}
+
+#[test]
+fn real_claude_runs_a_rehearsed_compare_where_only_the_harnessed_arm_can_call_the_tool() {
+    let Some(claude) = find_cli("claude", "HARNESSGYM_CLAUDE_BIN") else { return };
+    rehearse_compare("claude", "--claude-bin", &claude);
+}

@@ -120,3 +120,45 @@ fn remote_flags_are_validated() {
         "--remote-root",
     );
 }
+
+#[test]
+fn compare_scores_each_trial_on_the_remote_host_in_its_own_directory() {
+    let Some(sshd) = TestSshd::start_or_skip("compare_scores_each_trial_on_the_remote_host_in_its_own_directory")
+    else {
+        return;
+    };
+    let tmp = Tmp::new();
+    let template = tmp.dir("template");
+    write(&template.join("task.md"), "Do nothing.\n");
+    write(&template.join("bench.sh"), "hostname > where.txt\nprintf '{\"status\": \"passed\", \"score\": 2.5}\\n'\n");
+    let remote_root = tmp.path("gpu");
+    let out = output(
+        harnessgym(&tmp.root)
+            .args(["compare", "--task", "template/task.md", "--workspace-template", "template"])
+            .args(["--output-dir", "out", "--arm", "a=none", "--arm", "b=none", "--runner", "fake", "--seed", "1"])
+            .args([
+                "--jobs",
+                "2",
+                "--post-command",
+                "sh bench.sh",
+                "--post-remote",
+                &format!("{}@127.0.0.1", sshd.user),
+            ])
+            .args(["--remote-root", s(&remote_root)])
+            .args(ssh_flags(&sshd, sshd.port)),
+    );
+    assert_eq!(out.code, Some(0), "stdout: {}\nstderr: {}\nsshd: {}", out.stdout, out.stderr, sshd.log());
+    let report = read_json(&tmp.path("out/compare_report.json"));
+    for t in report["trials"].as_array().unwrap() {
+        assert_eq!(t["post_score"], 2.5, "{t}");
+        let remote = &t["post_result"]["remote"];
+        assert_eq!(remote["dir"], s(&remote_root.join(format!("{}-trial_1", t["group"].as_str().unwrap()))), "{t}");
+        // The remote run's files came back into the trial's own workspace.
+        assert!(std::path::Path::new(t["workspace"].as_str().unwrap()).join("where.txt").is_file());
+    }
+    assert!(remote_root.join("a-trial_1/bench.sh").is_file() && remote_root.join("b-trial_1/bench.sh").is_file());
+    for file in tree(&tmp.path("out")) {
+        let text = std::fs::read_to_string(tmp.path("out").join(&file)).unwrap_or_default();
+        assert!(!text.contains(SECRET), "{file} holds a secret");
+    }
+}

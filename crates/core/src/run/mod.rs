@@ -19,7 +19,7 @@ use tokio::sync::watch;
 
 use crate::config::RunConfig;
 use crate::events::{EventSink, RunEvent};
-use crate::hooks::{Activator, CleanRoomQualifier, HarnessActivation, Qualifier};
+use crate::hooks::{Activator, CleanRoomQualifier, HarnessActivation, Qualifier, ScoreGate};
 use crate::lock::{LockError, LockMode, WorkspaceLock};
 use crate::progress::{InFlight, IterationFacts, Resumable, Stage};
 use crate::result_file::ResultFile;
@@ -72,6 +72,7 @@ pub struct Run {
     events: Option<EventSink>,
     cancel: watch::Receiver<bool>,
     resume: Option<Resumable>,
+    score_gate: Option<Arc<dyn ScoreGate>>,
 }
 
 impl Run {
@@ -91,6 +92,7 @@ impl Run {
             events: None,
             cancel,
             resume: None,
+            score_gate: None,
         }
     }
 
@@ -103,6 +105,12 @@ impl Run {
     /// Replaces the qualification seam (e.g. [`crate::hooks::NotRunQualifier`]).
     pub fn with_qualifier(mut self, qualifier: Arc<dyn Qualifier>) -> Self {
         self.qualifier = qualifier;
+        self
+    }
+
+    /// Runs every post command while holding a slot of `gate` (compare's `--score-jobs`).
+    pub fn with_score_gate(mut self, gate: Arc<dyn ScoreGate>) -> Self {
+        self.score_gate = Some(gate);
         self
     }
 

@@ -25,6 +25,10 @@ impl Loop {
     ) -> Option<PostRecord> {
         let cfg = self.cfg();
         let command = cfg.options.post_attempt.command.as_deref()?;
+        let _slot = match &self.run.score_gate {
+            Some(gate) => Some(gate.acquire().await),
+            None => None,
+        };
         Some(
             run_post_command(
                 &PostCommand {
@@ -103,7 +107,10 @@ impl Loop {
                 };
                 update["status"] = json!(status);
             }
-        } else if passed {
+        } else if passed && !cfg.attempt_only {
+            // A compare trial (attempt-only) runs its iterations to the end unless the agent
+            // itself says solved (then verified) or the stop score is reached: a passing
+            // benchmark verifies, it does not end an optimisation.
             update["status"] = json!("solved");
         }
         // A configured check is authoritative: a failed one overrides the agent's claim (bug B4).

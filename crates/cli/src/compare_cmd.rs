@@ -1,0 +1,218 @@
+//! `harnessgym compare` and `harnessgym trial run --spec FILE` (one trial, the unit compare's
+//! executors run).
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use camino::Utf8PathBuf;
+use harnessgym_core::RunConfig;
+use harnessgym_core::compare::executor::LocalExecutor;
+use harnessgym_core::compare::trial::{RunnerFactory, TrialContext, TrialError, read_spec, run_trial};
+use harnessgym_core::compare::{Compare, CompareConfig, CompareError, CompareEvent, CompareOutcome};
+use harnessgym_runners::Runner;
+use serde_json::Value;
+use tokio::sync::watch;
+
+use crate::cli::{CompareArgs, TrialRunArgs};
+use crate::rehearsal::Rehearsal;
+use crate::{current_dir, mcp_cmds, spawn_signal_watcher};
+
+pub async fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
+    let cwd = current_dir()?;
+    let config = match CompareConfig::new(args.request, &cwd, args.resume, &args.given) {
+        Ok(config) => config,
+        Err(CompareError::Invalid(message)) => {
+            eprintln!("harnessgym: error: {message}");
+            return Ok(ExitCode::from(2));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(script) = &config.model_script {
+        // A script that does not parse is refused now, not once per trial.
+        if let Err(e) = harnessgym_scripted_model::Script::from_file(script) {
+            eprintln!("harnessgym: error: model script {script}: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    }
+    let (cancel_tx, cancel_rx) = watch::channel(false);
+    let signal = Arc::new(std::sync::atomic::AtomicI32::new(0));
+    spawn_signal_watcher(cancel_tx, Arc::clone(&signal), "stopping the running trials and writing the report…")?;
+    let executor = LocalExecutor {
+        harnessgym_bin: mcp_cmds::harnessgym_bin()?,
+        jobs: config.request.jobs,
+        env: config.trial_env(),
+    };
+    let output_dir = config.output_dir.clone();
+    let outcome = Compare::new(config, Arc::new(executor))
+        .with_events(Arc::new(progress))
+        .with_cancel(cancel_rx)
+        .execute()
+        .await?;
+    print!("{}", outcome_lines(&outcome));
+    if outcome.interrupted {
+        eprintln!(
+            "harnessgym: compare interrupted; finished trials are kept. Go on with: harnessgym compare --resume \
+             --output-dir {output_dir}"
+        );
+        let code = match signal.load(std::sync::atomic::Ordering::SeqCst) {
+            15 => 143,
+            _ => 130,
+        };
+        return Ok(ExitCode::from(code));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn py_float(v: Option<f64>) -> String {
+    v.map_or_else(|| "None".into(), |f| format!("{f:?}"))
+}
+
+/// The reference's lines (`Compare report: …`, one per arm), then the verdicts.
+pub fn outcome_lines(outcome: &CompareOutcome) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "Compare report: {}", outcome.report_path);
+    let arms = outcome.report.extra.get("arms").and_then(Value::as_array).cloned().unwrap_or_default();
+    for name in arms.iter().filter_map(|a| a.get("name").and_then(Value::as_str)) {
+        let Some(g) = outcome.report.summary.get(name) else { continue };
+        let count = |k: &str| g.post_score.extra.get(k).and_then(Value::as_u64).unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "{name}: n={} median_attempt={} median_cumulative_attempt={} best_post_score={} post_valid={} post_invalid={}",
+            g.count,
+            py_float(g.attempt_duration_seconds.median),
+            py_float(g.cumulative_attempt_duration_seconds.median),
+            py_float(g.post_score.best),
+            count("valid_count"),
+            count("invalid_count"),
+        );
+    }
+    for verdict in &outcome.verdicts {
+        let _ = writeln!(out, "Verdict: {verdict}");
+    }
+    if outcome.unfinished > 0 {
+        let _ = writeln!(out, "Unfinished trials: {} (not in the statistics)", outcome.unfinished);
+    }
+    out
+}
+
+/// Progress on stderr, one line per trial event worth seeing.
+fn progress(event: &CompareEvent) {
+    let line = match event {
+        CompareEvent::Seed { seed, given: false } => format!("Seed: {seed} (drawn; --seed {seed} repeats the order)"),
+        CompareEvent::Seed { seed, given: true } => format!("Seed: {seed}"),
+        CompareEvent::TemplateCaptured { files, seconds } => {
+            format!("Template captured: {files} files in {seconds:.2} s")
+        }
+        CompareEvent::Kept { count } => format!("Resuming: {count} finished trials kept"),
+        CompareEvent::TrialStarted { arm, trial } => format!("[{arm} #{trial}] started"),
+        CompareEvent::TrialProgress { arm, trial, event } => match trial_event_line(event) {
+            Some(text) => format!("[{arm} #{trial}] {text}"),
+            None => return,
+        },
+        CompareEvent::TrialFinished { arm, trial, record: Some(r), .. } => {
+            let score = match (r.post_score, r.post_valid) {
+                (Some(s), _) => format!("score {s}"),
+                (None, None) => "no post command".to_owned(),
+                (None, Some(_)) => "no verified score".to_owned(),
+            };
+            let validity = if r.comparison_valid && !r.post_treated_as_worst {
+                "valid".to_owned()
+            } else {
+                let reason = [&r.post_invalid_reason, &r.comparison_invalid_reason]
+                    .into_iter()
+                    .find(|s| !s.is_empty())
+                    .cloned()
+                    .unwrap_or_default();
+                format!("invalid: {reason}")
+            };
+            format!("[{arm} #{trial}] finished in {:.1} s: {score}, {validity}", r.duration_seconds)
+        }
+        CompareEvent::TrialFinished { arm, trial, problem, .. } => {
+            format!("[{arm} #{trial}] ended without a result: {}", problem.as_deref().unwrap_or("unknown"))
+        }
+        CompareEvent::BudgetReached { spent, cap } => {
+            format!("Spend cap reached: ${spent:.2} of ${cap:.2}; no new trial starts")
+        }
+        _ => return,
+    };
+    eprintln!("{line}");
+}
+
+fn trial_event_line(event: &Value) -> Option<String> {
+    let kind = event.get("event")?.as_str()?;
+    let iteration = event.get("iteration").and_then(Value::as_u64).unwrap_or(0);
+    Some(match kind {
+        "phase_started" => format!("iteration {iteration}: {}…", event.get("phase")?.as_str()?),
+        "scored" => format!(
+            "iteration {iteration}: score {}{}",
+            event.get("score")?,
+            if event.get("verified").and_then(Value::as_bool) == Some(true) { " (verified)" } else { " (unverified)" }
+        ),
+        "problem" => format!("problem: {}", event.get("message")?.as_str()?),
+        _ => return None,
+    })
+}
+
+/// The agent of a trial: the runner its spec names, pointed at a scripted model server when the
+/// compare is a rehearsal.
+struct TrialRunners {
+    model_script: Option<Utf8PathBuf>,
+    rehearsal: tokio::sync::Mutex<Option<Rehearsal>>,
+}
+
+#[async_trait::async_trait]
+impl RunnerFactory for TrialRunners {
+    async fn runner(&self, config: &RunConfig) -> Result<Arc<dyn Runner>, String> {
+        let bin = mcp_cmds::harnessgym_bin().map_err(|e| e.to_string())?;
+        let mut setup = config.runner_setup(bin);
+        if let Some(script) = &self.model_script {
+            let rehearsal = Rehearsal::start(config, script).await.map_err(|e| format!("{e:#}"))?;
+            rehearsal.configure(&mut setup).map_err(|e| format!("{e:#}"))?;
+            *self.rehearsal.lock().await = Some(rehearsal);
+        }
+        setup.build().map_err(|e| format!("{e:#}"))
+    }
+}
+
+pub async fn trial_run(args: TrialRunArgs) -> anyhow::Result<ExitCode> {
+    let path = crate::absolute_path(&args.spec)?;
+    let spec = match read_spec(&path) {
+        Ok(spec) => spec,
+        Err(e) => {
+            eprintln!("harnessgym: error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let (cancel_tx, cancel_rx) = watch::channel(false);
+    let signal = Arc::new(std::sync::atomic::AtomicI32::new(0));
+    spawn_signal_watcher(cancel_tx, Arc::clone(&signal), "stopping the trial (no trial.json is written)…")?;
+    let runners = Arc::new(TrialRunners { model_script: spec.model_script.clone(), rehearsal: Default::default() });
+    let activation = harnessgym_core::hooks::HarnessActivation { harnessgym_bin: mcp_cmds::harnessgym_bin()? };
+    let ctx = TrialContext { runners: runners.clone(), activator: Arc::new(activation), cancel: cancel_rx };
+    let result = run_trial(&spec, ctx).await;
+    if let Some(r) = runners.rehearsal.lock().await.take() {
+        eprintln!("{}", r.finish().await);
+    }
+    match result {
+        Ok(record) => {
+            println!(
+                "Trial {} #{}: {} (post_score {})",
+                record.group,
+                record.trial,
+                if record.comparison_valid { "valid" } else { "invalid" },
+                py_float(record.post_score)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(TrialError::Interrupted { .. }) => {
+            let code = match signal.load(std::sync::atomic::Ordering::SeqCst) {
+                15 => 143,
+                _ => 130,
+            };
+            Ok(ExitCode::from(code))
+        }
+        Err(e) => Err(e).with_context(|| format!("trial spec {path}")),
+    }
+}
