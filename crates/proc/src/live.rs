@@ -13,7 +13,10 @@
 //! calls [`kill_survivors`], which SIGKILLs what is left and deletes the file.
 //!
 //! Recording is off unless the process calls [`enable_recording`] (the CLI does, at start-up), so
-//! that tests running several workspaces in one process never mix their records.
+//! that tests running several workspaces in one process never mix their records. One record is in
+//! use at a time: a record taken while another is in use records nothing, and the groups go to
+//! the first (`compare` holds its output directory's lock around its trials' runs, so every
+//! trial's groups are in the output directory's record).
 //!
 //! # The file
 //!

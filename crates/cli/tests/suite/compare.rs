@@ -511,7 +511,7 @@ fn ctrl_c_stops_the_running_trials_and_still_writes_the_report() {
     for a in f.compare(&["--artifact-source", s(&f.bundle), "--trials", "2", "--jobs", "2", "--seed", "1"]).get_args() {
         args.push(a.to_string_lossy().into_owned());
     }
-    let mut child = std::process::Command::new(super::common::binary())
+    let child = std::process::Command::new(super::common::binary())
         .args(&args)
         .current_dir(&f.tmp.root)
         .stdout(std::process::Stdio::piped())
