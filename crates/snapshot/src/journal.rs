@@ -185,8 +185,11 @@ pub(crate) fn orphans(dir: &Path) -> Result<Vec<Orphan>, SnapshotError> {
         }
         let is_tmp = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with(".hg-journal-"));
         if is_tmp {
-            // Never renamed into place: the operation had not started.
-            let _ = fs::remove_file(&path);
+            // Never renamed into place: the operation had not started — unless its owner still
+            // runs: `begin` creates the file and then locks it, and in between it is unlocked.
+            if !owner_alive(&path) {
+                let _ = fs::remove_file(&path);
+            }
             continue;
         }
         let mut text = String::new();
@@ -196,9 +199,30 @@ pub(crate) fn orphans(dir: &Path) -> Result<Vec<Orphan>, SnapshotError> {
     Ok(out)
 }
 
+/// Whether the process named in a temporary journal's name (`.hg-journal-<pid>-<n>`) runs.
+fn owner_alive(path: &Path) -> bool {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let pid =
+        name.strip_prefix(".hg-journal-").and_then(|rest| rest.split('-').next()).and_then(|p| p.parse::<u32>().ok());
+    pid.is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unlocked_temporary_journal_of_a_live_process_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        // What `begin` leaves for an instant: created, not yet locked.
+        let ours = tmp_path(dir.path(), "journal");
+        fs::write(&ours, "").unwrap();
+        let dead = dir.path().join(format!(".hg-journal-{}-1", u32::MAX));
+        fs::write(&dead, "").unwrap();
+        assert!(orphans(dir.path()).unwrap().is_empty());
+        assert!(ours.exists(), "removed while its owner was about to lock it");
+        assert!(!dead.exists(), "a dead process's leftover stays");
+    }
 
     #[test]
     fn intents_round_trip() {
