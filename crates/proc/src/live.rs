@@ -36,9 +36,10 @@
 //!
 //! # Which processes are killed
 //!
-//! * Every process whose environment holds [`SPAWNED_BY_ENV`]` = <recorded_by>:<its start
-//!   ticks>`: every child gets that variable, and its descendants inherit it — also those that
-//!   left the group, and those started in the instant between a spawn and its record.
+//! * Every process whose environment has `<recorded_by>:<its start ticks>` in
+//!   [`SPAWNED_BY_ENV`]: every child gets that variable, and its descendants inherit it — also
+//!   those that left the group, those started in the instant between a spawn and its record, and
+//!   those a nested harnessgym (an agent's `mcp-proxy`, a compare's trial) started.
 //! * The live members of each recorded group (for descendants that were started with a cleared
 //!   environment): all of them when the leader still runs with the recorded start time; none when
 //!   a process with the leader's pid runs with another start time (the number was reused); when
@@ -86,9 +87,14 @@ pub struct LiveGroup {
     pub since: String,
 }
 
-/// The environment variable every child gets: `<harnessgym pid>:<its start ticks>`, inherited by
-/// the child's descendants, so that [`kill_survivors`] finds them even outside the group.
+/// The environment variable every child gets: `<harnessgym pid>:<its start ticks>`, after the
+/// markers of the harnessgym processes above it (comma-separated: a run's agent starts
+/// `harnessgym mcp-proxy`, whose server then carries both). Inherited by the child's descendants,
+/// so that [`kill_survivors`] finds them even outside the group.
 pub const SPAWNED_BY_ENV: &str = "HARNESSGYM_SPAWNED_BY";
+
+/// The most markers [`SPAWNED_BY_ENV`] holds (the nearest harnessgym processes are kept).
+const MAX_MARKERS: usize = 8;
 
 /// The file's content.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -117,6 +123,20 @@ pub(crate) fn own_marker() -> &'static str {
         let pid = std::process::id();
         format!("{pid}:{}", read_stat(pid).map_or(0, |s| s.start_ticks))
     })
+}
+
+/// The [`SPAWNED_BY_ENV`] value this process gives its children: what it inherited, then its own
+/// marker.
+pub(crate) fn child_marker() -> &'static str {
+    static VALUE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    VALUE.get_or_init(|| chain_markers(std::env::var(SPAWNED_BY_ENV).ok().as_deref(), own_marker()))
+}
+
+fn chain_markers(inherited: Option<&str>, own: &str) -> String {
+    let mut chain: Vec<&str> =
+        inherited.unwrap_or_default().split(',').filter(|m| !m.is_empty() && *m != own).collect();
+    chain.push(own);
+    chain[chain.len().saturating_sub(MAX_MARKERS)..].join(",")
 }
 
 fn own_start_ticks() -> u64 {
@@ -294,8 +314,8 @@ pub fn kill_survivors(path: &Utf8Path) -> Result<Vec<Survivor>, LiveError> {
     let processes = all_processes();
     let mut doomed = std::collections::BTreeSet::new();
     if recorded.recorded_by != 0 && recorded.recorded_by_start_ticks != 0 {
-        let marker = format!("{SPAWNED_BY_ENV}={}:{}", recorded.recorded_by, recorded.recorded_by_start_ticks);
-        doomed.extend(processes.iter().map(|(pid, _)| *pid).filter(|pid| has_env_entry(*pid, marker.as_bytes())));
+        let marker = format!("{}:{}", recorded.recorded_by, recorded.recorded_by_start_ticks);
+        doomed.extend(processes.iter().map(|(pid, _)| *pid).filter(|pid| carries_marker(*pid, &marker)));
     }
     for group in &recorded.groups {
         let members = members_to_kill(group, &processes);
@@ -338,10 +358,15 @@ fn command_of(pid: u32) -> String {
     }
 }
 
-/// Whether `/proc/<pid>/environ` holds exactly `entry` (`NAME=value`). Unreadable (another
-/// user's process, or gone): no.
-fn has_env_entry(pid: u32, entry: &[u8]) -> bool {
-    std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| env.split(|b| *b == 0).any(|e| e == entry))
+/// Whether `pid`'s environment (`/proc/<pid>/environ`) has `marker` in [`SPAWNED_BY_ENV`].
+/// Unreadable (another user's process, or gone): no.
+fn carries_marker(pid: u32, marker: &str) -> bool {
+    let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else { return false };
+    let prefix = format!("{SPAWNED_BY_ENV}=");
+    environ
+        .split(|b| *b == 0)
+        .filter_map(|entry| entry.strip_prefix(prefix.as_bytes()))
+        .any(|value| value.split(|b| *b == b',').any(|m| m == marker.as_bytes()))
 }
 
 fn signal_quietly(result: nix::Result<()>, id: i32) {
@@ -400,6 +425,24 @@ mod tests {
     fn without_the_leader_only_members_started_after_it_count() {
         let procs = [(11, stat(10, 150)), (12, stat(10, 50)), (13, stat(7, 150))];
         assert_eq!(members_to_kill(&group(10, 100), &procs), [11]);
+    }
+
+    #[test]
+    fn markers_chain_the_harnessgym_processes_above_a_child() {
+        assert_eq!(chain_markers(None, "9:90"), "9:90");
+        assert_eq!(chain_markers(Some(""), "9:90"), "9:90");
+        assert_eq!(chain_markers(Some("1:10,2:20"), "9:90"), "1:10,2:20,9:90");
+        assert_eq!(chain_markers(Some("1:10,9:90"), "9:90"), "1:10,9:90", "not twice");
+        let long: Vec<String> = (1..=20).map(|n| format!("{n}:{n}")).collect();
+        let chained = chain_markers(Some(&long.join(",")), "99:99");
+        assert_eq!(chained.split(',').count(), MAX_MARKERS);
+        assert!(chained.starts_with("14:14,") && chained.ends_with(",20:20,99:99"), "{chained}");
+    }
+
+    #[test]
+    fn own_environment_carries_no_foreign_marker() {
+        // This test process was not started by harnessgym with this marker.
+        assert!(!carries_marker(std::process::id(), "1:1"));
     }
 
     #[test]

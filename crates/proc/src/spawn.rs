@@ -84,7 +84,7 @@ pub(crate) fn spawn_in_group(launch: &Launch<'_>) -> Result<GroupChild, ProcErro
         cmd.env(key, value);
     }
     // Inherited by the child's descendants: how the next command finds them (crate::live).
-    cmd.env(crate::live::SPAWNED_BY_ENV, crate::live::own_marker());
+    cmd.env(crate::live::SPAWNED_BY_ENV, crate::live::child_marker());
     die_with_parent(&mut cmd);
     let child = spawn_on_spawner_thread(cmd).map_err(|source| match source.kind() {
         io::ErrorKind::NotFound => ProcError::NotFound { program: program.to_owned(), source },

@@ -166,3 +166,29 @@ async fn a_group_is_recorded_while_it_runs_and_forgotten_when_it_ends() {
     assert!(!text.contains(&format!("\"pid\": {pid},")), "the ended group is still recorded: {text}");
     drop(record);
 }
+
+#[test]
+fn a_process_carrying_the_dead_holders_marker_anywhere_in_its_chain_is_killed() {
+    let scratch = Scratch::new();
+    // A descendant of a nested harnessgym (say, a run's agent's mcp-proxy): the dead run's
+    // marker first, the proxy's after it. Not in any recorded group.
+    let mut orphan =
+        Command::new("sleep").arg("4711.26").env("HARNESSGYM_SPAWNED_BY", "4000000001:77,12:34").spawn().unwrap();
+    let bystander = Command::new("sleep").arg("4711.27").env("HARNESSGYM_SPAWNED_BY", "4000000001:78").spawn();
+    let mut bystander = bystander.unwrap();
+    let record = serde_json::json!({"groups": [], "recorded_by": 4_000_000_001u32, "recorded_by_start_ticks": 77});
+    std::fs::write(scratch.path(LIVE_FILE), record.to_string()).unwrap();
+    let survivors = kill_survivors(&scratch.path(LIVE_FILE)).unwrap();
+    let orphan_status = orphan.try_wait().unwrap().or_else(|| {
+        std::thread::sleep(Duration::from_millis(200));
+        orphan.try_wait().unwrap()
+    });
+    let bystander_running = bystander.try_wait().unwrap().is_none();
+    let _ = orphan.kill();
+    let _ = bystander.kill();
+    let _ = (orphan.wait(), bystander.wait());
+    assert_eq!(survivors.len(), 1, "{survivors:?}");
+    assert_eq!((survivors[0].pid, survivors[0].command.as_str()), (orphan.id(), "sleep 4711.26"));
+    assert!(orphan_status.is_some(), "the orphan still runs");
+    assert!(bystander_running, "a process of another harnessgym (another start time) was killed");
+}
