@@ -1,6 +1,6 @@
 //! Project automation: `cargo xtask test`, `cargo xtask deps`, `cargo xtask docs`,
 //! `cargo xtask cli-docs`, `cargo xtask bench overhead`, `cargo xtask bench mcp`,
-//! `cargo xtask bench registry`, `cargo xtask bench compare`.
+//! `cargo xtask bench registry`, `cargo xtask bench compare`, `cargo xtask reproduce`.
 
 mod checks;
 mod compare_bench;
@@ -21,6 +21,7 @@ const USAGE: &str = "usage: cargo xtask test [cargo test args] (runs deps and do
        cargo xtask bench mcp [--mcpbench DIR] [--rounds N] [--calls N] [--payload BYTES] [--startup-rounds N]
        cargo xtask bench registry [--sizes 20000,200000] [--dir DIR] [--keep]
        cargo xtask bench compare [--only jobs|overhead|bigws] [--dir DIR] [--make-workspace PATH/make_workspace.py]
+       cargo xtask reproduce <task> [--runner exec|claude] [--iterations N] [--trials N] [--jobs N] [--model-script FILE | --real] [--agent-bin PATH] [--seed S] [--out DIR]
        cargo xtask relay --framing nd|cl -- CMD... (the bench's minimal relay)";
 
 fn main() -> anyhow::Result<()> {
@@ -46,6 +47,7 @@ fn main() -> anyhow::Result<()> {
             _ => bail!("{USAGE}"),
         },
         Some("relay") => mcp_bench::relay(&args[1..]),
+        Some("reproduce") => xtask::reproduce::main(&repo_root(), &args[1..]),
         _ => bail!("{USAGE}"),
     }
 }

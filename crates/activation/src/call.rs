@@ -7,8 +7,11 @@ use camino::{Utf8Path, Utf8PathBuf};
 use harnessgym_mcp::client::{McpClient, ServerCommand};
 use harnessgym_mcp::{Framing, McpError, detect_server_framing, load_manifest};
 use harnessgym_types::activation::ActivationReport;
+use harnessgym_types::options::{BundleNetwork, BundleSandbox, SandboxOptions};
 use harnessgym_types::registry::MCP_MANIFEST_NAMES;
 use serde_json::Value;
+
+use crate::sandbox::SandboxSetting;
 
 /// How much longer than the proxy's response timeout `mcp-call` itself waits.
 const PROXY_SLACK: Duration = Duration::from_secs(5);
@@ -30,6 +33,11 @@ pub struct ResolvedServer {
     pub tool_timeout_sec: u64,
     pub startup_timeout_sec: u64,
     pub framing: Option<Framing>,
+    /// The sandbox activation resolved for it (`bwrap` / `none`); `None` (a bare manifest, an
+    /// older report): `auto`.
+    pub sandbox: Option<String>,
+    /// Whether it keeps the network (activation's verdict, else the manifest's `network`).
+    pub network: Option<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +48,9 @@ pub enum CallError {
     NotFound(String),
     #[error(transparent)]
     Mcp(#[from] McpError),
+    /// The bundle sandbox the server was activated with is not available.
+    #[error("{0}")]
+    Sandbox(String),
 }
 
 fn from_activation(workspace: &Utf8Path, name: &str) -> Option<ResolvedServer> {
@@ -62,6 +73,8 @@ fn from_activation(workspace: &Utf8Path, name: &str) -> Option<ResolvedServer> {
         tool_timeout_sec: number("tool_timeout_sec").unwrap_or(60),
         startup_timeout_sec: number("startup_timeout_sec").unwrap_or(10),
         framing: text("framing").and_then(|f| f.parse().ok()),
+        sandbox: text("sandbox"),
+        network: entry.extra.get("network").and_then(Value::as_bool),
     })
 }
 
@@ -93,6 +106,8 @@ fn from_manifests(workspace: &Utf8Path, name: &str) -> Option<ResolvedServer> {
             tool_timeout_sec: server.tool_timeout_sec,
             startup_timeout_sec: server.startup_timeout_sec,
             framing: server.framing,
+            sandbox: None,
+            network: server.network,
         })
     })
 }
@@ -117,8 +132,19 @@ pub async fn call(
     request: CallRequest,
     timeout: Option<Duration>,
 ) -> Result<Value, CallError> {
-    let raw = ServerCommand::new(server.command.clone(), server.args.clone(), server.cwd.clone())
-        .env("HARNESSGYM_WORKSPACE", workspace.as_str());
+    let mode = match server.sandbox.as_deref() {
+        Some("bwrap") => BundleSandbox::Bwrap,
+        Some("none") => BundleSandbox::Off,
+        _ => BundleSandbox::Auto,
+    };
+    let sandbox = SandboxSetting::resolve(SandboxOptions { mode, network: BundleNetwork::On })
+        .await
+        .map_err(|e| CallError::Sandbox(e.to_string()))?;
+    let network = sandbox.network_for(server.network);
+    let (program, program_args) =
+        sandbox.wrap(server.command.clone(), server.args.clone(), workspace, &server.cwd, network);
+    let raw =
+        ServerCommand::new(program, program_args, server.cwd.clone()).env("HARNESSGYM_WORKSPACE", workspace.as_str());
     let framing = match server.framing {
         Some(f) => f,
         None => detect_server_framing(&raw, Duration::from_secs(server.startup_timeout_sec)).await?,
@@ -136,9 +162,9 @@ pub async fn call(
         framing.as_str().to_owned(),
         "--response-timeout".to_owned(),
         format!("{}", tool_timeout.as_secs_f64()),
-        "--".to_owned(),
-        server.command.clone(),
     ];
+    args.extend(sandbox.proxy_flags(network));
+    args.extend(["--".to_owned(), server.command.clone()]);
     args.extend(server.args.iter().cloned());
     let proxied = ServerCommand::new(harnessgym_bin.to_string(), args, server.cwd.clone());
     let client = McpClient::start(&proxied, Framing::Ndjson)?;

@@ -60,9 +60,15 @@ pub fn launches(harnessgym_bin: &Utf8Path, workspace: &Utf8Path, report: &Activa
                 framing,
                 "--response-timeout".to_owned(),
                 tool_timeout.to_string(),
-                "--".to_owned(),
-                command,
             ];
+            // The sandbox activation resolved and tested the server with (absent in a report
+            // written before the bundle sandbox: the proxy's default, auto).
+            if let Some(mode) = text(s, "sandbox") {
+                let network = s.extra.get("network").and_then(Value::as_bool).unwrap_or(true);
+                args.extend(crate::sandbox::proxy_flags(&mode, network));
+            }
+            args.push("--".to_owned());
+            args.push(command);
             if let Some(Value::Array(list)) = s.extra.get("args") {
                 args.extend(list.iter().map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())));
             }

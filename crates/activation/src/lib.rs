@@ -11,6 +11,7 @@ pub mod codex_config;
 pub mod helper;
 pub mod launch;
 pub mod mcp;
+pub mod sandbox;
 pub mod skills;
 
 use camino::{Utf8Path, Utf8PathBuf};
@@ -20,12 +21,29 @@ use harnessgym_types::activation::{ActivationReport, ArtifactRef, OverallGate};
 use harnessgym_types::registry::Registry;
 use serde_json::json;
 
-/// Where activation writes and which binary the proxy runs.
+/// Where activation writes, which binary the proxy runs, and the bundle sandbox.
 #[derive(Clone, Debug)]
 pub struct ActivationOptions {
     pub workspace: Utf8PathBuf,
     /// Absolute path of the running `harnessgym` binary (it serves `mcp-proxy` and `mcp-call`).
     pub harnessgym_bin: Utf8PathBuf,
+    /// The sandbox of the servers' smoke probes and self-tests, and of the servers agents start
+    /// (their launch lines carry it to `mcp-proxy`). Recorded as the report's `bundle_sandbox`.
+    pub sandbox: sandbox::SandboxSetting,
+}
+
+impl ActivationOptions {
+    /// Activation of `workspace` through `harnessgym_bin`, without a bundle sandbox.
+    pub fn new(workspace: Utf8PathBuf, harnessgym_bin: Utf8PathBuf) -> Self {
+        Self { workspace, harnessgym_bin, sandbox: sandbox::SandboxSetting::off() }
+    }
+
+    /// The same, with `sandbox`.
+    #[must_use]
+    pub fn with_sandbox(mut self, sandbox: sandbox::SandboxSetting) -> Self {
+        self.sandbox = sandbox;
+        self
+    }
 }
 
 pub const CLAUDE_CONFIG: &str = ".harnessgym/claude_mcp_config.json";
@@ -44,9 +62,10 @@ pub fn proxy_args(options: &ActivationOptions, server: &NormalizedServer, framin
         framing.as_str().to_owned(),
         "--response-timeout".to_owned(),
         server.tool_timeout_sec.to_string(),
-        "--".to_owned(),
-        server.command.clone(),
     ];
+    args.extend(options.sandbox.proxy_flags(options.sandbox.network_for(server.network)));
+    args.push("--".to_owned());
+    args.push(server.command.clone());
     args.extend(server.args.iter().cloned());
     args
 }
@@ -61,6 +80,7 @@ pub async fn activate(options: &ActivationOptions, registry: &Registry) -> Activ
             .collect(),
         ..Default::default()
     };
+    report.extra.insert("bundle_sandbox".into(), options.sandbox.report());
     let skill_paths: Vec<&str> = registry.visible().filter(|a| a.kind == "skill").map(|a| a.path.as_str()).collect();
     let skills = skills::activate_skills(ws, &skill_paths);
     report.skills = skills.skills;
@@ -99,7 +119,15 @@ pub async fn activate(options: &ActivationOptions, registry: &Registry) -> Activ
             continue;
         }
         let scratch = scratch_root.join(i.to_string());
-        let verdict = mcp::check_resolved(ws, &artifact.path, resolved, &mut cache, &scratch).await;
+        if resolved.server.network == Some(false) && options.sandbox.sandbox == harnessgym_proc::sandbox::Sandbox::Off {
+            report.advisories.push(format!(
+                "MCP server {}: its manifest says \"network\": false, which only the bundle sandbox enforces, and there \
+                 is none (--bundle-sandbox {}): it keeps the network",
+                resolved.server.name,
+                options.sandbox.requested
+            ));
+        }
+        let verdict = mcp::check_resolved(ws, &artifact.path, resolved, &mut cache, &scratch, &options.sandbox).await;
         report.warnings.extend(verdict.warnings);
         if verdict.entry.is_active() {
             active.push((verdict.server.clone(), verdict.framing));

@@ -15,6 +15,8 @@ use harnessgym_types::confine;
 use harnessgym_types::registry::MCP_MANIFEST_NAMES;
 use serde_json::{Value, json};
 
+use crate::sandbox::SandboxSetting;
+
 /// Characters of self-test output kept in the report.
 const OUTPUT_LIMIT: usize = 8000;
 const CACHE_FILE: &str = ".harnessgym/mcp_framing_cache.json";
@@ -62,12 +64,20 @@ fn truncate(text: &str) -> String {
     format!("{cut}\n...[truncated]...")
 }
 
-fn command_of(server: &NormalizedServer) -> ServerCommand {
-    ServerCommand::new(server.command.clone(), server.args.clone(), server.cwd.clone())
+/// How activation starts `server` (smoke, probe): in the bundle sandbox, the workspace writable.
+fn command_of(server: &NormalizedServer, workspace: &Utf8Path, sandbox: &SandboxSetting) -> ServerCommand {
+    let network = sandbox.network_for(server.network);
+    let (program, args) = sandbox.wrap(server.command.clone(), server.args.clone(), workspace, &server.cwd, network);
+    ServerCommand::new(program, args, server.cwd.clone()).env("HARNESSGYM_WORKSPACE", workspace.as_str())
 }
 
-async fn smoke_check(server: &NormalizedServer, framing: Framing, workspace: &Utf8Path) -> Value {
-    let cmd = command_of(server).env("HARNESSGYM_WORKSPACE", workspace.as_str());
+async fn smoke_check(
+    server: &NormalizedServer,
+    framing: Framing,
+    workspace: &Utf8Path,
+    sandbox: &SandboxSetting,
+) -> Value {
+    let cmd = command_of(server, workspace, sandbox);
     let client = match McpClient::start(&cmd, framing) {
         Ok(c) => c,
         Err(e) => return json!({"status": "failed", "message": format!("could not start server: {e}")}),
@@ -85,7 +95,13 @@ async fn smoke_check(server: &NormalizedServer, framing: Framing, workspace: &Ut
     verdict
 }
 
-async fn self_test(spec: Option<&SelfTestSpec>, server: &NormalizedServer, scratch: &Utf8Path) -> Value {
+async fn self_test(
+    spec: Option<&SelfTestSpec>,
+    server: &NormalizedServer,
+    scratch: &Utf8Path,
+    workspace: &Utf8Path,
+    sandbox: &SandboxSetting,
+) -> Value {
     let Some(spec) = spec else {
         return json!({"status": "not_configured", "message": "manifest has no self_test command"});
     };
@@ -95,8 +111,10 @@ async fn self_test(spec: Option<&SelfTestSpec>, server: &NormalizedServer, scrat
     let timeout = spec.timeout_sec.unwrap_or(server.self_test_timeout_sec);
     let stdout = scratch.join("self_test.stdout.txt");
     let stderr = scratch.join("self_test.stderr.txt");
-    let run = harnessgym_proc::CommandSpec::new(program.clone(), spec.cwd.clone(), stdout.clone(), stderr.clone())
-        .args(args.iter().cloned())
+    let network = sandbox.network_for(server.network);
+    let (program, args) = sandbox.wrap(program.clone(), args.to_vec(), workspace, &spec.cwd, network);
+    let run = harnessgym_proc::CommandSpec::new(program, spec.cwd.clone(), stdout.clone(), stderr.clone())
+        .args(args)
         .timeout(Duration::from_secs(timeout));
     let outcome = harnessgym_proc::run(run).await;
     let read = |p: &Utf8Path| std::fs::read(p).map(|b| truncate(&String::from_utf8_lossy(&b))).unwrap_or_default();
@@ -190,8 +208,12 @@ pub fn resolve_server(workspace: &Utf8Path, artifact_path: &str) -> Result<Resol
     Ok(ResolvedServer { server, raw })
 }
 
-async fn probe(server: &NormalizedServer, workspace: &Utf8Path) -> Result<Framing, harnessgym_mcp::McpError> {
-    let cmd = command_of(server).env("HARNESSGYM_WORKSPACE", workspace.as_str());
+async fn probe(
+    server: &NormalizedServer,
+    workspace: &Utf8Path,
+    sandbox: &SandboxSetting,
+) -> Result<Framing, harnessgym_mcp::McpError> {
+    let cmd = command_of(server, workspace, sandbox);
     detect_server_framing(&cmd, Duration::from_secs(server.startup_timeout_sec)).await
 }
 
@@ -201,18 +223,20 @@ pub async fn check_server(
     artifact_path: &str,
     cache: &mut FramingCache,
     scratch: &Utf8Path,
+    sandbox: &SandboxSetting,
 ) -> Result<ServerVerdict, ResolveError> {
     let resolved = resolve_server(workspace, artifact_path)?;
-    Ok(check_resolved(workspace, artifact_path, resolved, cache, scratch).await)
+    Ok(check_resolved(workspace, artifact_path, resolved, cache, scratch, sandbox).await)
 }
 
-/// Smoke, self-test and gate a resolved server.
+/// Smoke, self-test and gate a resolved server, every process of it in `sandbox`.
 pub async fn check_resolved(
     workspace: &Utf8Path,
     artifact_path: &str,
     resolved: ResolvedServer,
     cache: &mut FramingCache,
     scratch: &Utf8Path,
+    sandbox: &SandboxSetting,
 ) -> ServerVerdict {
     let ResolvedServer { server, raw } = resolved;
     let mut warnings = Vec::new();
@@ -221,7 +245,7 @@ pub async fn check_resolved(
     let (framing, framing_source) = match (server.framing, cache.entries.get(&cache_key)) {
         (Some(f), _) => (Ok(f), "manifest"),
         (None, Some(f)) => (Ok(*f), "cache"),
-        (None, None) => (probe(&server, workspace).await, "probe"),
+        (None, None) => (probe(&server, workspace, sandbox).await, "probe"),
     };
     let (mut framing, mut smoke) = match framing {
         Ok(f) => {
@@ -229,7 +253,7 @@ pub async fn check_resolved(
                 cache.entries.insert(cache_key.clone(), f);
                 cache.dirty = true;
             }
-            (f, smoke_check(&server, f, workspace).await)
+            (f, smoke_check(&server, f, workspace, sandbox).await)
         }
         Err(e) => (Framing::Ndjson, json!({"status": "failed", "message": format!("no initialize response: {e}")})),
     };
@@ -238,20 +262,20 @@ pub async fn check_resolved(
     // framing probes again before the server is declared broken.
     if framing_source == "cache"
         && smoke.get("status").and_then(Value::as_str) != Some("passed")
-        && let Ok(probed) = probe(&server, workspace).await
+        && let Ok(probed) = probe(&server, workspace, sandbox).await
         && probed != framing
     {
         cache.entries.insert(cache_key, probed);
         cache.dirty = true;
         framing = probed;
-        smoke = smoke_check(&server, probed, workspace).await;
+        smoke = smoke_check(&server, probed, workspace, sandbox).await;
     }
     let smoke_status = smoke.get("status").and_then(Value::as_str).unwrap_or("failed").to_owned();
     if smoke_status != "passed" {
         let message = smoke.get("message").and_then(Value::as_str).unwrap_or("");
         warnings.push(format!("mcp smoke failed for {}: {message}", server.name));
     }
-    let test = self_test(server.self_test.as_ref(), &server, scratch).await;
+    let test = self_test(server.self_test.as_ref(), &server, scratch, workspace, sandbox).await;
     let test_status = test.get("status").and_then(Value::as_str).unwrap_or("failed").to_owned();
     if matches!(test_status.as_str(), "failed" | "timeout") {
         let message = test.get("message").and_then(Value::as_str).unwrap_or("");
@@ -292,6 +316,9 @@ pub async fn check_resolved(
     extra.insert("self_test".into(), test);
     extra.insert("quality_gate".into(), gate);
     extra.insert("framing".into(), json!(framing.as_str()));
+    // What the proxy applies when an agent starts the server (`launch::launches`).
+    extra.insert("sandbox".into(), json!(sandbox.sandbox.mode()));
+    extra.insert("network".into(), json!(sandbox.network_for(server.network)));
     let entry = McpServerActivation {
         artifact_path: artifact_path.to_owned(),
         name: server.name.clone(),

@@ -43,17 +43,38 @@ pub struct Loaded {
     pub problems: Vec<String>,
 }
 
+/// The largest registry.json read (256 MiB, about 500,000 entries): an agent writes it, and a
+/// bigger file (or one that never ends) is moved aside unread rather than read into memory.
+pub const MAX_REGISTRY_BYTES: u64 = 256 * 1024 * 1024;
+
 /// Loads the registry, never failing on its content: a missing file is an empty registry; a file
-/// that is not a JSON object is moved aside to `registry.invalid-<n>.json` (nothing is lost) and
-/// an empty registry is used; entries without `kind`/`path` are kept verbatim and reported.
+/// that is not a JSON object, or is larger than [`MAX_REGISTRY_BYTES`], is moved aside to
+/// `registry.invalid-<n>.json` (nothing is lost) and an empty registry is used; entries without
+/// `kind`/`path` are kept verbatim and reported.
 pub fn load(workspace: &Utf8Path) -> Result<Loaded, RegistryError> {
+    load_at_most(workspace, MAX_REGISTRY_BYTES)
+}
+
+fn load_at_most(workspace: &Utf8Path, limit: u64) -> Result<Loaded, RegistryError> {
+    use std::io::Read;
     let path = registry_path(workspace);
     let mut loaded = Loaded::default();
-    let bytes = match std::fs::read(&path) {
-        Ok(bytes) => bytes,
+    let mut bytes = Vec::new();
+    let read = std::fs::File::open(&path).and_then(|f| f.take(limit.saturating_add(1)).read_to_end(&mut bytes));
+    match read {
+        Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(loaded),
         Err(source) => return Err(RegistryError::Io { path, source }),
-    };
+    }
+    if bytes.len() as u64 > limit {
+        drop(bytes);
+        let aside = move_aside(&path)?;
+        loaded.problems.push(format!(
+            "{path}: larger than {limit} bytes, the most a registry may be; moved it to {aside} unread and started an \
+             empty registry (a registry lists artifacts: prune it and move it back to keep its entries)"
+        ));
+        return Ok(loaded);
+    }
     let text = String::from_utf8_lossy(&bytes);
     // A well-formed registry is read entry by entry (no `Value` tree of the whole file); anything
     // else goes the general way, which reads Python's `NaN` and says what is wrong.
@@ -204,6 +225,27 @@ fn read_prefix(path: &Utf8Path) -> Option<String> {
     let mut buf = Vec::with_capacity(PREVIEW_READ_BYTES);
     file.take(PREVIEW_READ_BYTES as u64).read_to_end(&mut buf).ok()?;
     Some(String::from_utf8_lossy(&buf).into_owned())
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    #[test]
+    fn a_registry_over_the_limit_is_moved_aside_unread_naming_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Utf8PathBuf::from_path_buf(dir.path().to_owned()).unwrap();
+        std::fs::create_dir_all(ws.join(".harnessgym")).unwrap();
+        let text = r#"{"version": 1, "artifacts": [{"kind": "skill", "path": ".harnessgym/skills/a"}]}"#;
+        std::fs::write(registry_path(&ws), text).unwrap();
+        let small = load_at_most(&ws, 1024).unwrap();
+        assert_eq!(small.registry.artifacts.len(), 1);
+        let loaded = load_at_most(&ws, 16).unwrap();
+        assert!(loaded.registry.artifacts.is_empty());
+        assert!(loaded.problems[0].contains("larger than 16 bytes"), "{:?}", loaded.problems);
+        assert_eq!(std::fs::read_to_string(ws.join(".harnessgym/registry.invalid-1.json")).unwrap(), text);
+        assert!(!registry_path(&ws).exists());
+    }
 }
 
 #[cfg(test)]

@@ -110,6 +110,9 @@ pub struct QualifyArgs {
     /// (nothing already there is deleted).
     #[arg(long, value_name = "DIR")]
     pub out: Option<String>,
+    /// The bundle sandbox.
+    #[command(flatten)]
+    pub sandbox: harnessgym_types::options::SandboxOptions,
 }
 
 #[derive(Debug, Args)]
@@ -117,6 +120,9 @@ pub struct ActivateArgs {
     /// Workspace whose .harnessgym/ bundle is activated.
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub workspace: String,
+    /// The bundle sandbox.
+    #[command(flatten)]
+    pub sandbox: harnessgym_types::options::SandboxOptions,
 }
 
 #[derive(Debug, Args)]
@@ -136,6 +142,10 @@ pub struct McpProxyArgs {
     /// Seconds a request may wait for the server's reply before a JSON-RPC -32000 error is returned.
     #[arg(long, value_name = "SECS", default_value_t = 60.0)]
     pub response_timeout: f64,
+    /// The bundle sandbox of the server (activation writes the mode it resolved; its root, the
+    /// writable directory, is --workspace, else --cwd).
+    #[command(flatten)]
+    pub sandbox: harnessgym_types::options::SandboxOptions,
     /// The server command.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,

@@ -36,6 +36,11 @@ pub async fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     }
+    // The bundle sandbox the trials will use: a missing bwrap is refused now, the fallback of
+    // `auto` said once here rather than in every trial.
+    if let Err(code) = crate::bundle_sandbox(config.request.sandbox, true).await {
+        return Ok(code);
+    }
     let (cancel_tx, cancel_rx) = watch::channel(false);
     let signal = Arc::new(std::sync::atomic::AtomicI32::new(0));
     spawn_signal_watcher(cancel_tx, Arc::clone(&signal), "stopping the running trials and writing the report…")?;
@@ -189,7 +194,11 @@ pub async fn trial_run(args: TrialRunArgs) -> anyhow::Result<ExitCode> {
     let signal = Arc::new(std::sync::atomic::AtomicI32::new(0));
     spawn_signal_watcher(cancel_tx, Arc::clone(&signal), "stopping the trial (no trial.json is written)…")?;
     let runners = Arc::new(TrialRunners { model_script: spec.model_script.clone(), rehearsal: Default::default() });
-    let activation = harnessgym_core::hooks::HarnessActivation { harnessgym_bin: mcp_cmds::harnessgym_bin()? };
+    let sandbox = match crate::bundle_sandbox(spec.request.options.sandbox, false).await {
+        Ok(sandbox) => sandbox,
+        Err(code) => return Ok(code),
+    };
+    let activation = harnessgym_core::hooks::HarnessActivation { harnessgym_bin: mcp_cmds::harnessgym_bin()?, sandbox };
     let ctx = TrialContext { runners: runners.clone(), activator: Arc::new(activation), cancel: cancel_rx };
     let result = run_trial(&spec, ctx).await;
     if let Some(r) = runners.rehearsal.lock().await.take() {

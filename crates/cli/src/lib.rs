@@ -47,6 +47,34 @@ pub async fn main_with(cli: Cli) -> ExitCode {
     }
 }
 
+/// `--bundle-sandbox` / `--bundle-network` resolved once for a command (`auto` probes
+/// bubblewrap). When `auto` found none it is said once: in the log (a warning) and in every
+/// activation report (`bundle_sandbox.note`), and — with `announce`, for the commands that
+/// start the bundle's processes at once (`activate`, `qualify`) — in one line on stderr. A
+/// sandbox that cannot be had (`bwrap` missing, the network off without a sandbox) is refused
+/// before anything starts: the exit code, 2.
+pub(crate) async fn bundle_sandbox(
+    options: harnessgym_types::options::SandboxOptions,
+    announce: bool,
+) -> Result<harnessgym_activation::sandbox::SandboxSetting, ExitCode> {
+    match harnessgym_activation::sandbox::SandboxSetting::resolve(options).await {
+        Ok(setting) => {
+            if let Some(line) = setting.fallback_line() {
+                tracing::warn!("{line}");
+                if announce {
+                    eprintln!("{line}");
+                }
+            }
+            tracing::info!(mode = setting.sandbox.mode(), network = setting.network, "bundle sandbox");
+            Ok(setting)
+        }
+        Err(e) => {
+            eprintln!("harnessgym: error: {e}");
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
 pub(crate) fn current_dir() -> anyhow::Result<Utf8PathBuf> {
     let cwd = std::env::current_dir()?;
     Utf8PathBuf::from_path_buf(cwd).map_err(|p| anyhow::anyhow!("current directory {} is not UTF-8", p.display()))
@@ -117,6 +145,10 @@ async fn execute(
         );
         return Ok(ExitCode::from(2));
     }
+    let sandbox = match bundle_sandbox(config.options.sandbox, false).await {
+        Ok(sandbox) => sandbox,
+        Err(code) => return Ok(code),
+    };
     let rehearsal = match &model_script {
         Some(path) => Some(rehearsal::Rehearsal::start(&config, &absolute_path(path)?).await?),
         None => None,
@@ -129,9 +161,14 @@ async fn execute(
     let (cancel_tx, cancel_rx) = watch::channel(false);
     let signal = Arc::new(std::sync::atomic::AtomicI32::new(0));
     spawn_signal_watcher(cancel_tx, Arc::clone(&signal), "stopping the agent and writing the summary…")?;
-    let activation = harnessgym_core::hooks::HarnessActivation { harnessgym_bin: mcp_cmds::harnessgym_bin()? };
+    let activation = harnessgym_core::hooks::HarnessActivation {
+        harnessgym_bin: mcp_cmds::harnessgym_bin()?,
+        sandbox: sandbox.clone(),
+    };
+    let qualifier = harnessgym_core::hooks::CleanRoomQualifier::new(mcp_cmds::harnessgym_bin()?).with_sandbox(sandbox);
     let mut run = Run::new(config.clone(), runner)
         .with_activator(Arc::new(activation))
+        .with_qualifier(Arc::new(qualifier))
         .with_cancel(cancel_rx)
         .with_events(Arc::new(render::progress));
     if let Some(resumable) = resumable {

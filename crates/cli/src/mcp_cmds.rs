@@ -35,8 +35,12 @@ pub async fn activate(args: ActivateArgs) -> anyhow::Result<ExitCode> {
     if let Some(report) = harnessgym_core::lock::survivors_report(lock.killed_survivors()) {
         eprintln!("harnessgym: {report}");
     }
+    let sandbox = match crate::bundle_sandbox(args.sandbox, true).await {
+        Ok(sandbox) => sandbox,
+        Err(code) => return Ok(code),
+    };
     let options =
-        harnessgym_activation::ActivationOptions { workspace: workspace.clone(), harnessgym_bin: harnessgym_bin()? };
+        harnessgym_activation::ActivationOptions::new(workspace.clone(), harnessgym_bin()?).with_sandbox(sandbox);
     let loaded = harnessgym_artifacts::registry::load(&workspace)?;
     for p in &loaded.problems {
         eprintln!("harnessgym: warning: {p}");
@@ -66,14 +70,32 @@ pub async fn mcp_proxy(args: McpProxyArgs) -> anyhow::Result<ExitCode> {
         eprintln!("harnessgym mcp-proxy: missing wrapped server command (pass it after --)");
         return Ok(ExitCode::from(2));
     }
+    let workspace = args.workspace.as_deref().map(absolute).transpose()?;
+    let cwd = absolute(&args.cwd)?;
+    // The server in the bundle sandbox: the workspace (else its cwd) writable, the rest read-only.
+    let sandbox = match harnessgym_activation::sandbox::SandboxSetting::resolve(args.sandbox).await {
+        Ok(sandbox) => sandbox,
+        Err(e) => {
+            eprintln!("harnessgym mcp-proxy: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    if let Some(why) = &sandbox.note {
+        tracing::warn!(server = %args.server_name, "bundle sandbox: none ({why})");
+    }
+    let mut command = args.command;
+    let program = command.remove(0);
+    let root = workspace.clone().unwrap_or_else(|| cwd.clone());
+    let (program, rest) = sandbox.wrap(program, command, &root, &cwd, sandbox.network);
+    let command: Vec<String> = std::iter::once(program).chain(rest).collect();
     let options = ProxyOptions {
         server_name: args.server_name,
-        workspace: args.workspace.as_deref().map(absolute).transpose()?,
-        cwd: absolute(&args.cwd)?,
+        workspace,
+        cwd,
         server_framing: args.server_framing.parse().map_err(|e| anyhow::anyhow!("{e}"))?,
         // NaN, infinite or absurdly large: no timeout to speak of.
         response_timeout: Duration::try_from_secs_f64(args.response_timeout.max(0.001)).unwrap_or(Duration::MAX),
-        command: args.command,
+        command,
         telemetry_path: std::env::var("HARNESSGYM_MCP_TELEMETRY_PATH")
             .ok()
             .filter(|p| !p.is_empty())

@@ -87,6 +87,10 @@ pub async fn qualify(args: QualifyArgs) -> anyhow::Result<ExitCode> {
             anyhow::bail!("--out {out}: {taken} already exists and is not empty; pick a new or empty directory");
         }
     }
+    let sandbox = match crate::bundle_sandbox(args.sandbox, true).await {
+        Ok(sandbox) => sandbox,
+        Err(code) => return Ok(code),
+    };
     std::fs::create_dir_all(&out).with_context(|| format!("creating {out}"))?;
     let policy = CopyPolicy::load_from_snapshot(&template, Purpose::Copy)?;
     let source_workspace = match bundle.file_name() {
@@ -109,6 +113,7 @@ pub async fn qualify(args: QualifyArgs) -> anyhow::Result<ExitCode> {
         scope: Scope::All,
         repair_attempts: 0,
         harnessgym_bin: crate::mcp_cmds::harnessgym_bin()?,
+        sandbox,
         mark_registry: false,
         room_prepared: false,
     };

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use camino::Utf8PathBuf;
+use harnessgym_activation::sandbox::SandboxSetting;
 use harnessgym_qualify::{QualifyOptions, Scope};
 use harnessgym_snapshot::{CopyPolicy, Purpose};
 use harnessgym_types::activation::{ActivationReport, ArtifactRef, OverallGate};
@@ -36,23 +37,24 @@ pub trait Activator: Send + Sync {
 pub struct HarnessActivation {
     /// The `harnessgym` binary MCP servers are launched through (`harnessgym mcp-proxy`).
     pub harnessgym_bin: Utf8PathBuf,
+    /// The bundle sandbox of the servers' probes, self-tests and launches (none by default; the
+    /// CLI resolves `--bundle-sandbox`).
+    pub sandbox: SandboxSetting,
 }
 
 impl HarnessActivation {
-    /// Uses the running executable as the `harnessgym` binary.
+    /// Uses the running executable as the `harnessgym` binary, without a bundle sandbox.
     pub fn from_current_exe() -> Self {
         let bin = std::env::current_exe().ok().and_then(|p| Utf8PathBuf::from_path_buf(p).ok());
-        Self { harnessgym_bin: bin.unwrap_or_else(|| Utf8PathBuf::from("harnessgym")) }
+        Self { harnessgym_bin: bin.unwrap_or_else(|| Utf8PathBuf::from("harnessgym")), sandbox: SandboxSetting::off() }
     }
 }
 
 #[async_trait]
 impl Activator for HarnessActivation {
     async fn activate(&self, workspace: &camino::Utf8Path, registry: &Registry) -> ActivationReport {
-        let options = harnessgym_activation::ActivationOptions {
-            workspace: workspace.to_owned(),
-            harnessgym_bin: self.harnessgym_bin.clone(),
-        };
+        let options = harnessgym_activation::ActivationOptions::new(workspace.to_owned(), self.harnessgym_bin.clone())
+            .with_sandbox(self.sandbox.clone());
         harnessgym_activation::activate(&options, registry).await
     }
 }
@@ -162,6 +164,9 @@ pub trait Qualifier: Send + Sync {
 pub struct CleanRoomQualifier {
     /// The `harnessgym` binary activation in the room points agent configs at.
     pub harnessgym_bin: Utf8PathBuf,
+    /// The bundle sandbox of everything qualification starts (none by default; see
+    /// [`CleanRoomQualifier::with_sandbox`]).
+    pub sandbox: SandboxSetting,
     /// The background copy (or clean-up) of the room, awaited before the room is used or
     /// removed; it yields whether the room now equals the template.
     warming: Arc<Mutex<Option<tokio::task::JoinHandle<bool>>>>,
@@ -173,7 +178,14 @@ pub struct CleanRoomQualifier {
 impl CleanRoomQualifier {
     /// A qualifier launching MCP servers through `harnessgym_bin`.
     pub fn new(harnessgym_bin: Utf8PathBuf) -> Self {
-        Self { harnessgym_bin, warming: Arc::default(), cancel: Arc::default() }
+        Self { harnessgym_bin, sandbox: SandboxSetting::off(), warming: Arc::default(), cancel: Arc::default() }
+    }
+
+    /// The same qualifier, starting the bundle's processes in `sandbox` (the room writable).
+    #[must_use]
+    pub fn with_sandbox(mut self, sandbox: SandboxSetting) -> Self {
+        self.sandbox = sandbox;
+        self
     }
 
     /// Uses the running executable as the `harnessgym` binary.
@@ -276,6 +288,7 @@ impl Qualifier for CleanRoomQualifier {
             scope: Scope::Iteration(request.iteration),
             repair_attempts: request.repair_attempts,
             harnessgym_bin: self.harnessgym_bin.clone(),
+            sandbox: self.sandbox.clone(),
             mark_registry: true,
             room_prepared,
         };

@@ -7,9 +7,9 @@
 
 #![warn(missing_docs)]
 
+pub mod compare;
 // `RunRequest`'s field docs are also the `harnessgym run` flags' help text (clap).
 #[allow(rustdoc::invalid_html_tags)]
-pub mod compare;
 pub mod config;
 pub mod events;
 pub mod hooks;

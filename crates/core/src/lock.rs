@@ -117,11 +117,23 @@ impl WorkspaceLock {
         let io_err = |source| LockError::Io { workspace: owner.to_owned(), dir: dir.to_owned(), source };
         std::fs::create_dir_all(dir).map_err(io_err)?;
         let file = File::open(dir).map_err(io_err)?;
-        let locked = match mode {
+        let try_lock = || match mode {
             LockMode::Exclusive => file.try_lock(),
             LockMode::Shared => file.try_lock_shared(),
         };
         let record_path = dir.join(HOLDER_FILE);
+        let mut locked = try_lock();
+        // A lock held with no holder record is usually a lock being let go: the holder removed
+        // its record, or a child forked in that instant (by any thread of a process) still
+        // holds a copy of the descriptor until it execs. Give it a moment before refusing.
+        let grace = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while matches!(locked, Err(TryLockError::WouldBlock))
+            && read_holder(&record_path).is_none()
+            && std::time::Instant::now() < grace
+        {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            locked = try_lock();
+        }
         match locked {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {

@@ -57,6 +57,10 @@ pub struct NormalizedServer {
     /// The framing the manifest pins (`"auto"` or absent: detect).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub framing: Option<Framing>,
+    /// `"network": false` cuts the server's network in the bundle sandbox; absent or `true`
+    /// leaves it to `--bundle-network`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<bool>,
 }
 
 impl NormalizedServer {
@@ -141,6 +145,9 @@ pub enum ManifestError {
     /// An unknown `framing`.
     #[error("framing must be \"ndjson\", \"content-length\" or \"auto\", got {0}")]
     Framing(String),
+    /// A `network` that is not a boolean.
+    #[error("network must be true or false, got {0}")]
+    Network(String),
     /// A working directory that leaves the workspace (`..` out of it, an absolute path elsewhere
     /// that is not a stale copy of the workspace's, a symlink).
     #[error(
@@ -270,6 +277,11 @@ pub fn normalize_manifest(
         Some(Value::String(s)) => Some(s.parse::<Framing>().map_err(|_| ManifestError::Framing(format!("{s:?}")))?),
         Some(other) => return Err(ManifestError::Framing(other.to_string())),
     };
+    let network = match m.get("network") {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(other) => return Err(ManifestError::Network(other.to_string())),
+    };
     Ok(NormalizedServer {
         name: sanitize_server_name(&raw_name),
         command,
@@ -281,6 +293,7 @@ pub fn normalize_manifest(
         self_test_timeout_sec,
         self_test,
         framing,
+        network,
     })
 }
 
@@ -536,7 +549,20 @@ mod tests {
                 self_test_timeout_sec: 20,
                 self_test: None,
                 framing: None,
+                network: None,
             }
+        );
+    }
+
+    #[test]
+    fn network_is_a_boolean_or_absent() {
+        let w = ws();
+        assert_eq!(norm(&w, json!({"command": "x", "network": false})).unwrap().network, Some(false));
+        assert_eq!(norm(&w, json!({"command": "x", "network": true})).unwrap().network, Some(true));
+        assert_eq!(norm(&w, json!({"command": "x"})).unwrap().network, None);
+        assert_eq!(
+            norm(&w, json!({"command": "x", "network": "off"})).unwrap_err().to_string(),
+            "network must be true or false, got \"off\""
         );
     }
 

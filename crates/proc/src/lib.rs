@@ -48,6 +48,9 @@
 //!   an unwritable output file). A child that runs and fails is an
 //!   [`Outcome`], not an error.
 //!
+//! [`sandbox`] builds the bubblewrap command line that confines a process started from a bundle
+//! (the caller still starts it through [`run`] or [`spawn_piped`]).
+//!
 //! The same contract on a remote host, over the system `ssh` and `rsync` (workspace mirrored,
 //! remote process group killed on timeout): [`remote`], [`run_remote`].
 //!
@@ -73,6 +76,7 @@ mod piped;
 mod pump;
 pub mod remote;
 mod run;
+pub mod sandbox;
 mod spawn;
 mod spec;
 

@@ -114,6 +114,9 @@ pub struct QualifyOptions {
     pub repair_attempts: u32,
     /// The `harnessgym` binary activation points agent configs at.
     pub harnessgym_bin: Utf8PathBuf,
+    /// The bundle sandbox of every process qualification starts from the bundle (the room
+    /// writable, see `harnessgym_activation::sandbox`).
+    pub sandbox: harnessgym_activation::sandbox::SandboxSetting,
     /// Write qualification / quarantine metadata into the source workspace's registry.
     pub mark_registry: bool,
     /// The room already equals the template (the caller made it so since its last use, e.g. in
@@ -240,10 +243,9 @@ async fn run_attempt(
     reg::save(room, &mut active).map_err(|e| QualifyError::Registry(e.to_string()))?;
     report.registry_artifact_count = registry.artifacts.len();
 
-    let activation_options = harnessgym_activation::ActivationOptions {
-        workspace: room.clone(),
-        harnessgym_bin: options.harnessgym_bin.clone(),
-    };
+    let activation_options =
+        harnessgym_activation::ActivationOptions::new(room.clone(), options.harnessgym_bin.clone())
+            .with_sandbox(options.sandbox.clone());
     let activation = harnessgym_activation::activate(&activation_options, &active).await;
     let verdicts: Vec<Verdict> = registry
         .artifacts

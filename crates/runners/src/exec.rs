@@ -2,13 +2,14 @@
 //! for reflect/build/repair, the session id from `thread.started` (never a regex over prose).
 
 use async_trait::async_trait;
-use camino::Utf8PathBuf;
+use camino::{Utf8Path, Utf8PathBuf};
 use harnessgym_types::activation::ActivationReport;
 use harnessgym_types::options::CodexOptions;
 use harnessgym_types::runner::{RunnerResult, Usage};
 use serde_json::Value;
 
 use crate::agent_cli::{Invocation, Parsed, finish, missing_session, read_stdout};
+use crate::codex_env;
 use crate::launcher::AgentLauncher;
 use crate::{PhaseFiles, PhaseRequest, Runner};
 
@@ -83,6 +84,39 @@ impl ExecRunner {
             cached_input_tokens: minus(total.cached_input_tokens, before.cached_input_tokens),
             output_tokens: minus(total.output_tokens, before.output_tokens),
         })
+    }
+
+    /// `Some(message)` when every shell command of the phase failed the same way (see
+    /// [`codex_env::diagnose`]): from the `command_execution` events, or — when Codex said it
+    /// could not create its helpers and reported no command (codex 0.169 emits no event for a
+    /// command whose sandbox could not start) — from the thread's rollout file on this machine.
+    fn broken_environment(&self, stdout: &str, stderr_path: &Utf8Path, thread: Option<&str>) -> Option<String> {
+        let stderr = read_stdout(stderr_path);
+        let mut outcomes = codex_env::outcomes_from_events(stdout);
+        if outcomes.is_empty()
+            && matches!(self.launcher, AgentLauncher::Local)
+            && let (Some(named), Some(thread)) = (codex_env::alias_warning_home(&stderr), thread)
+        {
+            let home = named.map(Utf8PathBuf::from).or_else(|| self.codex_home());
+            if let Some(rollout) = home.and_then(|h| codex_env::find_rollout(&h, thread)) {
+                outcomes = codex_env::outcomes_from_rollout(&read_stdout(&rollout));
+            }
+        }
+        codex_env::diagnose(&outcomes, &stderr)
+    }
+
+    /// The `CODEX_HOME` the CLI sees: this runner's setting, else the inherited one, else `~/.codex`.
+    fn codex_home(&self) -> Option<Utf8PathBuf> {
+        let o = &self.options;
+        if let Some((_, home)) = o.env.iter().rev().find(|(k, _)| k == "CODEX_HOME") {
+            return Some(home.into());
+        }
+        let inherited = std::env::var("CODEX_HOME")
+            .ok()
+            .filter(|h| !h.is_empty() && !o.env_remove.iter().any(|k| k == "CODEX_HOME"));
+        inherited
+            .map(Utf8PathBuf::from)
+            .or_else(|| std::env::var("HOME").ok().map(|h| Utf8PathBuf::from(h).join(".codex")))
     }
 
     /// argv after the program: exec-level options first (valid for `resume` too), then
@@ -195,8 +229,16 @@ impl Runner for ExecRunner {
         };
         let files = PhaseFiles::new(&request.phase_dir, request.phase);
         let raw = self.launcher.run_cli(&request, &files, &invocation).await;
-        let mut parsed = parse_events(&read_stdout(&files.stdout));
+        let stdout = read_stdout(&files.stdout);
+        let mut parsed = parse_events(&stdout);
         parsed.usage = self.phase_usage(parsed.session_id.as_deref(), parsed.usage.take());
+        if !raw.cancelled
+            && !raw.timed_out
+            && let Some(broken) = self.broken_environment(&stdout, &files.stderr, parsed.session_id.as_deref())
+        {
+            parsed.transcript_lines.push(format!("environment: {broken}"));
+            parsed.error.get_or_insert(broken);
+        }
         finish(&request, &files, &invocation, raw, parsed, AGENT, INSTALL_HINT)
     }
 }

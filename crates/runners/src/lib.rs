@@ -13,6 +13,7 @@
 
 mod agent_cli;
 pub mod claude;
+pub mod codex_env;
 pub mod command;
 pub mod exec;
 pub mod fake;

@@ -75,8 +75,11 @@ fn output_item(action: Action<'_>, body: &Value, ids: &Ids) -> Result<Value, Str
         }
         Action::Mcp(call) => {
             let namespace = format!("mcp__{}", call.server);
-            if namespace_has(tools(body), &namespace, &call.tool) {
-                Ok(function_call(ids, Some(&namespace), &call.tool, &call.arguments))
+            // Codex shows a server named `plan-sweep` as the namespace `mcp__plan_sweep`.
+            let shown = format!("mcp__{}", call.server.replace('-', "_"));
+            if let Some(found) = [&namespace, &shown].into_iter().find(|ns| namespace_has(tools(body), ns, &call.tool))
+            {
+                Ok(function_call(ids, Some(found), &call.tool, &call.arguments))
             } else {
                 Err(mcp_not_visible(call, &format!("codex namespace `{namespace}`"), &visible_mcp(tools(body))))
             }
@@ -202,6 +205,15 @@ mod tests {
         }
         let error = output_item(Action::Shell("ls"), &json!({"tools": []}), &ids).unwrap_err();
         assert!(error.starts_with("SHELL TOOL NOT VISIBLE"), "{error}");
+    }
+
+    #[test]
+    fn a_server_name_with_a_dash_finds_the_namespace_codex_shows_with_an_underscore() {
+        let body = json!({"tools": [{"type": "namespace", "name": "mcp__plan_sweep", "tools": [{"name": "sweep"}]}]});
+        let call = McpCall { server: "plan-sweep".into(), tool: "sweep".into(), arguments: json!({}) };
+        let item = output_item(Action::Mcp(&call), &body, &Ids::new(0)).unwrap();
+        assert_eq!(item["namespace"], "mcp__plan_sweep");
+        assert_eq!(item["name"], "sweep");
     }
 
     #[test]

@@ -159,6 +159,13 @@ impl Orphan {
 
 /// Journals in `dir` whose owners are gone. Journals still locked by a live process are left
 /// alone; half-written ones (temporary names) are removed once unlocked.
+/// Whether the process that named a temporary journal `.hg-journal-<pid>-<n>` (`rest` is
+/// `<pid>-<n>`) no longer runs. A name that does not parse counts as gone.
+fn writer_is_gone(rest: &str) -> bool {
+    let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else { return true };
+    pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists()
+}
+
 pub(crate) fn orphans(dir: &Path) -> Result<Vec<Orphan>, SnapshotError> {
     let mut out = Vec::new();
     let read = match fs::read_dir(dir) {
@@ -183,13 +190,15 @@ pub(crate) fn orphans(dir: &Path) -> Result<Vec<Orphan>, SnapshotError> {
         if !still_there {
             continue;
         }
-        let is_tmp = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with(".hg-journal-"));
-        if is_tmp {
-            // Never renamed into place: the operation had not started — unless its owner still
-            // runs: `begin` creates the file and then locks it, and in between it is unlocked.
-            if !owner_alive(&path) {
-                let _ = fs::remove_file(&path);
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if let Some(rest) = name.strip_prefix(".hg-journal-") {
+            // Never renamed into place: the operation had not started. Its writer locks it only
+            // after creating it, so a free lock is not enough — the writer must be gone too (a
+            // second process opening the store in that instant must not take it away).
+            if !writer_is_gone(rest) {
+                continue;
             }
+            let _ = fs::remove_file(&path);
             continue;
         }
         let mut text = String::new();
@@ -199,29 +208,21 @@ pub(crate) fn orphans(dir: &Path) -> Result<Vec<Orphan>, SnapshotError> {
     Ok(out)
 }
 
-/// Whether the process named in a temporary journal's name (`.hg-journal-<pid>-<n>`) runs.
-fn owner_alive(path: &Path) -> bool {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let pid =
-        name.strip_prefix(".hg-journal-").and_then(|rest| rest.split('-').next()).and_then(|p| p.parse::<u32>().ok());
-    pid.is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn an_unlocked_temporary_journal_of_a_live_process_is_left_alone() {
+    fn an_unlocked_temporary_journal_of_a_live_writer_is_left_alone() {
         let dir = tempfile::tempdir().unwrap();
-        // What `begin` leaves for an instant: created, not yet locked.
-        let ours = tmp_path(dir.path(), "journal");
-        fs::write(&ours, "").unwrap();
-        let dead = dir.path().join(format!(".hg-journal-{}-1", u32::MAX));
-        fs::write(&dead, "").unwrap();
+        // Created, not yet locked: the instant between `create_new` and `lock` in `begin`.
+        let live = dir.path().join(format!(".hg-journal-{}-7", std::process::id()));
+        std::fs::write(&live, "").unwrap();
+        let dead = dir.path().join(".hg-journal-4294967295-1");
+        std::fs::write(&dead, "").unwrap();
         assert!(orphans(dir.path()).unwrap().is_empty());
-        assert!(ours.exists(), "removed while its owner was about to lock it");
-        assert!(!dead.exists(), "a dead process's leftover stays");
+        assert!(live.exists(), "a live writer's journal was taken away");
+        assert!(!dead.exists(), "a dead writer's leftover stays");
     }
 
     #[test]

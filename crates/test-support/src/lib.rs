@@ -5,6 +5,7 @@
 //!   use (for tests outside `harnessgym-cli`, which cannot use `CARGO_BIN_EXE_harnessgym`).
 //! * [`sshd::TestSshd`] — a throwaway sshd on 127.0.0.1 for the remote-execution tests.
 //! * [`process`] — whether a pid is gone (zombies count as dead).
+//! * [`bwrap`] — bubblewrap for the sandbox tests (required under `CI=true`).
 //! * [`fs`] — canonical UTF-8 temp directories, writing files with their parents, reading JSON.
 //! * [`bounded`] — a future that must finish in time, or the test fails instead of hanging.
 //!
@@ -13,6 +14,7 @@
 // Test helpers report failures by panicking, like the tests that call them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod bwrap;
 pub mod fs;
 pub mod process;
 pub mod sshd;

@@ -177,6 +177,31 @@ choices! {
     default WorkspaceWrite
 }
 
+choices! {
+    /// The sandbox of every process HarnessGym starts from a bundle (`--bundle-sandbox`): MCP
+    /// servers, smoke probes, self-tests, qualification.
+    BundleSandbox("bundle_sandbox") {
+        /// bubblewrap when it is installed and works here, else none (said once).
+        Auto = "auto",
+        /// bubblewrap, or refuse to start.
+        Bwrap = "bwrap",
+        /// No sandbox.
+        Off = "none",
+    }
+    default Auto
+}
+
+choices! {
+    /// Whether bundle processes keep the network (`--bundle-network`).
+    BundleNetwork("bundle_network") {
+        /// The network stays (a manifest's `"network": false` still cuts it for that server).
+        On = "on",
+        /// Cut for every bundle process (needs the sandbox).
+        Off = "off",
+    }
+    default On
+}
+
 /// A phase timeout in whole seconds. Parsed from `45m`, `1h30m` or `90` (seconds), shown in the
 /// same syntax, stored as a number of seconds (`*_timeout_seconds` keys).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -559,6 +584,24 @@ impl Default for QualificationOptions {
     }
 }
 
+/// The bundle sandbox (`run`, `activate`, `qualify`, `mcp-proxy`; docs/runners.md, "Bundle
+/// sandbox").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+#[serde(default)]
+pub struct SandboxOptions {
+    /// Sandbox for processes started from the bundle (MCP servers, smoke probes, self-tests): auto = bubblewrap when it works here, else none.
+    #[serde(rename = "bundle_sandbox")]
+    #[cfg_attr(feature = "clap", arg(id = "bundle_sandbox", long = "bundle-sandbox", value_name = "MODE", value_enum,
+        default_value_t = BundleSandbox::default(), display_order = 47))]
+    pub mode: BundleSandbox,
+    /// Network for bundle processes; off needs the sandbox (a manifest's "network": false cuts it for one server).
+    #[serde(rename = "bundle_network")]
+    #[cfg_attr(feature = "clap", arg(id = "bundle_network", long = "bundle-network", value_name = "ON_OFF", value_enum,
+        default_value_t = BundleNetwork::default(), display_order = 48))]
+    pub network: BundleNetwork,
+}
+
 /// Every option of a run except where it runs (task, workspace, run id): what `run_config.json`
 /// records, flattened to the reference's keys.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -639,6 +682,10 @@ pub struct RunOptions {
     #[serde(flatten)]
     #[cfg_attr(feature = "clap", command(flatten))]
     pub qualification: QualificationOptions,
+    /// The bundle sandbox.
+    #[serde(flatten)]
+    #[cfg_attr(feature = "clap", command(flatten))]
+    pub sandbox: SandboxOptions,
 }
 
 impl Default for RunOptions {
@@ -663,6 +710,7 @@ impl Default for RunOptions {
             post_attempt: PostAttemptOptions::default(),
             remote: RemoteOptions::default(),
             qualification: QualificationOptions::default(),
+            sandbox: SandboxOptions::default(),
         }
     }
 }

@@ -143,7 +143,7 @@ async fn agents_launch_the_server_through_the_proxy() {
         "# managed by harnessgym\n[mcp_servers.kernel-tools]".to_owned(),
         format!("command = \"{FAKE_BIN}\""),
         format!(
-            "args = [\"mcp-proxy\", \"--server-name\", \"kernel-tools\", \"--workspace\", \"{ws_str}\", \"--cwd\", \"{ws_str}\", \"--server-framing\", \"ndjson\", \"--response-timeout\", \"77\", \"--\", \"python3\", \"{rel}\"]"
+            "args = [\"mcp-proxy\", \"--server-name\", \"kernel-tools\", \"--workspace\", \"{ws_str}\", \"--cwd\", \"{ws_str}\", \"--server-framing\", \"ndjson\", \"--response-timeout\", \"77\", \"--bundle-sandbox\", \"none\", \"--bundle-network\", \"on\", \"--\", \"python3\", \"{rel}\"]"
         ),
         format!("cwd = \"{ws_str}\""),
         "tool_timeout_sec = 82".to_owned(),

@@ -181,10 +181,7 @@ async fn mcp_cwds_escaping_the_workspace_are_refused() {
         entries.push(format!(".harnessgym/mcp/{name}/mcp.json"));
     }
     let reg = registry(&entries.iter().map(|e| ("mcp", e.as_str())).collect::<Vec<_>>());
-    let options = harnessgym_activation::ActivationOptions {
-        workspace: room.clone(),
-        harnessgym_bin: super::support::FAKE_BIN.into(),
-    };
+    let options = harnessgym_activation::ActivationOptions::new(room.clone(), super::support::FAKE_BIN.into());
     let report = harnessgym_activation::activate(&options, &reg).await;
     for dir in [base.clone(), base.join("run"), Utf8PathBuf::from("/"), out.clone()] {
         assert!(!dir.join("starts.txt").exists(), "a server ran in {dir}");

@@ -89,7 +89,7 @@ pub async fn run(ws: &Ws, registry: &Registry) -> ActivationReport {
 }
 
 pub async fn run_with(ws: &Ws, registry: &Registry, bin: &Utf8Path) -> ActivationReport {
-    let options = ActivationOptions { workspace: ws.root.clone(), harnessgym_bin: bin.to_owned() };
+    let options = ActivationOptions::new(ws.root.clone(), bin.to_owned());
     tokio::time::timeout(std::time::Duration::from_secs(120), activate(&options, registry))
         .await
         .expect("activation finished in time")

@@ -196,7 +196,7 @@ fn three_arms_compare_each_to_the_first_with_holm_adjusted_p_values() {
     let comparisons = report["statistics"]["comparisons"].as_array().unwrap();
     assert_eq!(comparisons.len(), 2);
     assert!(comparisons.iter().all(|c| c["baseline"] == "none" && c["adjusted_across"] == 2));
-    assert_eq!(comparisons[0]["verdict"], "better");
+    assert_eq!(comparisons[0]["verdict"], "better", "{}", report["invalid_trials"]);
     // An empty bundle copies nothing: every trial of that arm is invalid, with the reason listed.
     let invalid: Vec<&Value> = report["invalid_trials"].as_array().unwrap().iter().collect();
     assert_eq!(invalid.len(), 4, "{invalid:?}");
@@ -218,7 +218,7 @@ fn jobs_run_trials_at_once_while_score_jobs_keeps_post_commands_apart() {
         .iter()
         .map(|t| (t["started_at"].as_str().unwrap().to_owned(), t["finished_at"].as_str().unwrap().to_owned()))
         .collect();
-    assert_eq!(spans.len(), 4);
+    assert_eq!(spans.len(), 4, "{}", out.stderr);
     let latest_start = spans.iter().map(|s| s.0.clone()).max().unwrap();
     let earliest_end = spans.iter().map(|s| s.1.clone()).min().unwrap();
     assert!(latest_start < earliest_end, "trials did not overlap: {spans:?}");
@@ -438,8 +438,9 @@ fn bad_input_is_refused_before_any_trial_runs() {
 
 /// An agent that does well in its first iteration and regresses in its second.
 fn regressing_agent(f: &Fixture) {
+    // Iteration 2 writes 99 if iteration 1's answer.txt is still there: --task-state reset removes it.
     let agent = "prompt=$(cat); if echo \"$prompt\" | grep -q 'attempt, iteration 1'; then echo 10 > answer.txt; \
-                 else echo 30 > answer.txt; fi";
+                 elif [ -f answer.txt ]; then echo 99 > answer.txt; else echo 30 > answer.txt; fi";
     write(
         &f.profile,
         &format!("program = \"sh\"\nfresh = [\"-c\", {agent:?}]\nresume = [\"-c\", {agent:?}, \"{{session_id}}\"]\n"),

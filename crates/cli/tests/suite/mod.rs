@@ -16,6 +16,7 @@ mod real_clients;
 mod real_profiles;
 mod remote;
 mod resume;
+mod sandbox;
 mod signals;
 mod task_file;
 mod validation;

@@ -51,13 +51,17 @@ fn read_json(path: &std::path::Path) -> Value {
 
 fn rehearse(runner: &str, bin_flag: &str, bin: &PathBuf) {
     let fixture = repo_root().join("crates/cli/tests/fixtures/rehearsal");
+    // The workspace under the temp dir (issue 11): the rehearsal keeps Codex's home out of it, in
+    // the cache dir, which is here a directory outside the temp dir of this test's own.
     let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let ws = dir.path().join("ws");
     copy_dir(&fixture.join("workspace"), &ws);
     let output = Command::cargo_bin("harnessgym")
         .unwrap()
         .current_dir(&ws)
         .env("IS_SANDBOX", "1")
+        .env("XDG_CACHE_HOME", cache.path())
         .env("OPENAI_API_KEY", "sk-must-not-leak")
         .args([
             "run",
@@ -88,6 +92,11 @@ fn rehearse(runner: &str, bin_flag: &str, bin: &PathBuf) {
         "{stdout}\n{stderr}"
     );
     assert!(stdout.contains("no failures"), "the model script saw every scripted tool:\n{stdout}");
+    if runner == "exec" {
+        let home = cache.path().join("harnessgym/rehearsal");
+        assert!(stderr.contains(&format!("Codex home: {}/", home.display())), "{stderr}");
+        assert_eq!(std::fs::read_dir(&home).unwrap().count(), 0, "the home outside the workspace is removed");
+    }
 
     let run = ws.join(".harnessgym/runs/real");
     let summary = read_json(&run.join("summary.json"));
@@ -146,6 +155,69 @@ fn real_codex_rehearses_two_iterations_through_the_proxy() {
 fn real_claude_rehearses_two_iterations_through_the_proxy() {
     let Some(claude) = find_cli("claude", "HARNESSGYM_CLAUDE_BIN") else { return };
     rehearse("claude", "--claude-bin", &claude);
+}
+
+/// Issue 11: Codex with its home under the temp dir, where bubblewrap is installed, cannot run a
+/// shell command; the attempt is a broken environment naming the cause and the fix, not a
+/// completed attempt.
+#[tokio::test(flavor = "multi_thread")]
+async fn real_codex_with_its_home_under_the_temp_dir_is_a_broken_environment_under_bubblewrap() {
+    let test = "real_codex_with_its_home_under_the_temp_dir_is_a_broken_environment_under_bubblewrap";
+    let Some(codex) = find_cli("codex", "HARNESSGYM_CODEX_BIN") else { return };
+    let Some(_bwrap) = harnessgym_test_support::bwrap::bwrap_or_skip(test) else { return };
+    let script = r##"{"phases": [{"match": "# HarnessGym attempt, iteration 1", "steps": [
+      {"shell": "echo edited > work.txt"}, {"shell": "python3 agent/result.py '{\"status\": \"solved\"}'"},
+      {"text": "DONE"}]}]}"##;
+    let server = harnessgym_scripted_model::ScriptedModelServer::start(
+        harnessgym_scripted_model::Script::from_json_str(script).unwrap(),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    copy_dir(&repo_root().join("crates/cli/tests/fixtures/rehearsal/workspace"), &ws);
+    let home = camino::Utf8PathBuf::from_path_buf(dir.path().join("codex-home")).unwrap();
+    let plan = harnessgym_scripted_model::CodexRehearsal::new(server.base_url_openai());
+    for (path, text) in plan.files(&home) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let output = tokio::task::spawn_blocking({
+        let ws = ws.clone();
+        let home = home.clone();
+        move || {
+            Command::cargo_bin("harnessgym")
+                .unwrap()
+                .current_dir(&ws)
+                .env("CODEX_HOME", home.as_str())
+                .env_remove("OPENAI_API_KEY")
+                .args(["run", "--task", "task.md", "--workspace", ".", "--runner", "exec", "--iterations", "1"])
+                .args(["--run-id", "broken", "--no-qualify-artifacts", "--attempt-timeout", "180s"])
+                .arg("--codex-bin")
+                .arg(&codex)
+                .timeout(std::time::Duration::from_secs(300))
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let result = read_json(&ws.join(".harnessgym/runs/broken/iterations/1/result.json"));
+    let attempt = &result["phases"]["attempt"];
+    assert_eq!(attempt["status"], "failed", "{attempt}\n{stderr}");
+    let message = attempt["message"].as_str().unwrap();
+    // The scripted model's turn goes on after a failed command, but codex may end it early: one
+    // failed command or both, always the helper's.
+    assert!(message.starts_with("broken environment: "), "{message}");
+    assert!(
+        message.contains("failed: `bwrap: execvp codex-linux-sandbox")
+            || message.contains("failed the same way: `bwrap: execvp codex-linux-sandbox"),
+        "{message}"
+    );
+    assert!(message.contains(&format!("CODEX_HOME ({}", dir.path().canonicalize().unwrap().display())), "{message}");
+    assert!(message.contains("Fix: point CODEX_HOME at a directory outside the temp dir"), "{message}");
+    assert!(!ws.join("work.txt").exists(), "no shell command of the agent ran");
 }
 
 /// A compare rehearsed with the real CLI: the harnessed arm's bundle has an MCP server

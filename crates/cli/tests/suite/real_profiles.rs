@@ -103,7 +103,15 @@ async fn shipped_codex_profile_drives_the_real_codex() {
     let server = ScriptedModelServer::start(Script::from_json_str(SCRIPT).unwrap()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let ws = workspace(dir.path());
-    let home = Utf8PathBuf::from_path_buf(dir.path().join("codex-home")).unwrap();
+    // Outside the temp dir: Codex refuses to create its sandbox helper under it, and where
+    // bubblewrap is installed its shell commands would then fail (issue 11).
+    let home_dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let home = Utf8PathBuf::from_path_buf(home_dir.path().join("codex-home")).unwrap();
+    assert_eq!(
+        harnessgym_runners::codex_env::home_under_temp_dir(&home, std::env::var("TMPDIR").ok().as_deref()),
+        None,
+        "the target directory is under the temp dir: set CARGO_TARGET_DIR elsewhere"
+    );
     let plan = CodexRehearsal::new(server.base_url_openai());
     for (path, text) in plan.files(&home) {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();

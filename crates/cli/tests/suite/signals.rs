@@ -28,6 +28,8 @@ fn signal(pid: u32, name: &str) {
 fn exit_within(child: &mut std::process::Child, since: Instant) -> Option<i32> {
     loop {
         if let Some(status) = child.try_wait().unwrap() {
+            // The figure docs/decisions.md quotes (`cargo test signals -- --nocapture`).
+            eprintln!("signal-to-exit latency: {} ms", since.elapsed().as_millis());
             return status.code();
         }
         if since.elapsed() > BOUND {
@@ -86,4 +88,83 @@ fn sigint_while_activate_starts_silent_servers_ends_it_promptly() {
     signal(activate.id(), "INT");
     assert_eq!(exit_within(&mut activate, sent), Some(130));
     no_server_left("972");
+}
+
+/// A server that answers `initialize`, then hangs where `mode` says: `smoke` never answers
+/// `tools/list`; `selftest` answers it but its `--self-test` never ends. `tag` marks its argv.
+fn hanging_server(ws: &std::path::Path, mode: &str, tag: &str) {
+    let server = r#"import json, sys, time
+mode = sys.argv[1]
+if "--self-test" in sys.argv:
+    time.sleep(600)
+    sys.exit(0)
+for line in sys.stdin:
+    msg = json.loads(line)
+    if "id" not in msg:
+        continue
+    if msg.get("method") == "initialize":
+        result = {"protocolVersion": "2025-06-18", "capabilities": {"tools": {}}, "serverInfo": {"name": "h", "version": "1"}}
+    elif msg.get("method") == "tools/list" and mode == "selftest":
+        result = {"tools": [{"name": "t", "description": "t", "inputSchema": {"type": "object"}}]}
+    else:
+        continue
+    print(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": result}), flush=True)
+"#;
+    write(&ws.join(".harnessgym/mcp/hang/server.py"), server);
+    let manifest = format!(
+        r#"{{"name": "hang", "command": "python3", "args": [".harnessgym/mcp/hang/server.py", "{mode}", "{tag}"], "startup_timeout_sec": 60, "tool_timeout_sec": 60, "self_test": true}}"#
+    );
+    write(&ws.join(".harnessgym/mcp/hang/mcp.json"), &manifest);
+}
+
+fn signal_while_hanging(mode: &str, tag: &str, name: &str, code: i32) {
+    let tmp = Tmp::new();
+    let ws = workspace_with_task(&tmp, "Make work.txt say done.\n");
+    hanging_server(&ws, mode, tag);
+    let mut run = Command::new(binary())
+        .current_dir(&tmp.root)
+        .args(["run", "--runner", "fake", "--workspace", s(&ws), "--task", "task.md", "--iterations", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the server (or its self-test) is up and hanging.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // argv[0] may be a resolved interpreter (pyenv): match the rest of the command line.
+    let wanted = |cmdline: &str| {
+        cmdline.contains(".harnessgym/mcp/hang/server.py")
+            && cmdline.contains(tag)
+            && (mode != "selftest" || cmdline.contains("--self-test"))
+    };
+    let hanging = || {
+        std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+            let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            let state = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+            let zombie = state.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z'));
+            !zombie && wanted(&String::from_utf8_lossy(&cmdline).replace('\0', " "))
+        })
+    };
+    while !hanging() {
+        assert!(Instant::now() < deadline, "the {mode} wait never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = Instant::now();
+    signal(run.id(), name);
+    assert_eq!(exit_within(&mut run, sent), Some(code));
+    let deadline = Instant::now() + BOUND;
+    while hanging() {
+        assert!(Instant::now() < deadline, "the hanging {mode} process outlived the run");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn sigint_during_a_smoke_probe_that_hangs_ends_the_run_promptly() {
+    signal_while_hanging("smoke", "975", "INT", 130);
+}
+
+#[test]
+fn sigterm_during_a_self_test_that_hangs_ends_the_run_promptly() {
+    signal_while_hanging("selftest", "976", "TERM", 143);
 }

@@ -11,6 +11,9 @@
 pub mod executor;
 pub mod prices;
 pub mod report;
+// `CompareRequest`'s field docs are also the `harnessgym compare` flags' help text (clap):
+// `[default]` there is help text, not a link.
+#[allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 pub mod request;
 pub mod slots;
 pub mod spec;
@@ -812,8 +815,12 @@ impl Compare {
                 let problem = record.is_none().then(|| match exit {
                     executor::TrialExit::Exited { code } => {
                         let stderr = trial.spec.trial_dir.join("trial.stderr.txt");
+                        let text = std::fs::read(&stderr)
+                            .map(|b| String::from_utf8_lossy(&b).into_owned())
+                            .unwrap_or_default();
+                        let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").to_owned();
                         format!(
-                            "no trial.json (exit code {}; see {stderr})",
+                            "no trial.json (exit code {}: {last}; see {stderr})",
                             code.map_or("none".into(), |c| c.to_string())
                         )
                     }

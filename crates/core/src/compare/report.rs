@@ -290,6 +290,8 @@ pub fn build(cfg: &CompareConfig, queue: &TrialQueue, interrupted: bool) -> Buil
                 "attempt_timeout_schedule_seconds": r.attempt_timeouts.as_ref().map(|s| s.0.clone()),
                 "iterations": cfg.iterations,
                 "task_state": r.task_state.as_str(),
+                "bundle_sandbox": r.sandbox.mode.as_str(),
+                "bundle_network": r.sandbox.network.as_str(),
                 "stop_score": r.stop_score,
                 "template": "a fresh copy of one captured snapshot per trial",
             },

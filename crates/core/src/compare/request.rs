@@ -2,7 +2,9 @@
 //! arms, parallelism, seed, spend cap and remote scoring. Serialized as `compare_config.json`
 //! so that `--resume` goes on with the very same configuration.
 
-use harnessgym_types::options::{ClaudeOptions, CodexOptions, RunnerKind, TaskState, Timeout, TimeoutSchedule};
+use harnessgym_types::options::{
+    ClaudeOptions, CodexOptions, RunnerKind, SandboxOptions, TaskState, Timeout, TimeoutSchedule,
+};
 
 /// The `harnessgym compare` flags. Its `Default` holds the defaults; field names are the flags'
 /// ids and the keys of `compare_config.json`.
@@ -189,6 +191,10 @@ pub struct CompareRequest {
     #[cfg_attr(feature = "cli", arg(id = "remote_ssh_arg", long = "remote-ssh-arg", value_name = "ARG",
         action = clap::ArgAction::Append, allow_hyphen_values = true, display_order = 53))]
     pub remote_ssh_args: Vec<String>,
+    /// The bundle sandbox of every trial (the same in every arm).
+    #[serde(flatten)]
+    #[cfg_attr(feature = "cli", command(flatten))]
+    pub sandbox: SandboxOptions,
     /// Rehearse the whole compare with the real CLI against a scripted model server on 127.0.0.1 (exec or claude; zero tokens).
     #[cfg_attr(feature = "cli", arg(long, value_name = "FILE", display_order = 54))]
     pub model_script: Option<String>,
@@ -237,6 +243,7 @@ impl Default for CompareRequest {
             remote_port: None,
             remote_root: None,
             remote_ssh_args: Vec::new(),
+            sandbox: SandboxOptions::default(),
             model_script: None,
         }
     }

@@ -198,6 +198,13 @@ pub async fn run_trial(spec: &TrialSpec, ctx: TrialContext) -> Result<TrialRecor
                     .with_cancel(ctx.cancel.clone())
                     .with_events(sink)
                     .with_score_gate(Arc::clone(&gate));
+                // The workspace is a fresh copy of the template's snapshot: reset restores from it.
+                let run = match spec.request.options.task_state {
+                    harnessgym_types::options::TaskState::Reset => {
+                        run.with_task_state_snapshot(spec.template_snapshot.clone())
+                    }
+                    harnessgym_types::options::TaskState::Continue => run,
+                };
                 match run.execute().await {
                     Ok(outcome) => (Some(outcome), None),
                     Err(e) => (None, Some(e.to_string())),

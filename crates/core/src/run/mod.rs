@@ -73,6 +73,7 @@ pub struct Run {
     cancel: watch::Receiver<bool>,
     resume: Option<Resumable>,
     score_gate: Option<Arc<dyn ScoreGate>>,
+    task_state_snapshot: Option<Utf8PathBuf>,
 }
 
 impl Run {
@@ -93,6 +94,7 @@ impl Run {
             cancel,
             resume: None,
             score_gate: None,
+            task_state_snapshot: None,
         }
     }
 
@@ -111,6 +113,15 @@ impl Run {
     /// Runs every post command while holding a slot of `gate` (compare's `--score-jobs`).
     pub fn with_score_gate(mut self, gate: Arc<dyn ScoreGate>) -> Self {
         self.score_gate = Some(gate);
+        self
+    }
+
+    /// With `--task-state reset`, restores every iteration from `snapshot` (a snapshot of any
+    /// store, e.g. compare's captured template, which a trial's workspace is a fresh copy of)
+    /// instead of capturing the workspace when the run starts: the capture would read every
+    /// file again.
+    pub fn with_task_state_snapshot(mut self, snapshot: Utf8PathBuf) -> Self {
+        self.task_state_snapshot = Some(snapshot);
         self
     }
 

@@ -33,7 +33,11 @@ impl Loop {
         // The snapshot is taken before the run directory exists: the only fatal errors are the
         // ones that happen before there is a run to summarise.
         let mut task_state_digest = None;
-        if let Some(policy) = &task_state_policy {
+        if let (Some(_), Some(given)) = (&task_state_policy, &run.task_state_snapshot) {
+            task_state_digest = harnessgym_snapshot::snapshot_digest(given).map_err(|e| {
+                RunError::Setup(format!("the task-state snapshot {given} cannot be used for --task-state reset: {e}"))
+            })?;
+        } else if let Some(policy) = &task_state_policy {
             let snapshot = reg::harness_dir(&ws).join("task_state/initial");
             // Internal: restores read the manifest and the store, nobody browses it.
             let tree = harnessgym_snapshot::Store::for_workspace(&ws)

@@ -112,7 +112,10 @@ impl Loop {
     }
 
     pub(super) fn task_state_dir(&self) -> Utf8PathBuf {
-        reg::harness_dir(&self.ws).join("task_state/initial")
+        match &self.run.task_state_snapshot {
+            Some(given) => given.clone(),
+            None => reg::harness_dir(&self.ws).join("task_state/initial"),
+        }
     }
 
     pub(super) fn cancelled(&self) -> bool {

@@ -38,6 +38,9 @@ async fn mcp_call(ws: &Path, args: &[&str]) -> std::process::Output {
         .arg(ws)
         .args(["--server", "slow"])
         .args(args)
+        // mcp-call's `auto` sandbox finds no bwrap: the server runs unconfined, followed by the
+        // host pid it records (in the sandbox's PID namespace that pid would be its own).
+        .env("HARNESSGYM_BWRAP", "/nonexistent/bwrap")
         .env_remove("HARNESSGYM_MCP_TELEMETRY_PATH")
         .stdin(Stdio::null())
         .kill_on_drop(true)

@@ -68,7 +68,9 @@ impl Spec {
 
     fn start(&self, wire: Wire) -> Proxy {
         let mut cmd = Command::new(harnessgym_bin());
-        cmd.args(["mcp-proxy", "--server-name", self.server_name, "--workspace"])
+        // No bundle sandbox: these tests follow the server by its pid, which in the sandbox's PID
+        // namespace is not the host's (the sandbox has its own tests: the cli's suite::sandbox).
+        cmd.args(["mcp-proxy", "--bundle-sandbox", "none", "--server-name", self.server_name, "--workspace"])
             .arg(&self.workspace)
             .arg("--cwd")
             .arg(&self.cwd)

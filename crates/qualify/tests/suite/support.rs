@@ -137,6 +137,7 @@ impl Setup {
             scope: Scope::Iteration(iteration),
             repair_attempts,
             harnessgym_bin: Utf8PathBuf::from("/usr/local/bin/harnessgym"),
+            sandbox: Default::default(),
             mark_registry: true,
             room_prepared: false,
         }

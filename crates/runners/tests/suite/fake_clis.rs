@@ -325,3 +325,75 @@ async fn codex_usage_is_recorded_per_phase_although_codex_reports_thread_totals(
     assert_eq!(second.usage.as_ref().and_then(|u| u.input_tokens), Some(1000), "2000 total minus the attempt's 1000");
     assert_eq!(second.usage.as_ref().and_then(|u| u.output_tokens), Some(10));
 }
+
+/// Codex 0.169 with CODEX_HOME under the temp dir where bubblewrap is installed: the alias
+/// warning on stderr, no `command_execution` event, the failures only in the rollout file.
+#[tokio::test]
+async fn e11_every_shell_command_failing_alike_is_a_broken_environment_not_a_completed_attempt() {
+    let s = Scene::new();
+    let home = s.root.join("codex-home");
+    let thread = "01a24ac4-0b31-7ee1-8041-4a9848dbcf47";
+    let day = home.join("sessions/2026/12/06");
+    std::fs::create_dir_all(&day).unwrap();
+    let bwrap = "bwrap: execvp codex-linux-sandbox: No such file or directory";
+    let rollout: Vec<String> = [("c1", "echo edited > work.txt"), ("c2", "python3 agent/result.py")]
+        .iter()
+        .flat_map(|(id, cmd)| {
+            [
+                serde_json::json!({"type": "response_item", "payload": {"type": "function_call", "name": "exec_command",
+                    "arguments": serde_json::json!({"cmd": cmd}).to_string(), "call_id": id}}),
+                serde_json::json!({"type": "response_item", "payload": {"type": "function_call_output", "call_id": id,
+                    "output": format!("Chunk ID: 05c5e3\nWall time: 0.0000 seconds\nProcess exited with code 1\nOriginal token count: 16\nOutput:\n{bwrap}\n")}}),
+            ]
+        })
+        .map(|v| v.to_string())
+        .collect();
+    std::fs::write(day.join(format!("rollout-2026-12-06T09-51-31-{thread}.jsonl")), rollout.join("\n") + "\n").unwrap();
+    let body = format!(
+        "echo 'WARNING: proceeding, even though we could not create PATH aliases: Refusing to create helper binaries \
+         under temporary dir \"/tmp\" (codex_home: AbsolutePathBuf(\"{home}\"))' >&2\n{}",
+        CODEX_EVENTS.replace("01a20a17-47c4-7553-9843-b51ff426c33e", thread)
+    );
+    let runner = exec_runner(s.cli("codex", &body));
+    let r = runner.run_phase(s.request(Phase::Attempt, None, Duration::from_secs(30))).await;
+    assert_eq!(r.status, PhaseStatus::Failed, "{r:?}");
+    assert!(
+        r.message.starts_with("broken environment: all 2 shell commands of the agent failed the same way"),
+        "{}",
+        r.message
+    );
+    assert!(r.message.contains(bwrap), "{}", r.message);
+    assert!(r.message.contains(&format!("CODEX_HOME ({home}) is under the temp dir")), "{}", r.message);
+    assert!(r.message.contains("Fix: point CODEX_HOME at a directory outside the temp dir"), "{}", r.message);
+    let transcript = std::fs::read_to_string(r.transcript_path.unwrap()).unwrap();
+    assert!(
+        transcript.contains("status: failed") && transcript.contains("environment: broken environment"),
+        "{transcript}"
+    );
+
+    // The same CLI whose commands worked: completed.
+    let fine = s.cli("codex-fine", &CODEX_EVENTS.replace("01a20a17-47c4-7553-9843-b51ff426c33e", thread));
+    let r = exec_runner(fine).run_phase(s.request(Phase::Attempt, None, Duration::from_secs(30))).await;
+    assert_eq!(r.status, PhaseStatus::Completed, "{r:?}");
+}
+
+/// A Codex that does report its commands: all failing alike is seen from the events alone.
+#[tokio::test]
+async fn e11_failing_command_executions_in_the_event_stream_are_a_broken_environment() {
+    let s = Scene::new();
+    let events = r#"cat <<'EOF'
+{"type":"thread.started","thread_id":"t-1"}
+{"type":"item.completed","item":{"id":"item_1","type":"command_execution","command":"/bin/bash -lc 'echo a'","aggregated_output":"sandbox: permission denied\n","exit_code":1,"status":"failed"}}
+{"type":"item.completed","item":{"id":"item_2","type":"command_execution","command":"/bin/bash -lc 'ls'","aggregated_output":"sandbox: permission denied\n","exit_code":1,"status":"failed"}}
+{"type":"item.completed","item":{"id":"item_3","type":"agent_message","text":"gave up"}}
+{"type":"turn.completed","usage":{"input_tokens":4,"cached_input_tokens":0,"output_tokens":4}}
+EOF"#;
+    let r =
+        exec_runner(s.cli("codex", events)).run_phase(s.request(Phase::Attempt, None, Duration::from_secs(30))).await;
+    assert_eq!(r.status, PhaseStatus::Failed, "{r:?}");
+    assert_eq!(
+        r.message,
+        "broken environment: all 2 shell commands of the agent failed the same way: `sandbox: permission denied`. The \
+         agent could not run anything; fix the environment it runs in (its sandbox, PATH, permissions) and run again"
+    );
+}

@@ -1,0 +1,2 @@
+mod tasks_part1;
+mod tasks_part2;
