@@ -1,11 +1,13 @@
 //! Project automation: `cargo xtask test`, `cargo xtask deps`, `cargo xtask docs`,
 //! `cargo xtask cli-docs`, `cargo xtask bench overhead`, `cargo xtask bench mcp`,
-//! `cargo xtask bench registry`, `cargo xtask bench compare`, `cargo xtask reproduce`.
+//! `cargo xtask bench registry`, `cargo xtask bench compare`, `cargo xtask bench report`,
+//! `cargo xtask reproduce`.
 
 mod checks;
 mod compare_bench;
 mod mcp_bench;
 mod registry_bench;
+mod report_bench;
 mod test_cmd;
 
 use std::path::{Path, PathBuf};
@@ -21,6 +23,7 @@ const USAGE: &str = "usage: cargo xtask test [cargo test args] (runs deps and do
        cargo xtask bench mcp [--mcpbench DIR] [--rounds N] [--calls N] [--payload BYTES] [--startup-rounds N]
        cargo xtask bench registry [--sizes 20000,200000] [--dir DIR] [--keep]
        cargo xtask bench compare [--only jobs|overhead|bigws] [--dir DIR] [--make-workspace PATH/make_workspace.py]
+       cargo xtask bench report [--runs N]
        cargo xtask reproduce <task> [--runner exec|claude] [--iterations N] [--trials N] [--jobs N] [--model-script FILE | --real] [--agent-bin PATH] [--seed S] [--out DIR]
        cargo xtask relay --framing nd|cl -- CMD... (the bench's minimal relay)";
 
@@ -43,6 +46,7 @@ fn main() -> anyhow::Result<()> {
             Some("mcp") => mcp_bench::bench_mcp(&repo_root(), &args[2..]),
             Some("registry") => registry_bench::bench_registry(&repo_root(), &args[2..]),
             Some("compare") => compare_bench::bench_compare(&args[2..]),
+            Some("report") => report_bench::bench_report(&args[2..]),
             Some("registry-child") => registry_bench::child(&args[2..]),
             _ => bail!("{USAGE}"),
         },

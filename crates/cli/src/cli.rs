@@ -85,6 +85,23 @@ pub enum Command {
     Qualify(QualifyArgs),
     /// Free disk space: remove snapshot-store objects that no snapshot (checkpoint, template, task state) uses.
     Gc(GcArgs),
+    /// Write the Markdown and HTML reports of a run, a compare, or a workspace's latest run, from their JSON files.
+    #[command(
+        long_about = "Write the Markdown and HTML reports of a run, a compare, or a workspace's latest run, from \
+their JSON files.\n\nA run directory (<ws>/.harnessgym/runs/<id>) gets report.md and report.html; a compare output \
+directory (holding compare_report.json) gets compare_report.md and compare_report.html beside it; a workspace gets \
+the report of its latest run. Runs and compares write these themselves when they end; this command rewrites them, \
+also for directories written by the Python reference (their statistics computed from the trials' post scores; what \
+their files lack is shown as not recorded). Nothing is run."
+    )]
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A run directory, a compare output directory, or a workspace (its latest run).
+    #[arg(value_name = "PATH", default_value = ".")]
+    pub path: String,
 }
 
 #[derive(Debug, Args)]
@@ -190,6 +207,12 @@ pub struct RunArgs {
     /// The run request.
     #[command(flatten)]
     pub request: harnessgym_core::RunRequest,
+    /// Print the run's events as NDJSON on stdout (one JSON object per line, see docs/reports.md) instead of progress and result lines.
+    #[arg(long, conflicts_with = "quiet", display_order = 900)]
+    pub json: bool,
+    /// Print no progress on stderr (the result lines are still printed on stdout).
+    #[arg(long, display_order = 901)]
+    pub quiet: bool,
     /// The ids of the flags given on the command line (filled by [`Cli::parse_args`]).
     #[arg(skip)]
     pub given: Vec<String>,
@@ -204,6 +227,12 @@ pub struct CompareArgs {
     /// The compare request.
     #[command(flatten)]
     pub request: harnessgym_core::compare::CompareRequest,
+    /// Print the compare's events as NDJSON on stdout (one JSON object per line, see docs/reports.md) instead of progress and result lines.
+    #[arg(long, conflicts_with = "quiet", display_order = 900)]
+    pub json: bool,
+    /// Print no progress on stderr (the result lines are still printed on stdout).
+    #[arg(long, display_order = 901)]
+    pub quiet: bool,
     /// The ids of the flags given on the command line (filled by [`Cli::parse_args`]).
     #[arg(skip)]
     pub given: Vec<String>,

@@ -21,7 +21,10 @@ use crate::{current_dir, mcp_cmds, spawn_signal_watcher};
 
 pub async fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     let cwd = current_dir()?;
-    let config = match CompareConfig::new(args.request, &cwd, args.resume, &args.given) {
+    let mode = crate::progress::OutputMode { json: args.json, quiet: args.quiet };
+    // How the compare shows its progress is no part of its configuration (nor of --resume's check).
+    let given: Vec<String> = args.given.iter().filter(|g| !matches!(g.as_str(), "json" | "quiet")).cloned().collect();
+    let config = match CompareConfig::new(args.request, &cwd, args.resume, &given) {
         Ok(config) => config,
         Err(CompareError::Invalid(message)) => {
             eprintln!("harnessgym: error: {message}");
@@ -50,12 +53,19 @@ pub async fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         env: config.trial_env(),
     };
     let output_dir = config.output_dir.clone();
-    let outcome = Compare::new(config, Arc::new(executor))
-        .with_events(Arc::new(progress))
-        .with_cancel(cancel_rx)
-        .execute()
-        .await?;
-    print!("{}", outcome_lines(&outcome));
+    let total = u64::from(config.trials) * config.arms.len() as u64;
+    let (events, bars) = crate::progress::compare_sink(mode, total, config.request.attempt_timeout.to_string());
+    let outcome = Compare::new(config, Arc::new(executor)).with_events(events).with_cancel(cancel_rx).execute().await;
+    // The screen ends clean whatever happened (success, failure, Ctrl-C).
+    if let Some(bars) = &bars {
+        bars.clear();
+    }
+    let outcome = outcome?;
+    if mode.json {
+        println!("{}", crate::progress::compare_outcome_json(&outcome));
+    } else {
+        print!("{}", outcome_lines(&outcome));
+    }
     if outcome.interrupted {
         eprintln!(
             "harnessgym: compare interrupted; finished trials are kept. Go on with: harnessgym compare --resume \
@@ -103,8 +113,15 @@ pub fn outcome_lines(outcome: &CompareOutcome) -> String {
 }
 
 /// Progress on stderr, one line per trial event worth seeing.
-fn progress(event: &CompareEvent) {
-    let line = match event {
+pub(crate) fn progress(event: &CompareEvent) {
+    if let Some(line) = progress_line(event) {
+        eprintln!("{line}");
+    }
+}
+
+/// The progress line of a compare event, if it has one.
+pub(crate) fn progress_line(event: &CompareEvent) -> Option<String> {
+    Some(match event {
         CompareEvent::Seed { seed, given: false } => format!("Seed: {seed} (drawn; --seed {seed} repeats the order)"),
         CompareEvent::Seed { seed, given: true } => format!("Seed: {seed}"),
         CompareEvent::TemplateCaptured { files, seconds } => {
@@ -112,10 +129,7 @@ fn progress(event: &CompareEvent) {
         }
         CompareEvent::Kept { count } => format!("Resuming: {count} finished trials kept"),
         CompareEvent::TrialStarted { arm, trial } => format!("[{arm} #{trial}] started"),
-        CompareEvent::TrialProgress { arm, trial, event } => match trial_event_line(event) {
-            Some(text) => format!("[{arm} #{trial}] {text}"),
-            None => return,
-        },
+        CompareEvent::TrialProgress { arm, trial, event } => format!("[{arm} #{trial}] {}", trial_event_line(event)?),
         CompareEvent::TrialFinished { arm, trial, record: Some(r), .. } => {
             let score = match (r.post_score, r.post_valid) {
                 (Some(s), _) => format!("score {s}"),
@@ -140,9 +154,8 @@ fn progress(event: &CompareEvent) {
         CompareEvent::BudgetReached { spent, cap } => {
             format!("Spend cap reached: ${spent:.2} of ${cap:.2}; no new trial starts")
         }
-        _ => return,
-    };
-    eprintln!("{line}");
+        _ => return None,
+    })
 }
 
 fn trial_event_line(event: &Value) -> Option<String> {

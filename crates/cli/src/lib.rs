@@ -6,9 +6,11 @@ mod compare_cmd;
 mod demo;
 mod gc_cmd;
 mod mcp_cmds;
+mod progress;
 mod qualify_cmd;
 mod rehearsal;
 mod render;
+mod report_cmd;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -22,13 +24,16 @@ use crate::cli::{Cli, Command};
 /// Exit codes: 0 success (solved or not), 1 error, 2 usage error, 130/143 interrupted.
 pub async fn main_with(cli: Cli) -> ExitCode {
     let result = match cli.command {
-        Command::Run(args) => match args.resume.clone() {
-            Some(run_id) => resume(&args, &run_id).await,
-            None => {
-                let model_script = args.request.model_script.clone();
-                run_with(args.request, model_script).await
+        Command::Run(args) => {
+            let mode = progress::OutputMode { json: args.json, quiet: args.quiet };
+            match args.resume.clone() {
+                Some(run_id) => resume(&args, &run_id, mode).await,
+                None => {
+                    let model_script = args.request.model_script.clone();
+                    run_with(args.request, model_script, mode).await
+                }
             }
-        },
+        }
         Command::Compare(args) => compare_cmd::compare(*args).await,
         Command::Trial(cli::TrialCommand::Run(args)) => compare_cmd::trial_run(args).await,
         Command::Demo(args) => demo::run_demo(args).await,
@@ -37,6 +42,7 @@ pub async fn main_with(cli: Cli) -> ExitCode {
         Command::McpCall(args) => mcp_cmds::mcp_call(args).await,
         Command::Qualify(args) => qualify_cmd::qualify(args).await,
         Command::Gc(args) => gc_cmd::gc(&args),
+        Command::Report(args) => report_cmd::report(&args),
     };
     match result {
         Ok(code) => code,
@@ -81,10 +87,14 @@ pub(crate) fn current_dir() -> anyhow::Result<Utf8PathBuf> {
 }
 
 pub(crate) async fn run(request: RunRequest) -> anyhow::Result<ExitCode> {
-    run_with(request, None).await
+    run_with(request, None, progress::OutputMode::default()).await
 }
 
-async fn run_with(request: RunRequest, model_script: Option<String>) -> anyhow::Result<ExitCode> {
+async fn run_with(
+    request: RunRequest,
+    model_script: Option<String>,
+    mode: progress::OutputMode,
+) -> anyhow::Result<ExitCode> {
     // A flag or value refused before the run starts is a usage error (exit 2), like clap's own.
     let config = match RunConfig::from_request(request, &current_dir()?) {
         Ok(config) => config,
@@ -93,16 +103,16 @@ async fn run_with(request: RunRequest, model_script: Option<String>) -> anyhow::
             return Ok(ExitCode::from(2));
         }
     };
-    execute(config, model_script, None).await
+    execute(config, model_script, None, mode).await
 }
 
 /// `run --resume RUN_ID`: the recorded configuration, nothing else from the command line but the
 /// workspace that holds the run.
-async fn resume(args: &cli::RunArgs, run_id: &str) -> anyhow::Result<ExitCode> {
+async fn resume(args: &cli::RunArgs, run_id: &str, mode: progress::OutputMode) -> anyhow::Result<ExitCode> {
     let extra: Vec<String> = args
         .given
         .iter()
-        .filter(|id| !matches!(id.as_str(), "resume" | "workspace" | "remote_ssh_arg"))
+        .filter(|id| !matches!(id.as_str(), "resume" | "workspace" | "remote_ssh_arg" | "json" | "quiet"))
         .map(|id| format!("--{}", id.replace('_', "-")))
         .collect();
     if !extra.is_empty() {
@@ -129,13 +139,14 @@ async fn resume(args: &cli::RunArgs, run_id: &str) -> anyhow::Result<ExitCode> {
              resumed (resuming it would call the real model endpoint): start the rehearsal again"
         );
     }
-    execute(config, None, Some(resumable)).await
+    execute(config, None, Some(resumable), mode).await
 }
 
 async fn execute(
     config: RunConfig,
     model_script: Option<String>,
     resumable: Option<harnessgym_core::Resumable>,
+    mode: progress::OutputMode,
 ) -> anyhow::Result<ExitCode> {
     if model_script.is_some() && config.runner_remote.is_some() {
         eprintln!(
@@ -166,18 +177,29 @@ async fn execute(
         sandbox: sandbox.clone(),
     };
     let qualifier = harnessgym_core::hooks::CleanRoomQualifier::new(mcp_cmds::harnessgym_bin()?).with_sandbox(sandbox);
+    let (events, bar) = progress::run_sink(mode, &config);
     let mut run = Run::new(config.clone(), runner)
         .with_activator(Arc::new(activation))
         .with_qualifier(Arc::new(qualifier))
         .with_cancel(cancel_rx)
-        .with_events(Arc::new(render::progress));
+        .with_events(events);
     if let Some(resumable) = resumable {
         run = run.with_resume(resumable);
     }
-    let outcome = run.execute().await?;
-    print!("{}", render::outcome_lines(&outcome, config.options.optimization_mode));
+    let outcome = run.execute().await;
+    // The screen ends clean whatever happened (success, failure, Ctrl-C).
+    if let Some(bar) = &bar {
+        bar.clear();
+    }
+    let outcome = outcome?;
+    if mode.json {
+        println!("{}", progress::outcome_json(&outcome));
+    } else {
+        print!("{}", render::outcome_lines(&outcome, config.options.optimization_mode));
+    }
     if let Some(r) = rehearsal {
-        println!("{}", r.finish().await);
+        let line = r.finish().await;
+        if mode.json { eprintln!("{line}") } else { println!("{line}") }
     }
     if outcome.interrupted {
         eprintln!(

@@ -48,18 +48,23 @@ pub fn outcome_lines(outcome: &RunOutcome, optimization_mode: bool) -> String {
 
 /// Progress lines on stderr.
 pub fn progress(event: &RunEvent) {
-    match event {
-        RunEvent::PhaseFinished { iteration, phase, status } => {
-            eprintln!("[iteration {iteration}] {phase}: {status}");
-        }
+    if let Some(line) = progress_line(event) {
+        eprintln!("{line}");
+    }
+}
+
+/// The progress line of an event, if it has one.
+pub fn progress_line(event: &RunEvent) -> Option<String> {
+    Some(match event {
+        RunEvent::PhaseFinished { iteration, phase, status } => format!("[iteration {iteration}] {phase}: {status}"),
         RunEvent::IterationFinished { iteration, status, solved } => {
             let stop = if *solved { "; stopping: solved" } else { "" };
-            eprintln!("[iteration {iteration}] result: {status}{stop}");
+            format!("[iteration {iteration}] result: {status}{stop}")
         }
         // First, so a run that is killed later still said which id to resume.
-        RunEvent::Started { run_id, run_dir } => eprintln!("[run {run_id}] {run_dir}"),
-        RunEvent::Resumed { position } => eprintln!("resuming at {position}"),
-        RunEvent::EarlierCommandInterrupted(h) => eprintln!(
+        RunEvent::Started { run_id, run_dir } => format!("[run {run_id}] {run_dir}"),
+        RunEvent::Resumed { position } => format!("resuming at {position}"),
+        RunEvent::EarlierCommandInterrupted(h) => format!(
             "harnessgym: the last command on this workspace, `{}` (pid {}, since {}), ended without finishing; \
              a run it left goes on with --resume",
             h.command, h.pid, h.since
@@ -71,10 +76,10 @@ pub fn progress(event: &RunEvent) {
         }
         RunEvent::Problem(e) => {
             let at = e.path.as_deref().map(|p| format!(" ({p})")).unwrap_or_default();
-            eprintln!("harnessgym: warning: {}{at}: {}", e.phase, e.message);
+            format!("harnessgym: warning: {}{at}: {}", e.phase, e.message)
         }
-        _ => {}
-    }
+        _ => return None,
+    })
 }
 
 #[cfg(test)]

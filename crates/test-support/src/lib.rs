@@ -6,6 +6,7 @@
 //! * [`sshd::TestSshd`] — a throwaway sshd on 127.0.0.1 for the remote-execution tests.
 //! * [`process`] — whether a pid is gone (zombies count as dead).
 //! * [`bwrap`] — bubblewrap for the sandbox tests (required under `CI=true`).
+//! * [`chromium::Chromium`] — headless Chromium loading a local HTML page (the report tests).
 //! * [`fs`] — canonical UTF-8 temp directories, writing files with their parents, reading JSON.
 //! * [`bounded`] — a future that must finish in time, or the test fails instead of hanging.
 //!
@@ -15,6 +16,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod bwrap;
+pub mod chromium;
 pub mod fs;
 pub mod process;
 pub mod sshd;

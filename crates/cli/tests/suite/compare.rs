@@ -136,6 +136,10 @@ fn two_arms_interleaved_give_a_report_with_statistics_budget_design_and_a_verdic
     let verdict = report["verdicts"][0].as_str().unwrap();
     assert!(verdict.starts_with("harnessed better: −50.0% score"), "{verdict}");
     assert!(out.stdout.contains(&format!("Verdict: {verdict}")), "{}", out.stdout);
+    // The Markdown and HTML reports beside the JSON, with the same verdict.
+    let md = fs::read_to_string(f.out().join("compare_report.md")).unwrap();
+    assert!(md.contains(&format!("- {verdict}\n")), "{md}");
+    assert!(fs::read_to_string(f.out().join("compare_report.html")).unwrap().contains("<svg"));
     assert!(verdict.contains("tools called in 0 of 4 trials"), "{verdict}");
     // The reference's stdout lines.
     assert!(out.stdout.starts_with(&format!("Compare report: {}\n", s(&f.out().join("compare_report.json")))));
@@ -556,4 +560,42 @@ fn ctrl_c_stops_the_running_trials_and_still_writes_the_report() {
             cwd.display()
         );
     }
+}
+
+#[test]
+fn compare_json_prints_ndjson_events_and_the_verdict_last() {
+    let f = fixture("0");
+    let out = output(&mut f.compare(&["--artifact-source", s(&f.bundle), "--trials", "2", "--seed", "5", "--json"]));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let events: Vec<Value> =
+        out.stdout.lines().map(|l| serde_json::from_str(l).expect("one JSON object per line")).collect();
+    let count = |name: &str| events.iter().filter(|e| e["event"] == name).count();
+    assert_eq!((count("seed"), count("trial_started"), count("trial_finished")), (1, 4, 4));
+    assert!(count("trial_progress") >= 4, "{events:?}");
+    let done = events.iter().find(|e| e["event"] == "trial_finished" && e["arm"] == "harnessed").unwrap();
+    assert_eq!((done["valid"].as_bool(), done["score"].as_f64()), (Some(true), Some(10.0)));
+    let last = events.last().unwrap();
+    assert_eq!(last["event"], "compare_finished");
+    assert_eq!(last["report"], s(&f.out().join("compare_report.md")));
+    assert!(last["verdicts"][0].as_str().unwrap().starts_with("harnessed vs plain: too few valid trials"), "{last}");
+    assert!(!out.stderr.contains("finished in"), "progress lines with --json: {}", out.stderr);
+}
+
+#[test]
+fn on_a_terminal_compare_draws_a_bar_per_trial_and_ends_clean() {
+    let f = fixture("1");
+    let args: Vec<String> = f
+        .compare(&["--artifact-source", s(&f.bundle), "--trials", "1", "--jobs", "2", "--seed", "5"])
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let Some(screen) = super::report::under_pty(&f.tmp.root, &args) else { return };
+    assert!(screen.contains("[plain #1] · iteration 1 · attempt · "), "{screen:?}");
+    assert!(screen.contains("[harnessed #1] · iteration 1 · attempt · "), "{screen:?}");
+    assert!(screen.contains(" trials · valid 0 · invalid 0 · ETA "), "{screen:?}");
+    assert!(screen.contains("/2 trials · valid 2 · invalid 0"), "{screen:?}");
+    let (before, results) = screen.split_once("Compare report: ").expect("result lines");
+    assert!(super::report::cleared(before), "the bars are not cleared before the results: {before:?}");
+    assert!(!results.contains('\u{1b}'), "escape codes after the bars were cleared: {results:?}");
 }

@@ -29,3 +29,8 @@ fn demo_help() {
 fn compare_help() {
     insta::assert_snapshot!("help_compare", help(&["compare", "--help"]));
 }
+
+#[test]
+fn report_help() {
+    insta::assert_snapshot!("help_report", help(&["report", "--help"]));
+}

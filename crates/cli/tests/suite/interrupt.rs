@@ -143,8 +143,13 @@ fn interrupt_during_post_command(signal: &str, sleep_seconds: &'static str, expe
     assert!(survivors.is_empty(), "`{post}` survived the interrupt: {survivors:?}");
 
     let run_dir = find_post_stdout(&ws).and_then(|p| Some(p.parent()?.parent()?.parent()?.to_path_buf()));
-    let summary = read_json(&run_dir.expect("run dir").join("summary.json"));
+    let run_dir = run_dir.expect("run dir");
+    let summary = read_json(&run_dir.join("summary.json"));
     assert_eq!(summary["final_status"], "interrupted");
+    // The run report is written for an interrupted run too.
+    let report = fs::read_to_string(run_dir.join("report.md")).expect("report.md");
+    assert!(report.contains("Final status: **interrupted**"), "{report}");
+    assert!(run_dir.join("report.html").is_file());
     assert!(stdout.contains("Final status: interrupted\n"), "{stdout}");
     assert!(stderr.contains("harnessgym: interrupted;"), "{stderr}");
     assert!(stderr.contains(" interrupted; go on later with: harnessgym run --resume "), "{stderr}");

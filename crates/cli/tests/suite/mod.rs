@@ -15,6 +15,7 @@ mod qualify;
 mod real_clients;
 mod real_profiles;
 mod remote;
+mod report;
 mod resume;
 mod sandbox;
 mod signals;

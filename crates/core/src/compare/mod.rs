@@ -790,6 +790,11 @@ impl Compare {
         let report_path = out.join(REPORT_FILE);
         harnessgym_types::json::write_json(&report_path, &built.report)
             .map_err(|e| setup("writing compare_report.json", &e))?;
+        // compare_report.md and .html beside it, from the file just written (a failure to render
+        // them never fails the compare: the JSON is the record).
+        if let Err(e) = harnessgym_report::write_compare_report(out) {
+            tracing::warn!("could not write the compare report's Markdown and HTML: {e}");
+        }
         Ok(CompareOutcome {
             report_path,
             report: built.report,

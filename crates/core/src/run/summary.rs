@@ -45,6 +45,10 @@ impl Loop {
         if let Some(e) = &summary_error {
             tracing::error!("could not write {summary_path}: {e}");
         }
+        // report.md and report.html from the run's files, interrupted runs too; never fatal.
+        if let Err(e) = harnessgym_report::write_run_report(&self.run_dir) {
+            tracing::warn!("could not write the run report: {e}");
+        }
         self.emit(RunEvent::Finished { summary_path: summary_path.clone() });
         RunOutcome {
             run_id: self.run_id.clone(),

@@ -1,0 +1,4 @@
+mod browser;
+mod compare;
+mod run;
+mod support;
