@@ -70,9 +70,7 @@ pub fn progress_line(event: &RunEvent) -> Option<String> {
             h.command, h.pid, h.since
         ),
         RunEvent::SurvivorsKilled(survivors) => {
-            if let Some(report) = harnessgym_core::lock::survivors_report(survivors) {
-                eprintln!("harnessgym: {report}");
-            }
+            format!("harnessgym: {}", harnessgym_core::lock::survivors_report(survivors)?)
         }
         RunEvent::Problem(e) => {
             let at = e.path.as_deref().map(|p| format!(" ({p})")).unwrap_or_default();
