@@ -193,6 +193,7 @@ pub(crate) fn progress_line(event: &CompareEvent) -> Option<String> {
         CompareEvent::BudgetReached { spent, cap } => {
             format!("Spend cap reached: ${spent:.2} of ${cap:.2}; no new trial starts")
         }
+        CompareEvent::SurvivorsKilled { report } => format!("harnessgym: {report}"),
         _ => return None,
     })
 }

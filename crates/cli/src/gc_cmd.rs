@@ -26,10 +26,13 @@ pub fn gc(args: &GcArgs) -> anyhow::Result<ExitCode> {
     // The lock comes first (a run may be creating the store); a workspace without .harnessgym/
     // has nothing to lock or collect.
     let mode = if args.dry_run { LockMode::Shared } else { LockMode::Exclusive };
-    let _lock = match workspace.join(".harnessgym").is_dir() {
+    let lock = match workspace.join(".harnessgym").is_dir() {
         true => Some(WorkspaceLock::acquire(&workspace, mode)?),
         false => None,
     };
+    if let Some(report) = lock.as_ref().and_then(|l| harnessgym_core::lock::survivors_report(l.killed_survivors())) {
+        eprintln!("harnessgym: {report}");
+    }
     if !store_dir.is_dir() {
         println!("No snapshot store in {workspace} (expected {store_dir}); nothing to collect.");
         return Ok(ExitCode::SUCCESS);

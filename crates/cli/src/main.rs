@@ -22,6 +22,9 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
         )
         .init();
+    // Every process group this process starts while it holds a workspace's lock is recorded
+    // there, so that the next command kills what a SIGKILLed harnessgym left.
+    harnessgym_proc::live::enable_recording();
     // mcp-proxy moves messages on threads of its own and uses the runtime only to start and stop
     // the server: a current-thread runtime spares its start-up two worker threads.
     let mut builder = match cli.command {

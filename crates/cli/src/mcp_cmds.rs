@@ -31,7 +31,10 @@ pub async fn activate(args: ActivateArgs) -> anyhow::Result<ExitCode> {
     if !workspace.join(".harnessgym").is_dir() {
         anyhow::bail!("{workspace} has no .harnessgym/ bundle; pass --workspace DIR of a workspace with one");
     }
-    let _lock = WorkspaceLock::acquire(&workspace, LockMode::Exclusive)?;
+    let lock = WorkspaceLock::acquire(&workspace, LockMode::Exclusive)?;
+    if let Some(report) = harnessgym_core::lock::survivors_report(lock.killed_survivors()) {
+        eprintln!("harnessgym: {report}");
+    }
     let sandbox = match crate::bundle_sandbox(args.sandbox, true).await {
         Ok(sandbox) => sandbox,
         Err(code) => return Ok(code),

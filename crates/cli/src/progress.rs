@@ -222,6 +222,7 @@ pub fn compare_event_json(event: &CompareEvent) -> Option<Value> {
         CompareEvent::BudgetReached { spent, cap } => {
             json!({"event": "budget_reached", "spent_usd": spent, "cap_usd": cap})
         }
+        CompareEvent::SurvivorsKilled { report } => json!({"event": "survivors_killed", "report": report}),
         #[allow(unreachable_patterns)]
         _ => return None,
     })

@@ -69,6 +69,9 @@ pub fn progress_line(event: &RunEvent) -> Option<String> {
              a run it left goes on with --resume",
             h.command, h.pid, h.since
         ),
+        RunEvent::SurvivorsKilled(survivors) => {
+            format!("harnessgym: {}", harnessgym_core::lock::survivors_report(survivors)?)
+        }
         RunEvent::Problem(e) => {
             let at = e.path.as_deref().map(|p| format!(" ({p})")).unwrap_or_default();
             format!("harnessgym: warning: {}{at}: {}", e.phase, e.message)

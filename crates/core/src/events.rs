@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use camino::Utf8PathBuf;
+use harnessgym_proc::live::Survivor;
 use harnessgym_types::RecordedError;
 
 use crate::lock::LockHolder;
@@ -70,6 +71,9 @@ pub enum RunEvent {
     /// Before the run starts: the last command that held the workspace's lock ended without
     /// releasing it (it was killed); a run it left can go on with `run --resume`.
     EarlierCommandInterrupted(LockHolder),
+    /// Before the run starts (a resumed one too): processes an interrupted command left running
+    /// were killed (see [`crate::lock::survivors_report`]).
+    SurvivorsKilled(Vec<Survivor>),
     /// A fault the loop recorded and tolerated.
     Problem(RecordedError),
     /// summary.json is written; the run is over.

@@ -6,16 +6,24 @@
 //! `flock` with its last descriptor. Beside the lock, the holder records who it is
 //! (`.harnessgym/lock-holder.json`: pid, command line, since when) so that a refusal can name it;
 //! a record left by a holder that died says an earlier command was interrupted.
+//!
+//! An exclusive holder also records the process groups it starts
+//! (`.harnessgym/`[`LIVE_FILE`], see [`harnessgym_proc::live`]); taking the lock first kills
+//! whatever a holder that died left running there ([`WorkspaceLock::killed_survivors`]).
 
 use std::fs::{File, TryLockError};
 use std::io;
 
 use camino::{Utf8Path, Utf8PathBuf};
+use harnessgym_proc::live::{LiveRecord, Survivor};
 use harnessgym_types::timefmt::utc_now;
 use serde::{Deserialize, Serialize};
 
 /// The holder record's name inside `.harnessgym/`.
 pub const HOLDER_FILE: &str = "lock-holder.json";
+
+/// The record of live process groups inside `.harnessgym/`.
+pub use harnessgym_proc::live::LIVE_FILE;
 
 /// How a command uses the workspace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,6 +83,8 @@ pub struct WorkspaceLock {
     _dir: Option<File>,
     record: Option<Utf8PathBuf>,
     previous: Option<LockHolder>,
+    survivors: Vec<Survivor>,
+    live: Option<LiveRecord>,
 }
 
 impl WorkspaceLock {
@@ -84,7 +94,7 @@ impl WorkspaceLock {
     pub fn acquire(workspace: &Utf8Path, mode: LockMode) -> Result<Self, LockError> {
         let dir = workspace.join(".harnessgym");
         if mode == LockMode::Shared && !dir.is_dir() {
-            return Ok(Self { _dir: None, record: None, previous: None });
+            return Ok(Self { _dir: None, record: None, previous: None, survivors: Vec::new(), live: None });
         }
         Self::acquire_on(workspace, &dir, mode, |holder| LockError::Busy { workspace: workspace.to_owned(), holder })
     }
@@ -144,7 +154,26 @@ impl WorkspaceLock {
                 harnessgym_types::json::write_json(&record_path, &me).ok().map(|()| record_path.clone())
             })
             .flatten();
-        Ok(Self { _dir: Some(file), record, previous })
+        // Nobody else holds the lock: groups recorded in the live record belong to a command
+        // that died. Kill what is left of them before starting anything of ours.
+        let (survivors, live) = match mode {
+            LockMode::Exclusive => {
+                let live_path = dir.join(LIVE_FILE);
+                let survivors = harnessgym_proc::live::kill_survivors(&live_path).unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "cannot clear the record of live process groups");
+                    Vec::new()
+                });
+                (survivors, Some(harnessgym_proc::live::record_in(&live_path)))
+            }
+            LockMode::Shared => (Vec::new(), None),
+        };
+        Ok(Self { _dir: Some(file), record, previous, survivors, live })
+    }
+
+    /// The processes an interrupted command left running in its process groups, killed when this
+    /// exclusive lock was taken.
+    pub fn killed_survivors(&self) -> &[Survivor] {
+        &self.survivors
     }
 
     /// The holder an earlier exclusive lock recorded and never released: a command that was
@@ -156,10 +185,24 @@ impl WorkspaceLock {
 
 impl Drop for WorkspaceLock {
     fn drop(&mut self) {
+        // Before the lock is released: the live record is this holder's to write.
+        drop(self.live.take());
         if let Some(path) = &self.record {
             let _ = std::fs::remove_file(path);
         }
     }
+}
+
+/// `killed 2 processes left by an interrupted command: pid 41 (`sleep 300`), pid 43 (`…`)`, or
+/// `None` if nothing was killed.
+pub fn survivors_report(survivors: &[Survivor]) -> Option<String> {
+    let listed: Vec<String> = survivors.iter().map(|s| format!("pid {} (`{}`)", s.pid, s.command)).collect();
+    let noun = match survivors.len() {
+        0 => return None,
+        1 => "process",
+        _ => "processes",
+    };
+    Some(format!("killed {} {noun} left by an interrupted command: {}", survivors.len(), listed.join(", ")))
 }
 
 fn read_holder(path: &Utf8Path) -> Option<LockHolder> {
@@ -204,6 +247,34 @@ mod tests {
         let _b = WorkspaceLock::acquire(&ws, LockMode::Shared).unwrap();
         assert!(WorkspaceLock::acquire(&ws, LockMode::Exclusive).is_err());
         drop(a);
+    }
+
+    #[test]
+    fn survivors_are_reported_with_their_pids_and_commands() {
+        let survivor = |pid: u32, command: &str| Survivor { pid, command: command.into() };
+        assert_eq!(survivors_report(&[]), None);
+        let survivors = [survivor(41, "sleep 300"), survivor(50, "python3 server.py")];
+        assert_eq!(
+            survivors_report(&survivors).unwrap(),
+            "killed 2 processes left by an interrupted command: pid 41 (`sleep 300`), pid 50 (`python3 server.py`)"
+        );
+        assert_eq!(
+            survivors_report(&survivors[1..]).unwrap(),
+            "killed 1 process left by an interrupted command: pid 50 (`python3 server.py`)"
+        );
+    }
+
+    #[test]
+    fn taking_the_lock_clears_the_live_record_of_a_dead_holder() {
+        let (_dir, ws) = workspace();
+        std::fs::create_dir(ws.join(".harnessgym")).unwrap();
+        // A group that is long gone: nothing to kill, and the stale record goes.
+        let stale = r#"{"recorded_by": 999999, "groups": [{"pgid": 2147483646, "pid": 4000000000,
+            "start_ticks": 1, "command": "sleep 1", "since": "then"}]}"#;
+        std::fs::write(ws.join(".harnessgym").join(LIVE_FILE), stale).unwrap();
+        let lock = WorkspaceLock::acquire(&ws, LockMode::Exclusive).unwrap();
+        assert!(lock.killed_survivors().is_empty());
+        assert!(!ws.join(".harnessgym").join(LIVE_FILE).exists());
     }
 
     #[test]

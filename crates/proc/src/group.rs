@@ -62,13 +62,9 @@ fn live_member_in_proc(pgid: i32) -> Option<bool> {
             continue;
         };
         // A process can vanish between listing and reading: skip it.
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        if let Some((state, pgrp)) = parse_stat(&stat)
-            && pgrp == pgid
-            && state != 'Z'
-            && state != 'X'
+        if let Some(stat) = read_stat(pid)
+            && stat.pgrp == pgid
+            && stat.is_live()
         {
             return Some(true);
         }
@@ -88,17 +84,41 @@ pub(crate) fn deadline_after(limit: Duration) -> Instant {
     now.checked_add(limit).unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
 }
 
-/// Extracts (state, process group id) from a `/proc/<pid>/stat` line. The
-/// command name is in parentheses and may itself contain `)` or spaces, so
-/// parsing starts after the *last* `)`.
+/// What this crate reads from `/proc/<pid>/stat`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ProcStat {
+    /// `R`, `S`, `D`, `Z`, …
+    pub(crate) state: char,
+    /// The process group id.
+    pub(crate) pgrp: i32,
+    /// The start time, clock ticks after boot (field 22).
+    pub(crate) start_ticks: u64,
+}
+
+impl ProcStat {
+    /// Not a zombie (a zombie no longer runs; PID 1 may reap it late, or never in a container).
+    pub(crate) fn is_live(&self) -> bool {
+        self.state != 'Z' && self.state != 'X'
+    }
+}
+
+/// `/proc/<pid>/stat`, parsed; `None` if the process is gone (or `/proc` is not Linux's).
+pub(crate) fn read_stat(pid: u32) -> Option<ProcStat> {
+    parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// Parses a `/proc/<pid>/stat` line. The command name is in parentheses and may itself contain
+/// `)` or spaces, so parsing starts after the *last* `)`.
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
-pub(crate) fn parse_stat(stat: &str) -> Option<(char, i32)> {
+pub(crate) fn parse_stat(stat: &str) -> Option<ProcStat> {
     let rest = &stat[stat.rfind(')')? + 1..];
     let mut fields = rest.split_whitespace();
     let state = fields.next()?.chars().next()?;
     let _ppid = fields.next()?;
     let pgrp = fields.next()?.parse().ok()?;
-    Some((state, pgrp))
+    // Fields 6 to 21 lie between the group id (5) and the start time (22).
+    let start_ticks = fields.nth(16)?.parse().ok()?;
+    Some(ProcStat { state, pgrp, start_ticks })
 }
 
 /// SIGKILLs the group when dropped unless disarmed, so a `run` future that is
@@ -124,6 +144,7 @@ impl Drop for GroupGuard {
             tracing::debug!(pgid = self.pgid.as_raw(), "run abandoned; killing process group");
             signal_group(self.pgid, Signal::SIGKILL);
         }
+        crate::live::ended(self.pgid);
     }
 }
 
@@ -137,16 +158,19 @@ mod tests {
         assert!(deadline_after(Duration::ZERO) <= Instant::now());
     }
 
+    const TAIL: &str = "0 -1 4194560 100 0 0 0 5 6 0 0 20 0 1 0 987654 1000 200";
+
     #[test]
-    fn parse_stat_reads_state_and_pgrp() {
-        let line = "4242 (sleep) S 4240 4240 4240 0 -1 4194560 100 0 0 0";
-        assert_eq!(parse_stat(line), Some(('S', 4240)));
+    fn parse_stat_reads_state_pgrp_and_start_time() {
+        let line = format!("4242 (sleep) S 4240 4240 4240 {TAIL}");
+        assert_eq!(parse_stat(&line), Some(ProcStat { state: 'S', pgrp: 4240, start_ticks: 987_654 }));
     }
 
     #[test]
     fn parse_stat_handles_parentheses_and_spaces_in_comm() {
-        let line = "7 (evil) Z (x) y) Z 1 99 99 0 -1";
-        assert_eq!(parse_stat(line), Some(('Z', 99)));
+        let line = format!("7 (evil) Z (x) y) Z 1 99 99 {TAIL}");
+        let stat = parse_stat(&line).expect("parses");
+        assert_eq!((stat.state, stat.pgrp, stat.is_live()), ('Z', 99, false));
     }
 
     #[test]
@@ -154,6 +178,15 @@ mod tests {
         assert_eq!(parse_stat(""), None);
         assert_eq!(parse_stat("12 (x)"), None);
         assert_eq!(parse_stat("12 (x) S 1 notanumber"), None);
+        assert_eq!(parse_stat("12 (x) S 1 5 5 0 -1"), None, "no start time");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn own_stat_is_read() {
+        let own = read_stat(std::process::id()).expect("own stat");
+        assert_eq!(own.pgrp, nix::unistd::getpgrp().as_raw());
+        assert!(own.start_ticks > 0 && own.is_live());
     }
 
     #[cfg(target_os = "linux")]

@@ -10,6 +10,12 @@
 //!   effect: the child is not in the terminal's foreground group, so Ctrl-C
 //!   at the terminal does not reach it; the caller must forward it through
 //!   [`run_with_cancel`].
+//! * **Dies with harnessgym.** Every child gets SIGKILL as its parent-death
+//!   signal (`PR_SET_PDEATHSIG`), and is forked from one long-lived spawner
+//!   thread (the signal follows the forking *thread*), so it dies however
+//!   harnessgym dies, SIGKILL included. Its group's other members are killed
+//!   by the next command on the workspace, from the record of live groups
+//!   ([`live`]).
 //! * **Stdin.** [`StdinSource::Null`] gives `/dev/null`;
 //!   [`StdinSource::Bytes`] is written by a background task and then closed
 //!   (EOF). Prompts go here, never into argv (argv elements are limited to
@@ -65,6 +71,7 @@
 mod error;
 mod files;
 mod group;
+pub mod live;
 mod piped;
 mod pump;
 pub mod remote;

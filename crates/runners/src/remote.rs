@@ -16,7 +16,8 @@
 //!   object files, `.harnessgymignore`), *including* `.harnessgym/` (registry, skills, MCP
 //!   servers, telemetry), `.agents/`, `.claude/` and `.codex/` — except `.harnessgym/runs/`
 //!   (only the phase's own `result.json` travels), the snapshot store `.harnessgym/store/`,
-//!   `.harnessgym/rehearsal/` and the control directory `.harnessgym/remote/`.
+//!   `.harnessgym/rehearsal/`, the control directory `.harnessgym/remote/` and the record of
+//!   the local command's live process groups (`.harnessgym/live-processes.json`).
 //! * **Generated files with local paths** (`activation.json`, `claude_mcp_config.json`,
 //!   `runtime/mcp_call.py`, the framing cache, `.codex/config.toml`) are written translated on
 //!   the remote side and never pulled back; skill links (absolute symlinks in `.agents/skills/`
@@ -41,6 +42,10 @@ use crate::{PhaseFiles, PhaseRequest};
 /// Harness-internal directories of `.harnessgym/` that never travel (`runs/` is handled apart:
 /// the phase's result.json goes through).
 const HARNESS_INTERNAL_DIRS: &[&str] = &[".harnessgym/store/", ".harnessgym/rehearsal/", ".harnessgym/remote/"];
+
+/// Files of the local command's own that never travel (nor are overwritten or deleted by the pull):
+/// the record of its live process groups (harnessgym-proc's `live`), also while it is rewritten.
+const LOCAL_PROCESS_FILES: &[&str] = &[".harnessgym/live-processes.json", ".harnessgym/.live-processes.json.*"];
 
 /// Files activation generates with local absolute paths: written translated remotely, never
 /// pulled back.
@@ -258,6 +263,7 @@ impl RemoteLauncher {
         let result_rel = request.result_path.strip_prefix(ws).ok().map(|r| r.to_string());
         let mut rules = result_rules(result_rel.as_deref());
         rules.extend(HARNESS_INTERNAL_DIRS.iter().map(|p| format!("- /{p}")));
+        rules.extend(LOCAL_PROCESS_FILES.iter().map(|p| format!("- /{p}")));
         rules.extend(links.iter().map(|(link, _)| format!("- /{link}")));
         let ignore = std::fs::read_to_string(ws.join(".harnessgymignore")).ok();
         rules.extend(harnessgym_snapshot::rsync_rules(Purpose::AgentMirror, ignore.as_deref()));

@@ -40,3 +40,24 @@ pub fn is_running(argv: &[&str]) -> bool {
         matches!((pid, cmdline), (Some(pid), Some(c)) if c == wanted && !is_dead(pid))
     })
 }
+
+/// Live processes (not zombies, not this process) that belong to a test's directory `dir`: their
+/// working directory is inside it, or their command line names it. A test's temporary directory
+/// is its own, so this finds what the test started (and what those started) and nothing of
+/// tests running beside it: `(pid, command line with spaces for NULs)`.
+pub fn processes_under(dir: &std::path::Path) -> Vec<(i64, String)> {
+    let needle = dir.to_string_lossy().into_owned();
+    let own = i64::from(std::process::id());
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_string_lossy().parse::<i64>().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ").trim_end().to_owned();
+            let cwd = std::fs::read_link(entry.path().join("cwd")).ok();
+            let ours = cwd.is_some_and(|c| c.starts_with(dir)) || cmdline.contains(&needle);
+            (ours && pid != own && !is_dead(pid)).then_some((pid, cmdline))
+        })
+        .collect()
+}

@@ -175,6 +175,13 @@ fn mcp_call_timeout_is_reported_by_the_proxy() {
     let lines = telemetry(&ws);
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["status"], "timeout");
+    // The server still busy with the call does not outlive mcp-call (issue 11, defect 7).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !harnessgym_test_support::process::processes_under(&tmp.root).is_empty() {
+        let left = harnessgym_test_support::process::processes_under(&tmp.root);
+        assert!(Instant::now() < deadline, "mcp-call left its server running: {left:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// `harnessgym activate` prints the report it writes; the helper it writes works with python3;

@@ -7,6 +7,7 @@ mod exit_codes;
 mod gc;
 mod help;
 mod interrupt;
+mod lifetime;
 mod lock;
 mod mcp;
 mod optimization;

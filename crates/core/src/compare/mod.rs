@@ -650,6 +650,11 @@ pub enum CompareEvent {
         /// How its process ended, when it wrote none.
         problem: Option<String>,
     },
+    /// Processes an earlier, killed compare left running were killed (the report says which).
+    SurvivorsKilled {
+        /// `killed 2 processes left by an interrupted command: pid …`.
+        report: String,
+    },
     /// The spend cap stopped new trials.
     BudgetReached {
         /// Spend so far.
@@ -714,7 +719,10 @@ impl Compare {
     pub async fn execute(self) -> Result<CompareOutcome, CompareError> {
         let cfg = &self.config;
         let out = &cfg.output_dir;
-        let _lock = WorkspaceLock::acquire_output_dir(out)?;
+        let lock = WorkspaceLock::acquire_output_dir(out)?;
+        if let Some(report) = crate::lock::survivors_report(lock.killed_survivors()) {
+            self.emit(CompareEvent::SurvivorsKilled { report });
+        }
         let setup = |what: &str, e: &dyn std::fmt::Display| CompareError::Setup(format!("{what}: {e}"));
         self.emit(CompareEvent::Seed { seed: cfg.seed, given: cfg.seed_given });
         if cfg.request.overwrite && !cfg.resume {

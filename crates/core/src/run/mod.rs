@@ -184,6 +184,9 @@ impl Run {
         if let (Some(holder), Some(sink), None) = (lock.interrupted_holder(), &self.events, &self.resume) {
             sink(&RunEvent::EarlierCommandInterrupted(holder.clone()));
         }
+        if let (false, Some(sink)) = (lock.killed_survivors().is_empty(), &self.events) {
+            sink(&RunEvent::SurvivorsKilled(lock.killed_survivors().to_vec()));
+        }
         let mut state = Loop::setup(self).await?;
         state.run_iterations().await;
         let outcome = state.finish().await;

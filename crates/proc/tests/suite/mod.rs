@@ -1,5 +1,6 @@
 mod cancel;
 mod kill;
+mod lifetime;
 mod output;
 mod piped;
 mod remote;
