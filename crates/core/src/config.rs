@@ -210,7 +210,7 @@ fn utf8(path: std::path::PathBuf) -> Result<Utf8PathBuf, ConfigError> {
 }
 
 /// `~` expansion and absolutisation against `cwd` (no symlink resolution).
-fn absolute(raw: &str, cwd: &Utf8Path) -> Utf8PathBuf {
+pub(crate) fn absolute(raw: &str, cwd: &Utf8Path) -> Utf8PathBuf {
     let expanded = match (raw.strip_prefix("~/"), std::env::var("HOME")) {
         (Some(rest), Ok(home)) => Utf8PathBuf::from(home).join(rest),
         _ if raw == "~" => std::env::var("HOME").map(Utf8PathBuf::from).unwrap_or_else(|_| raw.into()),

@@ -306,17 +306,12 @@ fn a_killed_compare_resumes_running_only_the_unfinished_trials() {
     assert_eq!(report["design"]["seed"], 3);
 }
 
-/// SIGKILL to the compare's group and to every process whose command line names `out`.
+/// SIGKILL to the compare's group and to every process of the test's output directory.
 fn kill_everything_under(out: &Path, pgid: i32) {
     let _ = std::process::Command::new("kill").args(["-KILL", "--", &format!("-{pgid}")]).status();
-    let needle = s(out).to_owned();
     for _ in 0..3 {
-        for entry in fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
-            let Ok(cmdline) = fs::read(entry.path().join("cmdline")) else { continue };
-            if String::from_utf8_lossy(&cmdline).contains(&needle) {
-                let _ = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status();
-            }
+        for (pid, _) in harnessgym_test_support::process::processes_under(out) {
+            let _ = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status();
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
@@ -544,22 +539,9 @@ fn ctrl_c_stops_the_running_trials_and_still_writes_the_report() {
     assert_eq!(report["unfinished_trials"], 4);
     assert!(trial_records(&f.out()).is_empty(), "an interrupted trial writes no trial.json");
     // No agent is left running.
-    let needle = s(&f.out()).to_owned();
     std::thread::sleep(std::time::Duration::from_millis(300));
-    for entry in fs::read_dir("/proc").unwrap().flatten() {
-        if entry.file_name().to_string_lossy().parse::<u32>().is_err() {
-            continue;
-        }
-        let cwd = fs::read_link(entry.path().join("cwd")).unwrap_or_default();
-        let state = fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-        let zombie = state.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z'));
-        assert!(
-            zombie || !cwd.to_string_lossy().starts_with(&needle),
-            "{:?} still runs in {}",
-            entry.path(),
-            cwd.display()
-        );
-    }
+    let left = harnessgym_test_support::process::processes_under(&f.out());
+    assert!(left.is_empty(), "still running: {left:?}");
 }
 
 #[test]

@@ -32,6 +32,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::RunRequest;
+use crate::config::absolute;
 use crate::lock::{LockError, WorkspaceLock};
 pub use request::{CompareRequest, ExecutorKind};
 use spec::{TRIAL_SPEC_FILE, TRIAL_SPEC_FORMAT, TrialSpec};
@@ -128,15 +129,6 @@ pub struct CompareConfig {
     pub resume: bool,
     /// The recorded configuration to write (or the one read on resume).
     pub recorded: RecordedCompare,
-}
-
-/// `~` and relative paths made absolute against `cwd` (lexically).
-fn absolute(raw: &str, cwd: &Utf8Path) -> Utf8PathBuf {
-    let expanded = match (raw.strip_prefix("~/"), std::env::var("HOME")) {
-        (Some(rest), Ok(home)) => Utf8PathBuf::from(home).join(rest),
-        _ => Utf8PathBuf::from(raw),
-    };
-    if expanded.is_absolute() { expanded } else { cwd.join(expanded) }
 }
 
 fn canonical(path: &Utf8Path) -> Option<Utf8PathBuf> {
